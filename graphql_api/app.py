@@ -1,0 +1,99 @@
+"""``create_app``: the FastAPI application, its lifespan-owned resources and routes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+import httpx
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from strawberry.fastapi import GraphQLRouter
+
+from graphql_api import __version__
+from graphql_api.cache import PageCache, create_backend
+from graphql_api.config import Settings
+from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
+from graphql_api.schema import schema
+from graphql_api.schema.context import Context, bearer_token
+from graphql_api.service import CatalogService
+from graphql_api.upstream.client import PinterestClient, build_http_client
+from graphql_api.upstream.fake import FakePinterest
+
+__all__ = ["EXAMPLE_QUERY", "create_app"]
+
+DEMO_TOKEN = "demo"
+
+EXAMPLE_QUERY = """\
+# A page of products of the demo catalog (product group 1 holds all of it).
+# Ask for `pinMetrics` on a Pin and the facade fetches metrics too.
+query Products($first: Int = 10, $after: String) {
+  productGroupProducts(productGroupId: "1", first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      __typename
+      catalogType
+      pin { id title link media { mediaType } }
+      ... on RetailProduct { metadata { itemId price salePrice currency availability } }
+      ... on HotelProduct { metadata { hotelId } }
+      ... on CreativeAssetsProduct { metadata { creativeAssetsId visibility } }
+    }
+  }
+}
+"""
+
+
+class _Router(GraphQLRouter[Context, None]):
+    """Strawberry's router with orjson encoding and our offline GraphiQL page."""
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
+
+
+def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The application. ``transport`` replaces the network (tests); demo mode uses the fake."""
+    if transport is None and settings.demo:
+        transport = httpx.MockTransport(FakePinterest().handler)
+    service_token = settings.pinterest_access_token
+    default_token = DEMO_TOKEN if settings.demo else None
+    secret = (
+        settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cache = PageCache(create_backend(settings.cache_url), secret=secret, ttl=settings.cache_ttl)
+        async with build_http_client(settings, transport) as http:
+            app.state.service = CatalogService(
+                PinterestClient(http), cache, page_size=settings.upstream_page_size
+            )
+            try:
+                yield
+            finally:
+                await cache.close()
+
+    async def get_context(request: Request) -> Context:
+        if service_token is not None:
+            token: str | None = service_token.get_secret_value()
+        else:
+            token = bearer_token(request.headers.get("authorization")) or default_token
+        return Context(request.app.state.service, token, max_first=settings.max_first)
+
+    app = FastAPI(
+        title="graphql_api", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.include_router(_Router(schema, context_getter=get_context), prefix="/graphql")
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,77 @@
+"""Typed settings, read from the environment (and the CLI flags built from the same fields).
+
+Nothing here is instantiated at import time: ``Settings()`` is built once by the CLI (or by a test)
+and passed in explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+_PAGE_SIZE_MAX = 250  # the upstream's maximum page_size
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable (``GRAPHQL_API_<NAME>`` unless given)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRAPHQL_API_",
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    host: str = Field("127.0.0.1", description="Interface to bind.")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="Port to bind.")
+    demo: bool = Field(
+        False,
+        description="Serve the embedded demo catalog (an in-process fake of the upstream).",
+    )
+    pinterest_api_base_url: str = Field(
+        "https://api.pinterest.com/v5",
+        validation_alias=AliasChoices("PINTEREST_API_BASE_URL", "pinterest_api_base_url"),
+        description="Base URL of the Pinterest API v5.",
+    )
+    pinterest_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("PINTEREST_ACCESS_TOKEN", "pinterest_access_token"),
+        description="Service token; when unset the caller's bearer token is forwarded.",
+    )
+    cache_url: str = Field(
+        "memory://",
+        description="Page cache backend: memory:// or redis://host:port/db.",
+    )
+    cache_ttl: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="Seconds an upstream page stays fresh in the cache."
+    )
+    secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC that names callers in cache keys (random per process if "
+        "unset; set the same value on every replica sharing a Redis cache).",
+    )
+    upstream_page_size: Annotated[int, Field(ge=1, le=_PAGE_SIZE_MAX)] = Field(
+        _PAGE_SIZE_MAX,
+        description="The one page_size the upstream is asked with (canonical pages).",
+    )
+    max_first: Annotated[int, Field(ge=_PAGE_SIZE_MAX)] = Field(
+        _PAGE_SIZE_MAX,
+        description="Largest `first` a client may ask for (never below 250).",
+    )
+    upstream_timeout: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="Seconds to wait for an upstream read, write or pool slot."
+    )
+    upstream_connect_timeout: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="Seconds to wait for an upstream connection."
+    )
+    upstream_max_connections: Annotated[int, Field(ge=1)] = Field(
+        100, description="Most concurrent upstream connections per process."
+    )
+    upstream_max_keepalive: Annotated[int, Field(ge=0)] = Field(
+        20, description="Idle upstream connections kept open per process."
+    )
+    log_level: str = Field("info", description="Log level of the server.")

@@ -1,0 +1,109 @@
+"""Thin root resolvers: check arguments, read the selection, call the service, map the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.relay import PageInfo
+from strawberry.types import Info
+
+from graphql_api.pagination import check_first, decode_cursor, encode_cursor
+from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
+from graphql_api.schema.context import Context
+from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
+from graphql_api.schema.selection import selects
+from graphql_api.schema.types import Pin
+from graphql_api.service import Listing
+
+__all__ = ["Query"]
+
+DEFAULT_FIRST = 25
+AppInfo = Info[Context, None]
+
+
+async def _connection(
+    info: AppInfo, listing: Listing, first: int | None, after: str | None
+) -> CatalogProductConnection:
+    ctx = info.context
+    service = ctx.service
+    count = check_first(first, default=DEFAULT_FIRST, maximum=ctx.max_first)
+    position = None
+    if after is not None and after is not strawberry.UNSET:
+        position = decode_cursor(after, query=listing.key, page_size=service.page_size)
+    token = ctx.token
+    result = await service.products(
+        token, listing, first=count, after=position,
+        pin_metrics=selects(info._raw_info, "pinMetrics"),
+    )
+    edges = [
+        CatalogProductEdge(
+            cursor=encode_cursor(pos, query=listing.key, page_size=service.page_size),
+            node=product,  # type: ignore[arg-type]  # the model is the type's source
+        )
+        for product, pos in result.items
+    ]
+    return CatalogProductConnection(
+        edges=edges,
+        nodes=[edge.node for edge in edges],
+        page_info=PageInfo(
+            has_next_page=result.has_next_page,
+            has_previous_page=result.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Products of one catalog product group.")
+    async def product_group_products(
+        self,
+        info: AppInfo,
+        product_group_id: strawberry.ID,
+        first: Annotated[
+            int | None, strawberry.argument(description="How many products (0..maxFirst).")
+        ] = DEFAULT_FIRST,
+        after: Annotated[
+            str | None, strawberry.argument(description="An endCursor or edge cursor.")
+        ] = strawberry.UNSET,
+        ad_account_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Act as the owner of this ad account."),
+        ] = strawberry.UNSET,
+    ) -> CatalogProductConnection:
+        listing = Listing(
+            "product_group_products",
+            product_group_id=str(product_group_id),
+            ad_account_id=str(ad_account_id) if ad_account_id else None,
+        )
+        return await _connection(info, listing, first, after)
+
+    @strawberry.field(description="Products that match a product group filter.")
+    async def products_by_filter(
+        self,
+        info: AppInfo,
+        filter: ProductsByFilterInput,
+        first: Annotated[
+            int | None, strawberry.argument(description="How many products (0..maxFirst).")
+        ] = DEFAULT_FIRST,
+        after: Annotated[
+            str | None, strawberry.argument(description="An endCursor or edge cursor.")
+        ] = strawberry.UNSET,
+        ad_account_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Act as the owner of this ad account."),
+        ] = strawberry.UNSET,
+    ) -> CatalogProductConnection:
+        listing = Listing(
+            "products_by_filter",
+            body=to_request_body(filter),
+            ad_account_id=str(ad_account_id) if ad_account_id else None,
+        )
+        return await _connection(info, listing, first, after)
+
+    @strawberry.field(description="One Pin, by id (null with a NOT_FOUND error if none).")
+    async def pin(self, info: AppInfo, id: strawberry.ID) -> Pin | None:
+        pin = await info.context.load_pin(str(id), pin_metrics=selects(info._raw_info, "pinMetrics"))
+        return pin  # type: ignore[return-value]  # the model is the type's source

@@ -1,0 +1,114 @@
+"""``CatalogService``: pages, slices and Pins for a caller. Knows nothing about GraphQL.
+
+It asks the upstream for canonical pages (one page size, set in the settings) and slices them
+for the client's ``first``, following bookmarks across pages, so the cost of walking a listing
+depends on its length and not on how a client pages through it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from graphql_api.cache import PageCache
+from graphql_api.errors import UpstreamError
+from graphql_api.pagination import START, Position, fingerprint, take
+from graphql_api.upstream.client import PinterestClient
+from graphql_api.upstream.models import Page, Pin, Product
+
+__all__ = ["CatalogService", "Listing", "ProductSlice"]
+
+# Empty upstream pages that still carry a bookmark are followed, but not without end.
+_EXTRA_PAGES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One upstream listing: an operation and everything that selects its products."""
+
+    operation: Literal["product_group_products", "products_by_filter"]
+    product_group_id: str | None = None
+    body: Mapping[str, Any] | None = None
+    ad_account_id: str | None = None
+    key: str = field(init=False)  # fingerprint: cursors and cache entries belong to one listing
+
+    def __post_init__(self) -> None:
+        identity = [self.operation, self.product_group_id, self.body, self.ad_account_id]
+        object.__setattr__(self, "key", fingerprint(identity))
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSlice:
+    items: list[tuple[Product, Position]]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+class CatalogService:
+    def __init__(self, client: PinterestClient, cache: PageCache, *, page_size: int) -> None:
+        self._client = client
+        self._cache = cache
+        self.page_size = page_size
+
+    async def page(
+        self, token: str, listing: Listing, bookmark: str | None, *, pin_metrics: bool
+    ) -> Page:
+        """One canonical upstream page of a listing, from the cache when it has it."""
+        key = self._cache.key(token, listing.key, self.page_size, bookmark or "", int(pin_metrics))
+        return await self._cache.get_or_fetch(
+            key, lambda: self._fetch(token, listing, bookmark, pin_metrics=pin_metrics)
+        )
+
+    async def _fetch(
+        self, token: str, listing: Listing, bookmark: str | None, *, pin_metrics: bool
+    ) -> Page:
+        if listing.operation == "product_group_products":
+            assert listing.product_group_id is not None
+            return await self._client.list_product_group_products(
+                token, listing.product_group_id, bookmark=bookmark, page_size=self.page_size,
+                ad_account_id=listing.ad_account_id, pin_metrics=pin_metrics,
+            )
+        assert listing.body is not None
+        return await self._client.list_products_by_filter(
+            token, listing.body, bookmark=bookmark, page_size=self.page_size,
+            ad_account_id=listing.ad_account_id, pin_metrics=pin_metrics,
+        )
+
+    async def products(
+        self, token: str, listing: Listing, *, first: int, after: Position | None,
+        pin_metrics: bool,
+    ) -> ProductSlice:
+        """``first`` products from ``after`` (or the start), across as many pages as needed."""
+        position = after or START
+        items: list[tuple[Product, Position]] = []
+        budget = math.ceil(first / self.page_size) + _EXTRA_PAGES
+        seen: set[str | None] = set()
+        while True:
+            if position.bookmark in seen or len(seen) >= budget:
+                raise UpstreamError("The Pinterest API's pagination does not advance.")
+            seen.add(position.bookmark)
+            page = await self.page(token, listing, position.bookmark, pin_metrics=pin_metrics)
+            part = take(
+                page.items, page_bookmark=position.bookmark, next_bookmark=page.bookmark,
+                offset=position.offset, count=first - len(items),
+            )
+            items += part.items
+            if len(items) >= first:
+                last = items[-1][1] if items else position
+                in_page = last.bookmark == position.bookmark and last.offset < len(page.items)
+                has_next = in_page or page.bookmark is not None
+                break
+            if part.next is None:
+                has_next = False
+                break
+            position = part.next
+        return ProductSlice(items, has_next, after is not None and after != START)
+
+    async def pin(
+        self, token: str, pin_id: str, *, ad_account_id: str | None = None, pin_metrics: bool
+    ) -> Pin:
+        return await self._client.get_pin(
+            token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics
+        )
