@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation import Schema
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql_api.errors import APIError
 
+from graphql_api.schema import inputs, types
 from graphql_api.schema.masking import MaskUnexpectedErrors
 from graphql_api.schema.resolvers import Query
 from graphql_api.schema.types import (
@@ -51,7 +54,14 @@ def build_schema() -> Schema:
             PinMediaWithImage, PinMediaWithVideo, PinMediaWithImages, PinMediaWithVideos,
             PinMediaWithImageAndVideo, OtherPinMedia,
         ],
-        extensions=[MaskUnexpectedErrors],
+        # Parsing and validating a document costs more than executing it on a cache hit:
+        # both are cached by document (bounded LRU).
+        extensions=[
+            MaskUnexpectedErrors,
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+        ],
+        config=StrawberryConfig(scalar_map={**types.SCALARS, **inputs.SCALARS}),
     )
 
 

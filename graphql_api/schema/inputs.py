@@ -11,7 +11,7 @@ import strawberry
 from graphql_api.errors import BadUserInput
 from graphql_api.schema.types import CatalogType
 
-__all__ = ["ProductsByFilterInput", "to_request_body"]
+__all__ = ["SCALARS", "ProductsByFilterInput", "to_request_body"]
 
 _UINT32_MAX = 4_294_967_295
 
@@ -22,12 +22,16 @@ def _parse_uint32(value: object) -> int:
     return value
 
 
-UInt32 = strawberry.scalar(
-    NewType("UInt32", int),
-    description="An unsigned 32-bit integer (0..4294967295).",
-    serialize=int,
-    parse_value=_parse_uint32,
-)
+UInt32 = NewType("UInt32", int)
+
+SCALARS = {
+    UInt32: strawberry.scalar(
+        name="UInt32",
+        description="An unsigned 32-bit integer (0..4294967295).",
+        serialize=int,
+        parse_value=_parse_uint32,
+    )
+}
 
 
 @strawberry.enum(description="Comparison of a numeric criterion.")

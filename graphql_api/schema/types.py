@@ -28,15 +28,20 @@ __all__ = [
     "Pin",
     "ProductAvailability",
     "RetailProduct",
+    "SCALARS",
 ]
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", str),
-    description="An RFC 3339 date-time, passed through exactly as the Pinterest API sent it.",
-    specified_by_url="https://scalars.graphql.org/chillicream/date-time.html",
-    serialize=str,
-    parse_value=str,
-)
+DateTime = NewType("DateTime", str)
+
+SCALARS = {
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        description="An RFC 3339 date-time, passed through exactly as the Pinterest API sent it.",
+        specified_by_url="https://scalars.graphql.org/chillicream/date-time.html",
+        serialize=str,
+        parse_value=str,
+    )
+}
 
 CatalogType = strawberry.enum(
     m.CatalogType, description="Type of the catalog entity (UNKNOWN: a value newer than this API)."

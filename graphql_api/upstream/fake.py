@@ -1,0 +1,300 @@
+"""``FakePinterest``: an in-process fake of the three upstream endpoints, for ``--demo`` and tests.
+
+Mount it with ``httpx.MockTransport(fake.handler)`` under a base URL ending in ``/v5``. It speaks
+the upstream's wire format: bearer auth, ``page_size``/``bookmark`` pagination with opaque
+bookmarks, product group and filter listings, ``GET /pins/{id}``, and the upstream's error bodies
+``{"code", "message"}``. It never raises: every request gets a JSON response.
+
+Bookmarks are ``base64url(JSON {"v": 1, "o": offset, "n": page_size, "l": listing})`` without
+padding, where ``listing`` is a short hash of what is listed (the product group, or the filter
+request body). A bookmark is refused (400) under another page size or for another listing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import orjson
+
+from graphql_api.upstream.demo_catalog import build_catalog
+
+__all__ = ["FakePinterest"]
+
+Item = dict[str, Any]
+
+_DIGITS = re.compile(r"[0-9]+")
+_ROUTES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("product_group_products", "GET", re.compile(r"/catalogs/product_groups/([^/]*)/products$")),
+    ("products_by_filter", "POST", re.compile(r"/catalogs/products/get_by_product_group_filters$")),
+    ("pin", "GET", re.compile(r"/pins/([^/]*)$")),
+)
+_CATALOG_TYPES = frozenset({"RETAIL", "HOTEL", "CREATIVE_ASSETS"})
+_FEED_KEYS = frozenset({"feed_id", "filters"})
+_CATALOG_KEYS = frozenset({"catalog_type", "catalog_id", "filters"})
+_RETAIL_EXTRA_KEYS = frozenset({"country", "locale"})  # spec-required for RETAIL; optional here
+_STRING_KEYS = {  # filter key -> metadata field, matched against the criterion's ``values``
+    "ITEM_ID": "item_id", "ITEM_GROUP_ID": "item_group_id", "AVAILABILITY": "availability",
+    "HOTEL_ID": "hotel_id", "CREATIVE_ASSETS_ID": "creative_assets_id",
+}
+_PRICE_KEYS = frozenset({"MIN_PRICE", "MAX_PRICE"})
+_NO_CATALOG = (409, 4182, "Can't acccess this feature without an existing catalog.")
+_BAD_FILTERS = (
+    409, 4183,
+    "Catalog product group filters failed validation, please ensure all filters are set correctly.",
+)
+
+
+class _Reject(Exception):
+    """An upstream error answer, raised inside the fake and turned into a response."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _json(status: int, body: Any) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    return httpx.Response(status, content=orjson.dumps(body), headers=headers)
+
+
+def _error(status: int, code: int, message: str) -> httpx.Response:
+    return _json(status, {"code": code, "message": message})
+
+
+def _pattern_error(name: str, value: str) -> _Reject:
+    return _Reject(400, 1, f"'{name}' value '{value}' must match the pattern: ^\\d+$")
+
+
+def _listing_id(identity: Any) -> str:
+    canonical = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _encode_bookmark(offset: int, page_size: int, listing: str) -> str:
+    payload = orjson.dumps({"v": 1, "o": offset, "n": page_size, "l": listing})
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def _decode_bookmark(bookmark: str, page_size: int, listing: str, total: int) -> int:
+    """The offset a bookmark of ours points at; raise :class:`_Reject` (400) for any other."""
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(bookmark + "=" * (-len(bookmark) % 4)))
+    except (binascii.Error, ValueError):
+        data = None
+    if not isinstance(data, dict) or set(data) != {"v", "o", "n", "l"} or data["v"] != 1:
+        raise _Reject(400, 1, "Invalid bookmark.")
+    if data["n"] != page_size:
+        raise _Reject(400, 1, "Invalid bookmark: it was produced with another page_size.")
+    if data["l"] != listing:
+        raise _Reject(400, 1, "Invalid bookmark: it belongs to another listing.")
+    offset = data["o"]
+    if type(offset) is not int or not 0 < offset < total:
+        raise _Reject(400, 1, "Invalid bookmark.")
+    return offset
+
+
+def _page_size(params: httpx.QueryParams) -> int:
+    raw = params.get("page_size", "25")
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= 250:
+        raise _Reject(400, 1, f"'page_size' value '{raw}' must be an integer from 1 to 250.")
+    return int(raw)
+
+
+def _criterion_matches(key: str, criterion: Mapping[str, Any], item: Item) -> bool:
+    """Whether ``item`` meets one filter. Keys the fake does not model (BRAND, CUSTOM_LABEL_*,
+    PRODUCT_TYPE_*, ...) hold no item data here, so they count as matching every item."""
+    metadata = item.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    values: Any = criterion.get("values")
+    if key in _PRICE_KEYS:
+        price = metadata.get("price")
+        inclusive = criterion.get("inclusion", True)
+        if not isinstance(price, int | float):
+            matched = False
+        elif key == "MIN_PRICE":
+            matched = price >= values if inclusive else price > values
+        else:
+            matched = price <= values if inclusive else price < values
+    elif key == "CURRENCY":
+        matched = metadata.get("currency") == values
+    elif key in _STRING_KEYS:
+        matched = metadata.get(_STRING_KEYS[key]) in values
+    elif key == "TITLE_KEYWORDS":
+        pin = item.get("pin")
+        title = str(pin.get("title") or "").casefold() if isinstance(pin, Mapping) else ""
+        matched = any(str(value).casefold() in title for value in values)
+    else:
+        return True
+    return matched != bool(criterion.get("negated", False))
+
+
+def _valid_criterion(key: str, criterion: Any) -> bool:
+    if not isinstance(criterion, Mapping):
+        return False
+    if any(not isinstance(criterion.get(flag, False), bool) for flag in ("negated", "inclusion")):
+        return False
+    values = criterion.get("values")
+    if key in _PRICE_KEYS:
+        return isinstance(values, int | float) and not isinstance(values, bool) and values >= 0
+    if key == "CURRENCY":
+        return isinstance(values, str) and not criterion.get("negated", False)
+    if key in _STRING_KEYS or key == "TITLE_KEYWORDS":
+        return isinstance(values, list) and all(isinstance(value, str) for value in values)
+    return True
+
+
+def _parse_filters(filters: Any) -> tuple[Callable[[Any], bool], list[tuple[str, Any]]]:
+    """``(any or all, [(key, criterion)])``; raise :class:`_Reject` (409 4183) if malformed."""
+    if not isinstance(filters, Mapping) or len(filters) != 1:
+        raise _Reject(*_BAD_FILTERS)
+    ((mode, entries),) = filters.items()
+    if mode not in ("any_of", "all_of") or not isinstance(entries, list):
+        raise _Reject(*_BAD_FILTERS)
+    criteria: list[tuple[str, Any]] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or len(entry) != 1:
+            raise _Reject(*_BAD_FILTERS)
+        ((key, criterion),) = entry.items()
+        if not _valid_criterion(key, criterion):
+            raise _Reject(*_BAD_FILTERS)
+        criteria.append((key, criterion))
+    return (any if mode == "any_of" else all), criteria
+
+
+def _filter_request(body: Any) -> tuple[str, str | None]:
+    """``(feed_id, None)`` or ``(catalog_id, catalog_type)``; raise :class:`_Reject` (400)
+    unless ``body`` is a feed based or catalog based ``CatalogsListProductsByFilterRequest``."""
+    keys = set(body) if isinstance(body, dict) else set()
+    if keys == _FEED_KEYS and isinstance(body["feed_id"], str):
+        return body["feed_id"], None
+    catalog_type = body.get("catalog_type") if isinstance(body, dict) else None
+    if (
+        catalog_type in _CATALOG_TYPES
+        and _CATALOG_KEYS <= keys <= _CATALOG_KEYS | _RETAIL_EXTRA_KEYS
+        and (keys == _CATALOG_KEYS or catalog_type == "RETAIL")
+        and isinstance(body["catalog_id"], str)
+    ):
+        return body["catalog_id"], catalog_type
+    raise _Reject(
+        400, 1, "Invalid request body: not a feed based or catalog based product filter request."
+    )
+
+
+class FakePinterest:
+    """The upstream's three endpoints over a fixed list of raw items (default: the demo catalog).
+
+    ``requests`` holds every request received; ``calls`` counts the requests routed to each
+    operation (``products_by_filter``, ``product_group_products``, ``pin``), failed ones included.
+    """
+
+    def __init__(
+        self, items: list[Item] | None = None, *, accept_any_token: bool = True,
+        tokens: Collection[str] = (),
+    ) -> None:
+        self.items: list[Item] = build_catalog() if items is None else items
+        self.accept_any_token = accept_any_token
+        self.tokens = frozenset(tokens)
+        self.requests: list[httpx.Request] = []
+        self.calls: Counter[str] = Counter()
+        pins = (item.get("pin") for item in self.items if isinstance(item, dict))
+        self._pins = {str(pin["id"]): pin for pin in pins if isinstance(pin, dict) and "id" in pin}
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        """The ``httpx.MockTransport`` handler: answer one request, never raise."""
+        self.requests.append(request)
+        try:
+            return self._dispatch(request)
+        except _Reject as reject:
+            return _error(reject.status, reject.code, reject.message)
+        except Exception:  # a bug in the fake must still be an answer, not a transport error
+            return _error(500, 0, "Internal error.")
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+        routes = ((op, method, pattern.search(path)) for op, method, pattern in _ROUTES)
+        operation, method, match = next((r for r in routes if r[2]), ("", "", None))
+        if match is None:
+            raise _Reject(404, 404, "Not found.")
+        if request.method != method:
+            response = _error(405, 405, "Method not allowed.")
+            response.headers["Allow"] = method
+            return response
+        self.calls[operation] += 1
+        self._authenticate(request)
+        params = request.url.params
+        ad_account_id = params.get("ad_account_id")
+        if ad_account_id is not None and not _DIGITS.fullmatch(ad_account_id):
+            raise _pattern_error("ad_account_id", ad_account_id)
+        metrics = params.get("pin_metrics") == "true"
+        if operation == "pin":
+            pin_id = unquote(match.group(1))
+            if not _DIGITS.fullmatch(pin_id):
+                raise _pattern_error("pin_id", pin_id)
+            if (pin := self._pins.get(pin_id)) is None:
+                raise _Reject(404, 50, "Pin not found.")
+            return _json(200, _pin_out(pin, metrics))
+        page_size = _page_size(params)
+        if operation == "product_group_products":
+            listing, items = self._group(unquote(match.group(1)))
+        else:
+            listing, items = self._filtered(request.content)
+        bookmark = params.get("bookmark")
+        offset = _decode_bookmark(bookmark, page_size, listing, len(items)) if bookmark else 0
+        end = offset + page_size
+        return _json(200, {
+            "items": [_item_out(item, metrics) for item in items[offset:end]],
+            "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
+        })
+
+    def _authenticate(self, request: httpx.Request) -> None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        accepted = self.accept_any_token or token in self.tokens
+        if scheme.lower() != "bearer" or not token or " " in token or not accepted:
+            raise _Reject(401, 2, "Authentication failed.")
+
+    def _group(self, group_id: str) -> tuple[str, list[Item]]:
+        """Group 1 is the whole catalog, group ``n`` in 2..100 the items at multiples of ``n``."""
+        if not _DIGITS.fullmatch(group_id):
+            raise _pattern_error("product_group_id", group_id)
+        n = int(group_id)
+        if not 1 <= n <= 100:
+            raise _Reject(404, 4180, "Product group not found.")
+        return _listing_id(["group", n]), self.items[::n]
+
+    def _filtered(self, content: bytes) -> tuple[str, list[Item]]:
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise _Reject(400, 1, "Invalid request body: not JSON.") from None
+        owner, catalog_type = _filter_request(body)
+        if not _DIGITS.fullmatch(owner):
+            raise _pattern_error("feed_id" if catalog_type is None else "catalog_id", owner)
+        if int(owner) == 0:
+            raise _Reject(*_NO_CATALOG)
+        combine, criteria = _parse_filters(body["filters"])
+        items = [
+            item for item in self.items
+            if isinstance(item, dict)
+            and (catalog_type is None or (item.get("catalog_type") or "RETAIL") == catalog_type)
+            and combine(_criterion_matches(key, criterion, item) for key, criterion in criteria)
+        ]
+        return _listing_id(["filter", body]), items
+
+
+def _pin_out(pin: Item, metrics: bool) -> Item:
+    """The Pin as returned: with ``pin_metrics`` only when asked for, as upstream does."""
+    return pin if metrics else {key: value for key, value in pin.items() if key != "pin_metrics"}
+
+
+def _item_out(item: Item, metrics: bool) -> Item:
+    pin = item.get("pin") if isinstance(item, dict) else None
+    return item if metrics or not isinstance(pin, dict) else {**item, "pin": _pin_out(pin, metrics)}

@@ -1,0 +1,72 @@
+"""Shared test helpers: settings without the environment, and the app driven in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from graphql_api.app import create_app
+from graphql_api.config import Settings
+from graphql_api.upstream.fake import FakePinterest
+
+DATA = Path(__file__).parent / "data"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    requests: list[httpx.Request]
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "tok",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = {"Authorization": f"Bearer {token}"} if token else {}
+        all_headers.update(headers or {})
+        body = {"query": query, "variables": variables or {}}
+        return await self.client.post("/graphql", json=body, headers=all_headers)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
+        response = await self.post(query, variables, **kwargs)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = orjson.loads(response.content)
+        return result
+
+
+@asynccontextmanager
+async def open_app(
+    upstream: FakePinterest | Handler | None = None, **values: Any
+) -> AsyncIterator[Harness]:
+    """The app over a fake upstream (default: the demo catalog), recording upstream requests."""
+    upstream = upstream if upstream is not None else FakePinterest()
+    handle = upstream.handler if isinstance(upstream, FakePinterest) else upstream
+    requests: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return handle(request)
+
+    app = create_app(settings(**values), transport=httpx.MockTransport(recording))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://testserver"
+    ) as client:
+        yield Harness(client, requests)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body, headers=headers)
+
+    return handler
