@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 import httpx
 import orjson
 from fastapi import FastAPI, Request
@@ -62,9 +63,7 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         transport = httpx.MockTransport(FakePinterest().handler)
     service_token = settings.pinterest_access_token
     default_token = DEMO_TOKEN if settings.demo else None
-    secret = (
-        settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
-    )
+    secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,8 +85,12 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         return Context(request.app.state.service, token, max_first=settings.max_first)
 
     app = FastAPI(
-        title="graphql_api", version=__version__, lifespan=lifespan,
-        docs_url=None, redoc_url=None, openapi_url=None,
+        title="graphql_api",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.include_router(_Router(schema, context_getter=get_context), prefix="/graphql")
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")

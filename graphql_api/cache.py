@@ -50,7 +50,7 @@ class PageCache:
             task = asyncio.create_task(self._load(key, fetch))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._settle(key, done))
-        return await asyncio.shield(task)  # type: ignore[no-any-return]
+        return await asyncio.shield(task)
 
     async def _load(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
         value = await fetch()

@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} [env {env_name(name)}]"
         if field.annotation is bool:
-            serve.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                               help=help_text, dest=name)
+            serve.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text, dest=name
+            )
         else:
             serve.add_argument(flag, default=None, help=help_text, dest=name, metavar="VALUE")
     return parser
@@ -45,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides: dict[str, Any] = {k: v for k, v in vars(args).items()
-                                 if k != "command" and v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in vars(args).items() if k != "command" and v is not None
+    }
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -60,7 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphql_api.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), proxy_headers=False, server_header=False,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        server_header=False,
     )
     return 0

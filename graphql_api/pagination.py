@@ -23,8 +23,16 @@ import orjson
 
 from graphql_api.errors import BadUserInput
 
-__all__ = ["START", "Position", "Slice", "check_first", "decode_cursor", "encode_cursor",
-           "fingerprint", "take"]
+__all__ = [
+    "START",
+    "Position",
+    "Slice",
+    "check_first",
+    "decode_cursor",
+    "encode_cursor",
+    "fingerprint",
+    "take",
+]
 
 _PREFIX = "c1."
 _MAX_CURSOR_LENGTH = 4096
@@ -34,7 +42,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where the next item is: upstream page ``bookmark`` (``None``: the first), ``offset`` in it."""
+    """Where the next item is: page ``bookmark`` (``None``: the first page), ``offset`` in it."""
 
     bookmark: str | None
     offset: int
@@ -99,8 +107,12 @@ class Slice(Generic[T]):
 
 
 def take(
-    items: Sequence[T], *, page_bookmark: str | None, next_bookmark: str | None,
-    offset: int, count: int,
+    items: Sequence[T],
+    *,
+    page_bookmark: str | None,
+    next_bookmark: str | None,
+    offset: int,
+    count: int,
 ) -> Slice[T]:
     """Take up to ``count`` items of one page from ``offset``.
 

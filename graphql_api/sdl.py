@@ -1,6 +1,6 @@
 """The subgraph SDL: what ``_service { sdl }`` returns, and the writer of ``schema.graphql``.
 
-    python -m graphql_api.sdl > schema.graphql
+python -m graphql_api.sdl > schema.graphql
 """
 
 from __future__ import annotations

@@ -67,17 +67,30 @@ class CatalogService:
         if listing.operation == "product_group_products":
             assert listing.product_group_id is not None
             return await self._client.list_product_group_products(
-                token, listing.product_group_id, bookmark=bookmark, page_size=self.page_size,
-                ad_account_id=listing.ad_account_id, pin_metrics=pin_metrics,
+                token,
+                listing.product_group_id,
+                bookmark=bookmark,
+                page_size=self.page_size,
+                ad_account_id=listing.ad_account_id,
+                pin_metrics=pin_metrics,
             )
         assert listing.body is not None
         return await self._client.list_products_by_filter(
-            token, listing.body, bookmark=bookmark, page_size=self.page_size,
-            ad_account_id=listing.ad_account_id, pin_metrics=pin_metrics,
+            token,
+            listing.body,
+            bookmark=bookmark,
+            page_size=self.page_size,
+            ad_account_id=listing.ad_account_id,
+            pin_metrics=pin_metrics,
         )
 
     async def products(
-        self, token: str, listing: Listing, *, first: int, after: Position | None,
+        self,
+        token: str,
+        listing: Listing,
+        *,
+        first: int,
+        after: Position | None,
         pin_metrics: bool,
     ) -> ProductSlice:
         """``first`` products from ``after`` (or the start), across as many pages as needed."""
@@ -91,8 +104,11 @@ class CatalogService:
             seen.add(position.bookmark)
             page = await self.page(token, listing, position.bookmark, pin_metrics=pin_metrics)
             part = take(
-                page.items, page_bookmark=position.bookmark, next_bookmark=page.bookmark,
-                offset=position.offset, count=first - len(items),
+                page.items,
+                page_bookmark=position.bookmark,
+                next_bookmark=page.bookmark,
+                offset=position.offset,
+                count=first - len(items),
             )
             items += part.items
             if len(items) >= first:

@@ -29,7 +29,11 @@ class Harness:
     requests: list[httpx.Request]
 
     async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "tok",
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = "tok",
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -37,8 +41,9 @@ class Harness:
         body = {"query": query, "variables": variables or {}}
         return await self.client.post("/graphql", json=body, headers=all_headers)
 
-    async def gql(self, query: str, variables: dict[str, Any] | None = None,
-                  **kwargs: Any) -> dict[str, Any]:
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         response = await self.post(query, variables, **kwargs)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = orjson.loads(response.content)
@@ -59,9 +64,12 @@ async def open_app(
         return handle(request)
 
     app = create_app(settings(**values), transport=httpx.MockTransport(recording))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://testserver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://testserver"
+        ) as client,
+    ):
         yield Harness(client, requests)
 
 

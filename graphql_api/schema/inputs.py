@@ -7,6 +7,7 @@ import enum
 from typing import Any, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import BadUserInput
 from graphql_api.schema.types import CatalogType
@@ -24,7 +25,7 @@ def _parse_uint32(value: object) -> int:
 
 UInt32 = NewType("UInt32", int)
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     UInt32: strawberry.scalar(
         name="UInt32",
         description="An unsigned 32-bit integer (0..4294967295).",
@@ -127,7 +128,7 @@ class MultipleCountriesCriteria:
 
 @strawberry.input(
     one_of=True,
-    description="One filter key of the spec (MIN_PRICE -> minPrice, CUSTOM_LABEL_0 -> customLabel0).",
+    description="One filter key of the spec (MIN_PRICE: minPrice, CUSTOM_LABEL_0: customLabel0).",
 )
 class ProductGroupFilterKey:
     min_price: PricingCriteria | None = strawberry.UNSET
@@ -200,23 +201,40 @@ class ProductsByFilterInput:
 
 
 # Keys the spec allows per kind of request (feed-based requests take the retail keys).
-_HOTEL_KEYS = frozenset({"PRICE", "HOTEL_ID", "BRAND", "COUNTRY", "TITLE_KEYWORDS"} | {
-    f"CUSTOM_LABEL_{i}" for i in range(5)})
+_HOTEL_KEYS = frozenset(
+    {"PRICE", "HOTEL_ID", "BRAND", "COUNTRY", "TITLE_KEYWORDS"}
+    | {f"CUSTOM_LABEL_{i}" for i in range(5)}
+)
 _CREATIVE_ASSETS_KEYS = frozenset(
     {"CREATIVE_ASSETS_ID", "MEDIA_TYPE", "TITLE_KEYWORDS"}
     | {f"CUSTOM_LABEL_{i}" for i in range(5)}
     | {f"GOOGLE_PRODUCT_CATEGORY_{i}" for i in range(7)}
 )
 _RETAIL_KEYS = frozenset(
-    {"MIN_PRICE", "MAX_PRICE", "CURRENCY", "ITEM_ID", "AVAILABILITY", "BRAND", "CONDITION",
-     "ITEM_GROUP_ID", "GENDER", "MEDIA_TYPE", "PRODUCT_GROUP", "TITLE_KEYWORDS"}
+    {
+        "MIN_PRICE",
+        "MAX_PRICE",
+        "CURRENCY",
+        "ITEM_ID",
+        "AVAILABILITY",
+        "BRAND",
+        "CONDITION",
+        "ITEM_GROUP_ID",
+        "GENDER",
+        "MEDIA_TYPE",
+        "PRODUCT_GROUP",
+        "TITLE_KEYWORDS",
+    }
     | {f"CUSTOM_LABEL_{i}" for i in range(5)}
     | {f"CUSTOM_NUMBER_{i}" for i in range(5)}
     | {f"PRODUCT_TYPE_{i}" for i in range(5)}
     | {f"GOOGLE_PRODUCT_CATEGORY_{i}" for i in range(7)}
 )
-_KEYS_BY_CATALOG = {"RETAIL": _RETAIL_KEYS, "HOTEL": _HOTEL_KEYS,
-                    "CREATIVE_ASSETS": _CREATIVE_ASSETS_KEYS}
+_KEYS_BY_CATALOG = {
+    "RETAIL": _RETAIL_KEYS,
+    "HOTEL": _HOTEL_KEYS,
+    "CREATIVE_ASSETS": _CREATIVE_ASSETS_KEYS,
+}
 
 
 def _json(value: Any) -> Any:
@@ -235,14 +253,12 @@ def _json(value: Any) -> Any:
 
 
 def _filters(filters: ProductGroupFilters, allowed: frozenset[str], kind: str) -> dict[str, Any]:
-    combinator, keys = (
-        ("any_of", filters.any_of) if filters.any_of else ("all_of", filters.all_of)
-    )
+    combinator, keys = ("any_of", filters.any_of) if filters.any_of else ("all_of", filters.all_of)
     if not keys:
         raise BadUserInput("`filters` needs at least one filter key in anyOf or allOf.")
     out = []
     for key in keys:
-        (name, criteria), = ((n, v) for n, v in vars(key).items() if v)
+        ((name, criteria),) = ((n, v) for n, v in vars(key).items() if v)
         upstream_key = name.upper()
         if upstream_key not in allowed:
             raise BadUserInput(f"Filter key {upstream_key} is not available for {kind} requests.")
@@ -254,8 +270,10 @@ def to_request_body(value: ProductsByFilterInput) -> dict[str, Any]:
     """The upstream JSON body (``CatalogsListProductsByFilterRequest``) for a filter input."""
     if value.feed_based:
         feed = value.feed_based
-        return {"feed_id": str(feed.feed_id),
-                "filters": _filters(feed.filters, _RETAIL_KEYS, "feed-based")}
+        return {
+            "feed_id": str(feed.feed_id),
+            "filters": _filters(feed.filters, _RETAIL_KEYS, "feed-based"),
+        }
     catalog = value.catalog_based
     assert catalog  # @oneOf guarantees exactly one member
     catalog_type = catalog.catalog_type.value

@@ -1,16 +1,20 @@
-"""Error masking: our errors keep their message and code, request errors get Apollo's codes,
-and anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with no detail."""
+"""Error masking, applied to every error list the schema produces (parse, validation,
+variables, execution, extension failures): our errors keep their message and code, request
+errors get Apollo's codes, and anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with no
+detail (logged with its traceback for operators)."""
 
 from __future__ import annotations
 
+import logging
+
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 
 from graphql_api.errors import APIError
 
-__all__ = ["MaskUnexpectedErrors"]
+__all__ = ["MASKED_MESSAGE", "mask_errors"]
 
-_MASKED = "Unexpected error."
+MASKED_MESSAGE = "Unexpected error."
+_log = logging.getLogger("graphql_api.errors")
 
 
 def _request_error_code(error: GraphQLError) -> str:
@@ -21,21 +25,17 @@ def _request_error_code(error: GraphQLError) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
-class MaskUnexpectedErrors(MaskErrors):
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=self._needs_work, error_message=_MASKED)
-
-    @staticmethod
-    def _needs_work(error: GraphQLError) -> bool:
-        if isinstance(error.original_error, APIError):
-            return False
-        return not (error.extensions and "code" in error.extensions)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if error.original_error is None:  # parse, validation and variable errors: keep them
-            error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
-            return error
-        return GraphQLError(
-            _MASKED, nodes=error.nodes, path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR"},
-        )
+def mask_errors(errors: list[GraphQLError]) -> None:
+    """Give every error a code and mask the unexpected ones, in place."""
+    for error in errors:
+        original = error.original_error
+        if isinstance(original, APIError):
+            continue  # our message and extensions (graphql-core copied them from the error)
+        if error.path is None and (original is None or isinstance(original, GraphQLError)):
+            if not (error.extensions or {}).get("code"):  # a request error: readable as it is
+                error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
+            continue
+        _log.error("unexpected error at %s", error.path, exc_info=original or error)
+        error.message = MASKED_MESSAGE
+        error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        error.original_error = None

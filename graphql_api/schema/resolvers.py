@@ -33,7 +33,10 @@ async def _connection(
         position = decode_cursor(after, query=listing.key, page_size=service.page_size)
     token = ctx.token
     result = await service.products(
-        token, listing, first=count, after=position,
+        token,
+        listing,
+        first=count,
+        after=position,
         pin_metrics=selects(info._raw_info, "pinMetrics"),
     )
     edges = [
@@ -105,5 +108,7 @@ class Query:
 
     @strawberry.field(description="One Pin, by id (null with a NOT_FOUND error if none).")
     async def pin(self, info: AppInfo, id: strawberry.ID) -> Pin | None:
-        pin = await info.context.load_pin(str(id), pin_metrics=selects(info._raw_info, "pinMetrics"))
+        pin = await info.context.load_pin(
+            str(id), pin_metrics=selects(info._raw_info, "pinMetrics")
+        )
         return pin  # type: ignore[return-value]  # the model is the type's source

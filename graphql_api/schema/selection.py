@@ -2,41 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
-    GraphQLIncludeDirective,
+    GraphQLBoolean,
+    GraphQLNonNull,
     GraphQLResolveInfo,
-    GraphQLSkipDirective,
     InlineFragmentNode,
+    SelectionNode,
     SelectionSetNode,
-    get_directive_values,
+    value_from_ast,
 )
 
 __all__ = ["selects"]
 
-
-def _included(node: FieldNode | InlineFragmentNode | FragmentSpreadNode,
-              info: GraphQLResolveInfo) -> bool:
-    if not node.directives:
-        return True
-    skip = get_directive_values(GraphQLSkipDirective, node, info.variable_values)
-    if skip is not None and skip["if"]:
-        return False
-    include = get_directive_values(GraphQLIncludeDirective, node, info.variable_values)
-    return include is None or bool(include["if"])
+_BOOLEAN = GraphQLNonNull(GraphQLBoolean)
 
 
-def selects(info: GraphQLResolveInfo, field_name: str) -> bool:
+def _included(node: SelectionNode, variables: dict[str, Any]) -> bool:
+    """``@skip`` / ``@include`` as execution applies them (``if`` literal or variable)."""
+    for directive in node.directives or ():
+        name = directive.name.value
+        if name in ("skip", "include"):
+            (argument,) = directive.arguments or ()
+            value = value_from_ast(argument.value, _BOOLEAN, variables)
+            if bool(value) is (name == "skip"):
+                return False
+    return True
+
+
+def selects(info: GraphQLResolveInfo[Any], field_name: str) -> bool:
     """Whether ``field_name`` is selected anywhere below the current field: through aliases,
     named and inline fragments, honouring ``@skip`` and ``@include``."""
     seen_fragments: set[str] = set()
+    # graphql-core 3.3 types these as VariableValues; at run time they may be the plain dict.
+    raw: Any = info.variable_values
+    variables: dict[str, Any] = getattr(raw, "coerced", raw)
 
     def walk(selection_set: SelectionSetNode | None) -> bool:
         if selection_set is None:
             return False
         for node in selection_set.selections:
-            if not _included(node, info):
+            if not _included(node, variables):
                 continue
             if isinstance(node, FieldNode):
                 if node.name.value == field_name or walk(node.selection_set):

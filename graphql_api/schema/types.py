@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any, NewType
 
 import strawberry
-from strawberry.types import Info
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
+from strawberry.types import Info
+from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import UpstreamError
 from graphql_api.schema.context import Context
@@ -19,6 +20,7 @@ from graphql_api.schema.selection import selects
 from graphql_api.upstream import models as m
 
 __all__ = [
+    "SCALARS",
     "CatalogProduct",
     "CatalogType",
     "CreativeAssetsProduct",
@@ -28,12 +30,11 @@ __all__ = [
     "Pin",
     "ProductAvailability",
     "RetailProduct",
-    "SCALARS",
 ]
 
 DateTime = NewType("DateTime", str)
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     DateTime: strawberry.scalar(
         name="DateTime",
         description="An RFC 3339 date-time, passed through exactly as the Pinterest API sent it.",
@@ -43,21 +44,21 @@ SCALARS = {
     )
 }
 
-CatalogType = strawberry.enum(
-    m.CatalogType, description="Type of the catalog entity (UNKNOWN: a value newer than this API)."
+# The upstream models' enums are the GraphQL enums (unknown upstream values read UNKNOWN).
+strawberry.enum(m.CatalogType, description="Type of the catalog entity (UNKNOWN: a newer value).")
+strawberry.enum(m.ProductAvailability, description="Product availability (UNKNOWN: a newer value).")
+strawberry.enum(
+    m.CreativeAssetsVisibility, description="Creative assets visibility (UNKNOWN: a newer value)."
 )
-ProductAvailability = strawberry.enum(
-    m.ProductAvailability, description="Product availability (UNKNOWN: a newer upstream value)."
-)
-CreativeAssetsVisibility = strawberry.enum(
-    m.CreativeAssetsVisibility, description="Creative assets visibility (UNKNOWN: newer value)."
-)
+CatalogType = m.CatalogType
+ProductAvailability = m.ProductAvailability
+CreativeAssetsVisibility = m.CreativeAssetsVisibility
 
 
 def _reads(model: type) -> Any:
     """``is_type_of`` for a Strawberry type whose source objects are ``model`` instances."""
 
-    def is_type_of(cls: type, obj: Any, info: GraphQLResolveInfo) -> bool:
+    def is_type_of(cls: type, obj: Any, info: GraphQLResolveInfo[Any]) -> bool:
         return isinstance(obj, model)
 
     return classmethod(is_type_of)
@@ -118,7 +119,7 @@ class PinMedia:
 
     @classmethod
     def resolve_type(
-        cls, obj: Any, info: GraphQLResolveInfo, abstract_type: GraphQLAbstractType
+        cls, obj: Any, info: GraphQLResolveInfo[Any], abstract_type: GraphQLAbstractType
     ) -> str:
         return _MEDIA_TYPE_NAMES[type(obj)]
 
@@ -265,7 +266,7 @@ class CatalogProduct:
 
     @classmethod
     def resolve_type(
-        cls, obj: Any, info: GraphQLResolveInfo, abstract_type: GraphQLAbstractType
+        cls, obj: Any, info: GraphQLResolveInfo[Any], abstract_type: GraphQLAbstractType
     ) -> str:
         if isinstance(obj, m.BrokenProduct):
             raise UpstreamError(

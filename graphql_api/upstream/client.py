@@ -45,8 +45,11 @@ def build_http_client(
 
 
 def _query(
-    *, bookmark: str | None = None, page_size: int | None = None,
-    ad_account_id: str | None = None, pin_metrics: bool = False,
+    *,
+    bookmark: str | None = None,
+    page_size: int | None = None,
+    ad_account_id: str | None = None,
+    pin_metrics: bool = False,
 ) -> dict[str, str]:
     params: dict[str, str] = {}
     if bookmark is not None:
@@ -76,8 +79,13 @@ class PinterestClient:
         self._http = http
 
     async def _send(
-        self, method: str, path: str, token: str, *,
-        params: Mapping[str, str], json: Any = None,
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: Mapping[str, str],
+        json: Any = None,
     ) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
         content = None
@@ -116,28 +124,52 @@ class PinterestClient:
             ) from exc
 
     async def list_product_group_products(
-        self, token: str, product_group_id: str, *, bookmark: str | None, page_size: int,
-        ad_account_id: str | None = None, pin_metrics: bool = False,
+        self,
+        token: str,
+        product_group_id: str,
+        *,
+        bookmark: str | None,
+        page_size: int,
+        ad_account_id: str | None = None,
+        pin_metrics: bool = False,
     ) -> Page:
         """``GET /catalogs/product_groups/{product_group_id}/products``."""
         path = PRODUCT_GROUP_PRODUCTS.format(product_group_id=quote(product_group_id, safe=""))
-        params = _query(bookmark=bookmark, page_size=page_size,
-                        ad_account_id=ad_account_id, pin_metrics=pin_metrics)
+        params = _query(
+            bookmark=bookmark,
+            page_size=page_size,
+            ad_account_id=ad_account_id,
+            pin_metrics=pin_metrics,
+        )
         return self._page(await self._send("GET", path, token, params=params))
 
     async def list_products_by_filter(
-        self, token: str, body: Mapping[str, Any], *, bookmark: str | None, page_size: int,
-        ad_account_id: str | None = None, pin_metrics: bool = False,
+        self,
+        token: str,
+        body: Mapping[str, Any],
+        *,
+        bookmark: str | None,
+        page_size: int,
+        ad_account_id: str | None = None,
+        pin_metrics: bool = False,
     ) -> Page:
         """``POST /catalogs/products/get_by_product_group_filters`` (idempotent)."""
-        params = _query(bookmark=bookmark, page_size=page_size,
-                        ad_account_id=ad_account_id, pin_metrics=pin_metrics)
+        params = _query(
+            bookmark=bookmark,
+            page_size=page_size,
+            ad_account_id=ad_account_id,
+            pin_metrics=pin_metrics,
+        )
         return self._page(
             await self._send("POST", PRODUCTS_BY_FILTER, token, params=params, json=body)
         )
 
     async def get_pin(
-        self, token: str, pin_id: str, *, ad_account_id: str | None = None,
+        self,
+        token: str,
+        pin_id: str,
+        *,
+        ad_account_id: str | None = None,
         pin_metrics: bool = False,
     ) -> Pin:
         """``GET /pins/{pin_id}``."""

@@ -53,8 +53,11 @@ SEED_ITEM: dict[str, Any] = {
                 {
                     "90d": {"pin_click": 7, "impression": 2, "clickthrough": 3},
                     "all_time": {
-                        "pin_click": 7, "impression": 2, "clickthrough": 3,
-                        "reaction": 10, "comment": 2,
+                        "pin_click": 7,
+                        "impression": 2,
+                        "clickthrough": 3,
+                        "reaction": 10,
+                        "comment": 2,
                     },
                 },
                 None,
@@ -123,10 +126,16 @@ def _images(rng: random.Random) -> dict[str, Any]:
     h = _hash(rng)
     tail = f"{h[:2]}/{h[2:4]}/{h[4:6]}/{h}.jpg"
     tall = _pick(rng, (1.0, 1.25, 1.5))
-    sizes = (("150x150", 150, 150), ("400x300", 400, 300),
-             ("600x", 600, round(600 * tall)), ("1200x", 1200, round(1200 * tall)))
-    return {size: {"width": width, "height": height, "url": f"https://i.pinimg.com/{size}/{tail}"}
-            for size, width, height in sizes}
+    sizes = (
+        ("150x150", 150, 150),
+        ("400x300", 400, 300),
+        ("600x", 600, round(600 * tall)),
+        ("1200x", 1200, round(1200 * tall)),
+    )
+    return {
+        size: {"width": width, "height": height, "url": f"https://i.pinimg.com/{size}/{tail}"}
+        for size, width, height in sizes
+    }
 
 
 def _video(rng: random.Random, *, item_type: bool) -> dict[str, Any]:
@@ -144,8 +153,13 @@ def _video(rng: random.Random, *, item_type: bool) -> dict[str, Any]:
 
 
 def _image_item(rng: random.Random, title: str, link: str) -> dict[str, Any]:
-    return {"item_type": "image", "title": title, "description": f"Detail of {title}.",
-            "link": link, "images": _images(rng)}
+    return {
+        "item_type": "image",
+        "title": title,
+        "description": f"Detail of {title}.",
+        "link": link,
+        "images": _images(rng),
+    }
 
 
 def _media(rng: random.Random, kind: str, title: str, link: str) -> dict[str, Any]:
@@ -158,16 +172,21 @@ def _media(rng: random.Random, kind: str, title: str, link: str) -> dict[str, An
         return {"media_type": kind, "items": [_image_item(rng, title, link) for _ in range(count)]}
     if kind == "multiple_videos":
         return {"media_type": kind, "items": [_video(rng, item_type=True) for _ in range(count)]}
-    items = [_image_item(rng, title, link) if n % 2 == 0 else _video(rng, item_type=True)
-             for n in range(count)]
+    items = [
+        _image_item(rng, title, link) if n % 2 == 0 else _video(rng, item_type=True)
+        for n in range(count)
+    ]
     return {"media_type": kind, "items": items}
 
 
 def _metrics(rng: random.Random, shape: int) -> Any:
     impression = _int(rng, 100, 50_000)
     pin_click = _int(rng, 0, impression // 10)
-    recent = {"pin_click": pin_click, "impression": impression,
-              "clickthrough": _int(rng, 0, pin_click)}
+    recent = {
+        "pin_click": pin_click,
+        "impression": impression,
+        "clickthrough": _int(rng, 0, pin_click),
+    }
     factor = _int(rng, 1, 6)
     lifetime = {key: value * factor for key, value in recent.items()}
     lifetime |= {"reaction": _int(rng, 0, 500), "comment": _int(rng, 0, 80)}
@@ -182,8 +201,10 @@ def _metrics(rng: random.Random, shape: int) -> Any:
 def _retail(rng: random.Random, i: int) -> tuple[dict[str, Any], str, str]:
     brand = _pick(rng, _BRANDS)
     product, materials = _pick(rng, _PRODUCTS)
-    title = (f"{brand} {_pick(rng, _ADJECTIVES)} {_pick(rng, materials)} {product}"
-             f" - {_pick(rng, _COLOURS)}")
+    title = (
+        f"{brand} {_pick(rng, _ADJECTIVES)} {_pick(rng, materials)} {product}"
+        f" - {_pick(rng, _COLOURS)}"
+    )
     code = "".join(word[0] for word in brand.split() if word[0].isalpha()).upper()
     group = f"{code}{i // 4:04d}"
     price = round(8 + rng.random() * 472, 2)

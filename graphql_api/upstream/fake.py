@@ -41,13 +41,17 @@ _FEED_KEYS = frozenset({"feed_id", "filters"})
 _CATALOG_KEYS = frozenset({"catalog_type", "catalog_id", "filters"})
 _RETAIL_EXTRA_KEYS = frozenset({"country", "locale"})  # spec-required for RETAIL; optional here
 _STRING_KEYS = {  # filter key -> metadata field, matched against the criterion's ``values``
-    "ITEM_ID": "item_id", "ITEM_GROUP_ID": "item_group_id", "AVAILABILITY": "availability",
-    "HOTEL_ID": "hotel_id", "CREATIVE_ASSETS_ID": "creative_assets_id",
+    "ITEM_ID": "item_id",
+    "ITEM_GROUP_ID": "item_group_id",
+    "AVAILABILITY": "availability",
+    "HOTEL_ID": "hotel_id",
+    "CREATIVE_ASSETS_ID": "creative_assets_id",
 }
 _PRICE_KEYS = frozenset({"MIN_PRICE", "MAX_PRICE"})
 _NO_CATALOG = (409, 4182, "Can't acccess this feature without an existing catalog.")
 _BAD_FILTERS = (
-    409, 4183,
+    409,
+    4183,
     "Catalog product group filters failed validation, please ensure all filters are set correctly.",
 )
 
@@ -196,7 +200,10 @@ class FakePinterest:
     """
 
     def __init__(
-        self, items: list[Item] | None = None, *, accept_any_token: bool = True,
+        self,
+        items: list[Item] | None = None,
+        *,
+        accept_any_token: bool = True,
         tokens: Collection[str] = (),
     ) -> None:
         self.items: list[Item] = build_catalog() if items is None else items
@@ -249,10 +256,13 @@ class FakePinterest:
         bookmark = params.get("bookmark")
         offset = _decode_bookmark(bookmark, page_size, listing, len(items)) if bookmark else 0
         end = offset + page_size
-        return _json(200, {
-            "items": [_item_out(item, metrics) for item in items[offset:end]],
-            "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
-        })
+        return _json(
+            200,
+            {
+                "items": [_item_out(item, metrics) for item in items[offset:end]],
+                "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
+            },
+        )
 
     def _authenticate(self, request: httpx.Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -282,7 +292,8 @@ class FakePinterest:
             raise _Reject(*_NO_CATALOG)
         combine, criteria = _parse_filters(body["filters"])
         items = [
-            item for item in self.items
+            item
+            for item in self.items
             if isinstance(item, dict)
             and (catalog_type is None or (item.get("catalog_type") or "RETAIL") == catalog_type)
             and combine(_criterion_matches(key, criterion, item) for key, criterion in criteria)

@@ -239,7 +239,9 @@ def _normalize_metrics(value: Any) -> dict[str, Any] | None:
     last_90_days = all_time = None
     for part in parts:
         last_90_days = last_90_days or _window(part.get("90d"))
-        all_time = all_time or _window(part.get("lifetime_metrics")) or _window(part.get("all_time"))
+        all_time = (
+            all_time or _window(part.get("lifetime_metrics")) or _window(part.get("all_time"))
+        )
     if last_90_days is None and all_time is None:
         return None
     return {"last_90_days": last_90_days, "all_time": all_time}

@@ -59,10 +59,13 @@ async def _walk(h: Any, query: str, field: str, first: int) -> tuple[list[str], 
         after = info["endCursor"]
 
 
-@pytest.mark.parametrize(("query", "field", "expected"), [
-    (BY_GROUP, "productGroupProducts", PIN_IDS),
-    (BY_FILTER, "productsByFilter", PRICED_IDS),
-])
+@pytest.mark.parametrize(
+    ("query", "field", "expected"),
+    [
+        (BY_GROUP, "productGroupProducts", PIN_IDS),
+        (BY_FILTER, "productsByFilter", PRICED_IDS),
+    ],
+)
 @pytest.mark.parametrize("first", [1, 7, 25, 100, 250])
 async def test_walk_returns_every_product_once_in_order(
     query: str, field: str, expected: list[str], first: int
@@ -82,7 +85,8 @@ async def test_first_spanning_upstream_pages_follows_bookmarks() -> None:
         ids = [n["pin"]["id"] for n in result["data"]["productGroupProducts"]["nodes"]]
         assert ids == PIN_IDS[:250]
         bookmarks = [r.url.params.get("bookmark") for r in h.requests]
-        assert bookmarks[0] is None and len(set(bookmarks)) == 3
+        assert bookmarks[0] is None
+        assert len(set(bookmarks)) == 3
         assert [r.url.params["page_size"] for r in h.requests] == ["100"] * 3
 
 
@@ -120,8 +124,18 @@ async def test_max_first_is_a_setting() -> None:
         assert len(result["data"]["productGroupProducts"]["edges"]) == 500
 
 
-@pytest.mark.parametrize("cursor", ["", "garbage", "c1.", "c1.!!!!", "c1.bnVsbA",
-                                    "c1.WyJ4IiwyNTAsbnVsbCwtMV0", "c1." + "A" * 5000])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "garbage",
+        "c1.",
+        "c1.!!!!",
+        "c1.bnVsbA",
+        "c1.WyJ4IiwyNTAsbnVsbCwtMV0",
+        "c1." + "A" * 5000,
+    ],
+)
 async def test_malformed_cursor_is_bad_user_input(cursor: str) -> None:
     async with open_app() as h:
         result = await h.gql(BY_GROUP, {"first": 1, "after": cursor})

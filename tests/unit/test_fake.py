@@ -48,8 +48,9 @@ def client(fake: FakePinterest) -> Iterator[httpx.Client]:
         yield client
 
 
-def walk(client: httpx.Client, method: str, path: str, *, page_size: int,
-         body: Any = None) -> list[dict[str, Any]]:
+def walk(
+    client: httpx.Client, method: str, path: str, *, page_size: int, body: Any = None
+) -> list[dict[str, Any]]:
     """Every item of a listing, following bookmarks to the end."""
     items: list[dict[str, Any]] = []
     params: dict[str, Any] = {"page_size": page_size}
@@ -69,8 +70,11 @@ def pin_ids(items: list[dict[str, Any]]) -> list[str]:
 
 
 def by_filter(client: httpx.Client, filters: Any, **extra: Any) -> list[dict[str, Any]]:
-    body = {"feed_id": "2680059592705", "filters": filters} if not extra else {
-        "catalog_id": "2680059592705", "filters": filters, **extra}
+    body = (
+        {"feed_id": "2680059592705", "filters": filters}
+        if not extra
+        else {"catalog_id": "2680059592705", "filters": filters, **extra}
+    )
     return walk(client, "POST", FILTER, page_size=250, body=body)
 
 
@@ -115,8 +119,13 @@ def test_every_catalog_item_parses_and_covers_all_variants() -> None:
     kinds = {type(product) for product in page.items}
     assert kinds == {RetailProduct, HotelProduct, CreativeAssetsProduct}
     media = {type(product.pin.media) for product in page.items[1:]}  # type: ignore[union-attr]
-    assert media == {PinMediaWithImage, PinMediaWithVideo, PinMediaWithImages,
-                     PinMediaWithVideos, PinMediaWithImageAndVideo}
+    assert media == {
+        PinMediaWithImage,
+        PinMediaWithVideo,
+        PinMediaWithImages,
+        PinMediaWithVideos,
+        PinMediaWithImageAndVideo,
+    }
     assert all(p.pin.pin_metrics is not None for p in page.items)  # type: ignore[union-attr]
     for raw, product in zip(CATALOG, page.items, strict=True):
         assert isinstance(product, RetailProduct | HotelProduct | CreativeAssetsProduct)
@@ -177,8 +186,9 @@ def test_group_subsets(client: httpx.Client) -> None:
         assert pin_ids(items) == pin_ids(CATALOG[::n])
 
 
-@pytest.mark.parametrize(("group", "expected"), [("101", (404, 4180)), ("0", (404, 4180)),
-                                                 ("12x", (400, 1))])
+@pytest.mark.parametrize(
+    ("group", "expected"), [("101", (404, 4180)), ("0", (404, 4180)), ("12x", (400, 1))]
+)
 def test_unknown_or_malformed_group(
     client: httpx.Client, group: str, expected: tuple[int, int]
 ) -> None:
@@ -198,7 +208,9 @@ def test_missing_or_malformed_token_is_401(fake: FakePinterest, header: str | No
     headers = {} if header is None else {"Authorization": header}
     with httpx.Client(transport=httpx.MockTransport(fake.handler), base_url=BASE_URL) as client:
         assert client.get(GROUP.format(1), headers=headers).json() == {
-            "code": 2, "message": "Authentication failed."}
+            "code": 2,
+            "message": "Authentication failed.",
+        }
         assert client.get(GROUP.format(1), headers=headers).status_code == 401
 
 
@@ -225,27 +237,48 @@ def meta(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_min_price_and_availability_filters(client: httpx.Client) -> None:
-    cheap_or_preorder = by_filter(client, {"any_of": [
-        {"MIN_PRICE": {"values": 400}}, {"AVAILABILITY": {"values": ["PREORDER"]}}]})
-    expected = [i for i in CATALOG
-                if meta(i).get("price", -1) >= 400 or meta(i).get("availability") == "PREORDER"]
+    cheap_or_preorder = by_filter(
+        client,
+        {"any_of": [{"MIN_PRICE": {"values": 400}}, {"AVAILABILITY": {"values": ["PREORDER"]}}]},
+    )
+    expected = [
+        i
+        for i in CATALOG
+        if meta(i).get("price", -1) >= 400 or meta(i).get("availability") == "PREORDER"
+    ]
     assert pin_ids(cheap_or_preorder) == pin_ids(expected)
     assert expected
 
-    both = by_filter(client, {"all_of": [
-        {"MIN_PRICE": {"values": 100, "inclusion": False}},
-        {"AVAILABILITY": {"values": ["IN_STOCK"], "negated": True}}]})
-    expected = [i for i in CATALOG
-                if meta(i).get("price", -1) > 100 and meta(i).get("availability") != "IN_STOCK"]
+    both = by_filter(
+        client,
+        {
+            "all_of": [
+                {"MIN_PRICE": {"values": 100, "inclusion": False}},
+                {"AVAILABILITY": {"values": ["IN_STOCK"], "negated": True}},
+            ]
+        },
+    )
+    expected = [
+        i
+        for i in CATALOG
+        if meta(i).get("price", -1) > 100 and meta(i).get("availability") != "IN_STOCK"
+    ]
     assert pin_ids(both) == pin_ids(expected)
     assert expected
 
 
 def test_max_price_currency_title_and_unmodelled_keys(client: httpx.Client) -> None:
-    items = by_filter(client, {"all_of": [
-        {"MAX_PRICE": {"values": 50}}, {"CURRENCY": {"values": "USD"}},
-        {"TITLE_KEYWORDS": {"values": ["SHIRT", "sneakers"]}},
-        {"BRAND": {"values": ["anything"]}}]})
+    items = by_filter(
+        client,
+        {
+            "all_of": [
+                {"MAX_PRICE": {"values": 50}},
+                {"CURRENCY": {"values": "USD"}},
+                {"TITLE_KEYWORDS": {"values": ["SHIRT", "sneakers"]}},
+                {"BRAND": {"values": ["anything"]}},
+            ]
+        },
+    )
     assert items
     for item in items:
         assert meta(item)["price"] <= 50
@@ -257,38 +290,56 @@ def test_catalog_based_filters_select_one_catalog_type(client: httpx.Client) -> 
     any_hotel = {"any_of": [{"HOTEL_ID": {"values": ["HTL-00001"]}}, {"BRAND": {"values": []}}]}
     hotels = by_filter(client, any_hotel, catalog_type="HOTEL")
     assert pin_ids(hotels) == pin_ids([i for i in CATALOG if i.get("catalog_type") == "HOTEL"])
-    retail = by_filter(client, {"all_of": []}, catalog_type="RETAIL", country="US",
-                       locale="en-US")
-    assert pin_ids(retail) == pin_ids([i for i in CATALOG
-                                       if i.get("catalog_type", "RETAIL") == "RETAIL"])
+    retail = by_filter(client, {"all_of": []}, catalog_type="RETAIL", country="US", locale="en-US")
+    assert pin_ids(retail) == pin_ids(
+        [i for i in CATALOG if i.get("catalog_type", "RETAIL") == "RETAIL"]
+    )
 
 
-@pytest.mark.parametrize("filters", [
-    None, [], {}, {"one_of": []}, {"any_of": {}}, {"any_of": [{}]},
-    {"any_of": [{"MIN_PRICE": {"values": 1}, "MAX_PRICE": {"values": 2}}]},
-    {"all_of": [{"MIN_PRICE": {"values": "cheap"}}]}, {"any_of": [], "all_of": []},
-    {"all_of": [{"AVAILABILITY": {"values": "IN_STOCK"}}]},
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        None,
+        [],
+        {},
+        {"one_of": []},
+        {"any_of": {}},
+        {"any_of": [{}]},
+        {"any_of": [{"MIN_PRICE": {"values": 1}, "MAX_PRICE": {"values": 2}}]},
+        {"all_of": [{"MIN_PRICE": {"values": "cheap"}}]},
+        {"any_of": [], "all_of": []},
+        {"all_of": [{"AVAILABILITY": {"values": "IN_STOCK"}}]},
+    ],
+)
 def test_bad_filters_are_409_4183(client: httpx.Client, filters: Any) -> None:
     body = {"feed_id": "1", "filters": filters}
     assert error_of(client.post(FILTER, json=body)) == (409, 4183)
 
 
-@pytest.mark.parametrize("body", [
-    {"feed_id": "0", "filters": {"any_of": []}},
-    {"catalog_type": "HOTEL", "catalog_id": "0", "filters": {"any_of": []}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"feed_id": "0", "filters": {"any_of": []}},
+        {"catalog_type": "HOTEL", "catalog_id": "0", "filters": {"any_of": []}},
+    ],
+)
 def test_no_catalog_is_409_4182(client: httpx.Client, body: Any) -> None:
     assert error_of(client.post(FILTER, json=body)) == (409, 4182)
 
 
-@pytest.mark.parametrize("body", [
-    [], "x", {"filters": {"any_of": []}}, {"feed_id": "1"},
-    {"feed_id": "1", "filters": {"any_of": []}, "extra": 1},
-    {"catalog_type": "SHOES", "catalog_id": "1", "filters": {"any_of": []}},
-    {"catalog_type": "HOTEL", "catalog_id": "1", "filters": {"any_of": []}, "country": "US"},
-    {"feed_id": "x1", "filters": {"any_of": []}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "x",
+        {"filters": {"any_of": []}},
+        {"feed_id": "1"},
+        {"feed_id": "1", "filters": {"any_of": []}, "extra": 1},
+        {"catalog_type": "SHOES", "catalog_id": "1", "filters": {"any_of": []}},
+        {"catalog_type": "HOTEL", "catalog_id": "1", "filters": {"any_of": []}, "country": "US"},
+        {"feed_id": "x1", "filters": {"any_of": []}},
+    ],
+)
 def test_malformed_filter_requests_are_400(client: httpx.Client, body: Any) -> None:
     assert error_of(client.post(FILTER, json=body)) == (400, 1)
     assert error_of(client.post(FILTER, content=b"{not json")) == (400, 1)
@@ -331,12 +382,17 @@ async def test_the_real_client_reads_the_fake() -> None:
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         client = PinterestClient(http)
         page = await client.list_product_group_products(
-            "token", "1", bookmark=None, page_size=100, pin_metrics=True)
+            "token", "1", bookmark=None, page_size=100, pin_metrics=True
+        )
         assert len(page.items) == 100
         assert page.bookmark
         nxt = await client.list_products_by_filter(
-            "token", {"feed_id": "1", "filters": {"any_of": [{"HOTEL_ID": {"values": []}}]}},
-            bookmark=None, page_size=10, ad_account_id="123")
+            "token",
+            {"feed_id": "1", "filters": {"any_of": [{"HOTEL_ID": {"values": []}}]}},
+            bookmark=None,
+            page_size=10,
+            ad_account_id="123",
+        )
         assert nxt.items == ()
         pin = await client.get_pin("token", "900000000000000003", pin_metrics=True)
         assert pin.pin_metrics is not None
