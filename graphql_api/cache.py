@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import urllib.parse  # noqa: F401  # aiocache 0.12's from_url uses it without importing it
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 

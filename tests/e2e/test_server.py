@@ -1,0 +1,91 @@
+"""The real server: `python -m graphql_api serve --demo` under uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from graphql_api.app import EXAMPLE_QUERY
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log = log_path.open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # up to 30 s for a cold start on a busy machine
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {log_path.read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_health(server: str) -> None:
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+
+
+def test_example_query_over_http(server: str) -> None:
+    response = httpx.post(f"{server}/graphql", json={"query": EXAMPLE_QUERY})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    connection = response.json()["data"]["productGroupProducts"]
+    assert len(connection["nodes"]) == 10
+    assert connection["pageInfo"]["hasNextPage"] is True
+    assert connection["nodes"][0]["pin"]["id"] == "813744226420795884"
+    following = httpx.post(
+        f"{server}/graphql",
+        json={"query": EXAMPLE_QUERY, "variables": {"after": connection["pageInfo"]["endCursor"]}},
+    )
+    assert (
+        following.json()["data"]["productGroupProducts"]["nodes"][0]["pin"]["id"]
+        != (connection["nodes"][0]["pin"]["id"])
+    )
+
+
+def test_get_query(server: str) -> None:
+    response = httpx.get(f"{server}/graphql", params={"query": "{ __typename }"})
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+def test_graphiql_page_is_served_offline(server: str) -> None:
+    page = httpx.get(f"{server}/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "productGroupProducts" in page.text
+    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js", "boot.js"):
+        assert f"/graphiql/static/{asset}" in page.text
+        assert httpx.get(f"{server}/graphiql/static/{asset}").status_code == 200
