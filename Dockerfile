@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# Two stages: build a virtualenv with the package, then copy it into a slim runtime that runs as
+# a non-root user. Builder and runtime share the Python version and the venv path.
+
+FROM python:3.12-slim-bookworm AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /app/.venv
+WORKDIR /src
+# Dependencies first, so a source change does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY graphql_api/__init__.py graphql_api/__init__.py
+RUN /app/.venv/bin/pip install --upgrade pip \
+    && /app/.venv/bin/pip install .
+COPY graphql_api graphql_api
+RUN /app/.venv/bin/pip install --no-deps --force-reinstall . \
+    && /app/.venv/bin/python -m compileall -q /app/.venv
+
+FROM python:3.12-slim-bookworm
+LABEL org.opencontainers.image.title="graphql-api" \
+      org.opencontainers.image.description="GraphQL facade over the Pinterest API v5 catalog products" \
+      org.opencontainers.image.licenses="MIT"
+RUN groupadd --system --gid 999 app && useradd --system --uid 999 --gid app --no-create-home app
+COPY --from=builder --chown=app:app /app/.venv /app/.venv
+ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    GRAPHQL_API_HOST=0.0.0.0 \
+    GRAPHQL_API_PORT=8000 \
+    GRAPHQL_API_DEMO=1
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+CMD ["graphql-api", "serve"]
