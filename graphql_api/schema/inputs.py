@@ -7,6 +7,7 @@ import enum
 from typing import Any, NewType
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import BadUserInput
@@ -18,8 +19,9 @@ _UINT32_MAX = 4_294_967_295
 
 
 def _parse_uint32(value: object) -> int:
+    # A GraphQLError (not a ValueError) so the message reaches the client as a request error.
     if type(value) is not int or not 0 <= value <= _UINT32_MAX:
-        raise ValueError(f"UInt32 must be an integer in 0..{_UINT32_MAX}")
+        raise GraphQLError(f"UInt32 must be an integer in 0..{_UINT32_MAX}.")
     return value
 
 

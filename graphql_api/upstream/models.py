@@ -12,6 +12,7 @@ Models are frozen: a page parsed once can be shared by every request that reads 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -126,6 +127,9 @@ class VideoMetadata(_Model):
 
 
 def _media_item_kind(value: Any) -> str:
+    # Called with raw JSON when parsing and with model instances when serialising.
+    if isinstance(value, VideoMetadata):
+        return "video"
     if isinstance(value, Mapping):
         item_type = value.get("item_type")
         if item_type == "video" or (
@@ -158,17 +162,17 @@ class PinMediaWithVideo(_Model):
 
 class PinMediaWithImages(_Model):
     media_type: Literal["multiple_images"]
-    items: list[ImageMetadata] = []
+    items: tuple[ImageMetadata, ...] = ()
 
 
 class PinMediaWithVideos(_Model):
     media_type: Literal["multiple_videos"]
-    items: list[VideoMetadata] = []
+    items: tuple[VideoMetadata, ...] = ()
 
 
 class PinMediaWithImageAndVideo(_Model):
     media_type: Literal["multiple_mixed"]
-    items: list[MediaItem] = []
+    items: tuple[MediaItem, ...] = ()
 
 
 class OtherPinMedia(_Model):
@@ -181,8 +185,13 @@ _MEDIA_TYPES = frozenset({"image", "video", "multiple_images", "multiple_videos"
 
 
 def _media_kind(value: Any) -> str:
-    kind = value.get("media_type") if isinstance(value, Mapping) else None
-    return kind if kind in _MEDIA_TYPES else "other"
+    # Called with raw JSON when parsing and with model instances when serialising.
+    kind = (
+        value.get("media_type")
+        if isinstance(value, Mapping)
+        else getattr(value, "media_type", None)
+    )
+    return kind if isinstance(kind, str) and kind in _MEDIA_TYPES else "other"
 
 
 PinMedia = Annotated[
@@ -213,6 +222,9 @@ class PinMetrics(_Model):
 
 
 _WINDOW_FIELDS = tuple(PinMetricsWindow.model_fields)
+_WINDOW_KEYS = frozenset({"90d", "lifetime_metrics", "all_time"})
+# GraphQL Int is 32-bit: a count it cannot carry reads as unknown (null), not as an error.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _window(value: Any) -> dict[str, int] | None:
@@ -221,14 +233,17 @@ def _window(value: Any) -> dict[str, int] | None:
     return {
         key: int(v)
         for key in _WINDOW_FIELDS
-        if isinstance(v := value.get(key), int | float) and not isinstance(v, bool)
+        if isinstance(v := value.get(key), int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and _INT_MIN <= v <= _INT_MAX
     }
 
 
 def _normalize_metrics(value: Any) -> dict[str, Any] | None:
     """Read ``pin_metrics`` in every shape seen: a dict, a list of dicts with nulls, or either
     wrapped in ``{"pin_metrics": ...}``; ``lifetime_metrics`` or ``all_time``. Never raises."""
-    if isinstance(value, Mapping) and set(value) == {"pin_metrics"}:
+    if isinstance(value, Mapping) and "pin_metrics" in value and not _WINDOW_KEYS & set(value):
         value = value["pin_metrics"]
     if isinstance(value, Mapping):
         parts: list[Mapping[str, Any]] = [value]
@@ -339,7 +354,7 @@ def _parse_item(raw: Any) -> Product:
         return BrokenProduct(reason="item is not an object")
     declared = raw.get("catalog_type") or "RETAIL"
     metadata = raw.get("metadata")
-    candidates = [declared] if declared in _PRODUCT_BY_TYPE else []
+    candidates = [declared] if isinstance(declared, str) and declared in _PRODUCT_BY_TYPE else []
     if isinstance(metadata, Mapping):
         candidates += [t for k, t in _TYPE_BY_METADATA_KEY.items() if k in metadata]
     for catalog_type in dict.fromkeys(candidates):

@@ -46,7 +46,8 @@ async def test_pin_id_is_escaped_in_the_path() -> None:
 LIST = 'productGroupProducts(productGroupId: "1", first: 3)'
 WITH_METRICS = {
     "direct": f"{{ {LIST} {{ nodes {{ pin {{ pinMetrics {{ allTime {{ impression }} }} }} }} }} }}",
-    "alias": f"{{ {LIST} {{ nodes {{ pin {{ m: pinMetrics {{ last90Days {{ pinClick }} }} }} }} }} }}",
+    "alias": f"{{ {LIST} {{ nodes {{ pin {{ m: pinMetrics {{ last90Days {{ pinClick }} }} }} }} }}"
+    " }",
     "named fragment": f"""{{ {LIST} {{ edges {{ node {{ ...P }} }} }} }}
         fragment P on CatalogProduct {{ pin {{ ...M }} }}
         fragment M on Pin {{ pinMetrics {{ allTime {{ comment }} }} }}""",
