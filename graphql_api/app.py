@@ -28,18 +28,27 @@ __all__ = ["EXAMPLE_QUERY", "create_app"]
 DEMO_TOKEN = "demo"
 
 EXAMPLE_QUERY = """\
-# A page of products of the demo catalog (product group 1 holds all of it).
-# Ask for `pinMetrics` on a Pin and the facade fetches metrics too.
+# A page of the demo catalog (product group 1 holds all of it).
+# Press the run button; pass pageInfo.endCursor as $after for
+# the next page. Select pinMetrics on a Pin to fetch metrics.
 query Products($first: Int = 10, $after: String) {
-  productGroupProducts(productGroupId: "1", first: $first, after: $after) {
+  productGroupProducts(
+    productGroupId: "1"
+    first: $first
+    after: $after
+  ) {
     pageInfo { hasNextPage endCursor }
     nodes {
       __typename
       catalogType
       pin { id title link media { mediaType } }
-      ... on RetailProduct { metadata { itemId price salePrice currency availability } }
+      ... on RetailProduct {
+        metadata { itemId price salePrice currency availability }
+      }
       ... on HotelProduct { metadata { hotelId } }
-      ... on CreativeAssetsProduct { metadata { creativeAssetsId visibility } }
+      ... on CreativeAssetsProduct {
+        metadata { creativeAssetsId visibility }
+      }
     }
   }
 }

@@ -15,12 +15,17 @@ __all__ = ["MASKED_MESSAGE", "mask_errors"]
 
 MASKED_MESSAGE = "Unexpected error."
 _log = logging.getLogger("graphql_api.errors")
+_ONE_OF_VARIABLE_ERRORS = ("OneOf Input Object", "Value for member field", "Field '")
 
 
 def _request_error_code(error: GraphQLError) -> str:
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    if not error.locations and error.message.startswith(_ONE_OF_VARIABLE_ERRORS):
+        # Strawberry checks @oneOf in variable values with a validation rule that reports no
+        # location; a bad variable value is the client's input, as for graphql-core's errors.
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
 
