@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 
 from graphql_api import __version__
-from graphql_api.cache import PageCache, create_backend
+from graphql_api.cache import PageCache, create_store
 from graphql_api.config import Settings
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.schema import schema
@@ -66,8 +67,14 @@ class _Router(GraphQLRouter[Context, None]):
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The application. ``transport`` replaces the network (tests); demo mode uses the fake."""
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The application. ``transport`` replaces the network (tests; demo mode uses the fake);
+    ``clock`` is the wall clock the cache ages pages by."""
     if transport is None and settings.demo:
         transport = httpx.MockTransport(FakePinterest().handler)
     service_token = settings.pinterest_access_token
@@ -76,7 +83,13 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cache = PageCache(create_backend(settings.cache_url), secret=secret, ttl=settings.cache_ttl)
+        cache = PageCache(
+            create_store(settings.cache_url, max_entries=settings.cache_max_entries),
+            secret=secret,
+            fresh_ttl=settings.cache_ttl,
+            stale_ttl=settings.cache_stale_ttl,
+            clock=clock,
+        )
         async with build_http_client(settings, transport) as http:
             app.state.service = CatalogService(
                 PinterestClient(http), cache, page_size=settings.upstream_page_size

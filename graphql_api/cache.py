@@ -1,10 +1,22 @@
 """The upstream page cache: aiocache storage behind a small interface of our own.
 
-- Keys always carry the caller's identity as a keyed hash (HMAC-SHA256 with the server secret)
-  of the upstream token, never the token: one caller's page is never served to another.
-- Concurrent identical misses share one upstream request (single-flight): the fetch runs as its
-  own task, so a caller that goes away does not cancel it for the others, and a failure reaches
-  every waiter and is not cached.
+What aiocache lacks is built here, small:
+
+- **Caller identity in every key**: an HMAC-SHA256 of the upstream token under the server secret,
+  never the token, so one caller's page is never served to another.
+- **A size bound** for the memory store (least recently used out first).
+- **Single-flight**: concurrent identical misses share one upstream request. The fetch runs as
+  its own task, so a caller that goes away does not cancel it for the others; a failure reaches
+  every waiter at once and is not cached.
+- **Freshness**: a page is fresh for ``fresh_ttl`` (less up to ``jitter`` of it, so keys do not
+  expire together), then stale for ``stale_ttl`` more: a stale page is served at once, marked
+  stale, while one background refresh runs. If the refresh fails the stale page keeps being
+  served until its window ends, except on 401/403: those drop the page (an auth failure is
+  never answered from the cache).
+- **Pin metrics**: a page fetched with metrics also serves requests without them.
+
+Stores keep :class:`Entry` objects: the memory store by reference (pages are frozen models, so
+no caller can change a cached page, and a hit costs a dict lookup), Redis as JSON.
 """
 
 from __future__ import annotations
@@ -12,28 +24,148 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import urllib.parse  # noqa: F401  # aiocache 0.12's from_url uses it without importing it
+import logging
+import random
+import time
+import urllib.parse
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Protocol
 
-from aiocache import Cache
+import orjson
+from aiocache import Cache, SimpleMemoryCache
+from aiocache.serializers import NullSerializer
 
-__all__ = ["PageCache", "create_backend"]
+from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
+from graphql_api.upstream.models import Page, dump_page, load_page
 
-T = TypeVar("T")
+__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store", "create_store"]
+
+_log = logging.getLogger("graphql_api.cache")
+Fetch = Callable[[], Awaitable[Page]]
 
 
-def create_backend(url: str) -> Any:
-    """An aiocache backend from ``memory://`` or ``redis://host:port/db``."""
-    return Cache.from_url(url)
+@dataclass(frozen=True, slots=True)
+class Entry:
+    page: Page
+    stored_at: float  # wall-clock seconds, comparable across replicas
+    fresh_until: float
+    stale_until: float
+    metrics: bool  # fetched with pin_metrics=true
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A page from the cache, and how stale and old it is."""
+
+    page: Page
+    stale: bool
+    age: float  # seconds since the upstream sent the page
+
+
+class Store(Protocol):
+    async def get(self, key: str) -> Entry | None: ...
+    async def set(self, key: str, entry: Entry, ttl: float) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """aiocache's ``SimpleMemoryCache`` (values by reference) with a bound on entries."""
+
+    def __init__(self, max_entries: int) -> None:
+        # timeout=None: no asyncio.wait_for (a task per call) around a dict lookup.
+        self.backend = SimpleMemoryCache(timeout=None)
+        self._max_entries = max_entries
+        self._order: OrderedDict[str, None] = OrderedDict()
+
+    async def get(self, key: str) -> Entry | None:
+        entry: Entry | None = await self.backend.get(key)
+        if entry is None:
+            self._order.pop(key, None)
+        else:
+            self._order.move_to_end(key)
+        return entry
+
+    async def set(self, key: str, entry: Entry, ttl: float) -> None:
+        await self.backend.set(key, entry, ttl=ttl)
+        self._order[key] = None
+        self._order.move_to_end(key)
+        while len(self._order) > self._max_entries:
+            oldest, _ = self._order.popitem(last=False)
+            await self.backend.delete(oldest)
+
+    async def delete(self, key: str) -> None:
+        self._order.pop(key, None)
+        await self.backend.delete(key)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    async def close(self) -> None:
+        await self.backend.clear()
+
+
+class RedisStore:
+    """aiocache's ``RedisCache`` holding entries as JSON, shared by every replica."""
+
+    def __init__(self, url: str) -> None:
+        self.backend = Cache.from_url(url)
+        self.backend.serializer = NullSerializer(encoding=None)  # bytes in, bytes out
+
+    async def get(self, key: str) -> Entry | None:
+        data = await self.backend.get(key)
+        if data is None:
+            return None
+        head, _, page = data.partition(b"\n")
+        meta = orjson.loads(head)
+        return Entry(load_page(page), meta["t"], meta["f"], meta["s"], meta["m"])
+
+    async def set(self, key: str, entry: Entry, ttl: float) -> None:
+        meta = {"t": entry.stored_at, "f": entry.fresh_until, "s": entry.stale_until,
+                "m": entry.metrics}  # fmt: skip
+        await self.backend.set(key, orjson.dumps(meta) + b"\n" + dump_page(entry.page), ttl=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.backend.delete(key)
+
+    async def close(self) -> None:
+        # aiocache 0.12 calls redis' deprecated close(); aclose() is its replacement.
+        await self.backend.client.aclose()
+
+
+def create_store(url: str, *, max_entries: int) -> Store:
+    """The store of ``memory://`` (bounded) or ``redis://host:port/db``."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme == "memory":
+        return MemoryStore(max_entries)
+    if scheme in ("redis", "rediss"):
+        return RedisStore(url)
+    raise ValueError(f"unsupported cache URL scheme {scheme!r}: use memory:// or redis://")
 
 
 class PageCache:
-    def __init__(self, backend: Any, *, secret: bytes, ttl: float) -> None:
-        self._backend = backend
+    def __init__(
+        self,
+        store: Store,
+        *,
+        secret: bytes,
+        fresh_ttl: float,
+        stale_ttl: float,
+        jitter: float = 0.1,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
         self._secret = secret
-        self._ttl = ttl
-        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._fresh_ttl = fresh_ttl
+        self._stale_ttl = stale_ttl
+        self._jitter = jitter
+        self._clock = clock
+        self._rng = rng
+        self._inflight: dict[tuple[str, bool], asyncio.Task[Page]] = {}
+        self.joins = 0  # requests that waited for a fetch already under way (single-flight)
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
@@ -42,26 +174,55 @@ class PageCache:
     def key(self, token: str, *parts: object) -> str:
         return ":".join(["page", self.identity(token), *map(str, parts)])
 
-    async def get_or_fetch(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-        cached = await self._backend.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        task = self._inflight.get(key)
+    async def get(self, key: str, fetch: Fetch, *, metrics: bool) -> Lookup:
+        """The page at ``key``: cached (fresh or stale), or fetched once for all waiters."""
+        entry = await self.store.get(key)
+        now = self._clock()
+        if entry is not None and (entry.metrics or not metrics):
+            age = max(0.0, now - entry.stored_at)
+            if now < entry.fresh_until:
+                return Lookup(entry.page, stale=False, age=age)
+            if now < entry.stale_until:
+                self._start(key, fetch, metrics)  # refresh in the background
+                return Lookup(entry.page, stale=True, age=age)
+        # A request without metrics may join a fetch with them: that page serves it too.
+        task = None if metrics else self._inflight.get((key, True))
         if task is None:
-            task = asyncio.create_task(self._load(key, fetch))
-            self._inflight[key] = task
-            task.add_done_callback(lambda done: self._settle(key, done))
-        return await asyncio.shield(task)
+            task = self._start(key, fetch, metrics)
+        else:
+            self.joins += 1
+        return Lookup(await asyncio.shield(task), stale=False, age=0.0)
 
-    async def _load(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-        value = await fetch()
-        await self._backend.set(key, value, ttl=self._ttl)
-        return value
+    def _start(self, key: str, fetch: Fetch, metrics: bool) -> asyncio.Task[Page]:
+        task = self._inflight.get((key, metrics))
+        if task is not None:
+            self.joins += 1
+        else:
+            task = asyncio.create_task(self._load(key, fetch, metrics))
+            self._inflight[key, metrics] = task
+            task.add_done_callback(lambda done: self._settle(key, metrics, done))
+        return task
 
-    def _settle(self, key: str, task: asyncio.Task[Any]) -> None:
-        self._inflight.pop(key, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here, so an error nobody awaited is not logged twice
+    async def _load(self, key: str, fetch: Fetch, metrics: bool) -> Page:
+        try:
+            page = await fetch()
+        except (UpstreamUnauthorized, UpstreamForbidden):
+            await self.store.delete(key)  # never answer an auth failure from the cache
+            raise
+        now = self._clock()
+        fresh = self._fresh_ttl * (1 - self._jitter * self._rng())
+        ttl = fresh + self._stale_ttl
+        await self.store.set(key, Entry(page, now, now + fresh, now + ttl, metrics), ttl)
+        return page
+
+    def _settle(self, key: str, metrics: bool, task: asyncio.Task[Page]) -> None:
+        self._inflight.pop((key, metrics), None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Retrieved here, so a background refresh nobody awaits does not warn.
+            _log.debug("page fetch failed: %s", type(error).__name__)
 
     async def close(self) -> None:
-        await self._backend.close()
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await self.store.close()

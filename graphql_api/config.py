@@ -47,7 +47,15 @@ class Settings(BaseSettings):
         description="Page cache backend: memory:// or redis://host:port/db.",
     )
     cache_ttl: Annotated[float, Field(gt=0)] = Field(
-        60.0, description="Seconds an upstream page stays fresh in the cache."
+        60.0, description="Seconds an upstream page stays fresh in the cache (less up to 10%)."
+    )
+    cache_stale_ttl: Annotated[float, Field(ge=0)] = Field(
+        300.0,
+        description="Seconds past freshness a page is still served (marked stale) while it is "
+        "refreshed in the background, or while the upstream fails.",
+    )
+    cache_max_entries: Annotated[int, Field(ge=1)] = Field(
+        128, description="Most pages the memory cache holds (least recently used out first)."
     )
     secret: SecretStr | None = Field(
         None,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graphql_api.cache import PageCache
+from graphql_api.cache import Lookup, PageCache
 from graphql_api.errors import UpstreamError
 from graphql_api.pagination import START, Position, fingerprint, take
 from graphql_api.upstream.client import PinterestClient
@@ -44,6 +44,7 @@ class ProductSlice:
     items: list[tuple[Product, Position]]
     has_next_page: bool
     has_previous_page: bool
+    stale_age: float | None = None  # age of the oldest stale page used, if any
 
 
 class CatalogService:
@@ -54,11 +55,13 @@ class CatalogService:
 
     async def page(
         self, token: str, listing: Listing, bookmark: str | None, *, pin_metrics: bool
-    ) -> Page:
+    ) -> Lookup:
         """One canonical upstream page of a listing, from the cache when it has it."""
-        key = self._cache.key(token, listing.key, self.page_size, bookmark or "", int(pin_metrics))
-        return await self._cache.get_or_fetch(
-            key, lambda: self._fetch(token, listing, bookmark, pin_metrics=pin_metrics)
+        key = self._cache.key(token, listing.key, self.page_size, bookmark or "")
+        return await self._cache.get(
+            key,
+            lambda: self._fetch(token, listing, bookmark, pin_metrics=pin_metrics),
+            metrics=pin_metrics,
         )
 
     async def _fetch(
@@ -98,11 +101,15 @@ class CatalogService:
         items: list[tuple[Product, Position]] = []
         budget = math.ceil(first / self.page_size) + _EXTRA_PAGES
         seen: set[str | None] = set()
+        stale_age: float | None = None
         while True:
             if position.bookmark in seen or len(seen) >= budget:
                 raise UpstreamError("The Pinterest API's pagination does not advance.")
             seen.add(position.bookmark)
-            page = await self.page(token, listing, position.bookmark, pin_metrics=pin_metrics)
+            lookup = await self.page(token, listing, position.bookmark, pin_metrics=pin_metrics)
+            if lookup.stale:
+                stale_age = max(stale_age or 0.0, lookup.age)
+            page = lookup.page
             part = take(
                 page.items,
                 page_bookmark=position.bookmark,
@@ -120,7 +127,7 @@ class CatalogService:
                 has_next = False
                 break
             position = part.next
-        return ProductSlice(items, has_next, after is not None and after != START)
+        return ProductSlice(items, has_next, after is not None and after != START, stale_age)
 
     async def pin(
         self, token: str, pin_id: str, *, ad_account_id: str | None = None, pin_metrics: bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,9 +51,25 @@ class Harness:
         return result
 
 
+class Clock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @asynccontextmanager
 async def open_app(
-    upstream: FakePinterest | Handler | None = None, **values: Any
+    upstream: FakePinterest | Handler | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    **values: Any,
 ) -> AsyncIterator[Harness]:
     """The app over a fake upstream (default: the demo catalog), recording upstream requests."""
     upstream = upstream if upstream is not None else FakePinterest()
@@ -63,7 +80,7 @@ async def open_app(
         requests.append(request)
         return handle(request)
 
-    app = create_app(settings(**values), transport=httpx.MockTransport(recording))
+    app = create_app(settings(**values), transport=httpx.MockTransport(recording), clock=clock)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -28,6 +28,11 @@ class Context(BaseContext):
         self.service = service
         self.max_first = max_first
         self._token = upstream_token
+        self.stale_age: float | None = None  # the oldest stale page this response used
+
+    def used_stale(self, age: float | None) -> None:
+        if age is not None:
+            self.stale_age = max(self.stale_age or 0.0, age)
 
     @property
     def token(self) -> str:

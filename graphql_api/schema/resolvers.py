@@ -39,6 +39,7 @@ async def _connection(
         after=position,
         pin_metrics=selects(info._raw_info, "pinMetrics"),
     )
+    ctx.used_stale(result.stale_age)
     edges = [
         CatalogProductEdge(
             cursor=encode_cursor(pos, query=listing.key, page_size=service.page_size),

@@ -26,7 +26,7 @@ import orjson
 
 from graphql_api.upstream.demo_catalog import build_catalog
 
-__all__ = ["FakePinterest"]
+__all__ = ["FakePinterest", "caller_mark"]
 
 Item = dict[str, Any]
 
@@ -205,10 +205,12 @@ class FakePinterest:
         *,
         accept_any_token: bool = True,
         tokens: Collection[str] = (),
+        mark_callers: bool = False,
     ) -> None:
         self.items: list[Item] = build_catalog() if items is None else items
         self.accept_any_token = accept_any_token
         self.tokens = frozenset(tokens)
+        self.mark_callers = mark_callers  # each Pin's `note` names (a hash of) the caller
         self.requests: list[httpx.Request] = []
         self.calls: Counter[str] = Counter()
         pins = (item.get("pin") for item in self.items if isinstance(item, dict))
@@ -235,7 +237,8 @@ class FakePinterest:
             response.headers["Allow"] = method
             return response
         self.calls[operation] += 1
-        self._authenticate(request)
+        token = self._authenticate(request)
+        mark = caller_mark(token) if self.mark_callers else None
         params = request.url.params
         ad_account_id = params.get("ad_account_id")
         if ad_account_id is not None and not _DIGITS.fullmatch(ad_account_id):
@@ -247,7 +250,7 @@ class FakePinterest:
                 raise _pattern_error("pin_id", pin_id)
             if (pin := self._pins.get(pin_id)) is None:
                 raise _Reject(404, 50, "Pin not found.")
-            return _json(200, _pin_out(pin, metrics))
+            return _json(200, _pin_out(pin, metrics, mark))
         page_size = _page_size(params)
         if operation == "product_group_products":
             listing, items = self._group(unquote(match.group(1)))
@@ -259,17 +262,19 @@ class FakePinterest:
         return _json(
             200,
             {
-                "items": [_item_out(item, metrics) for item in items[offset:end]],
+                "items": [_item_out(item, metrics, mark) for item in items[offset:end]],
                 "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
             },
         )
 
-    def _authenticate(self, request: httpx.Request) -> None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    def _authenticate(self, request: httpx.Request) -> str:
+        header: str = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
         token = token.strip()
         accepted = self.accept_any_token or token in self.tokens
         if scheme.lower() != "bearer" or not token or " " in token or not accepted:
             raise _Reject(401, 2, "Authentication failed.")
+        return token
 
     def _group(self, group_id: str) -> tuple[str, list[Item]]:
         """Group 1 is the whole catalog, group ``n`` in 2..100 the items at multiples of ``n``."""
@@ -301,11 +306,21 @@ class FakePinterest:
         return _listing_id(["filter", body]), items
 
 
-def _pin_out(pin: Item, metrics: bool) -> Item:
+def caller_mark(token: str) -> str:
+    """What ``mark_callers`` writes in each Pin's ``note``: a hash of the caller's token."""
+    return "caller:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _pin_out(pin: Item, metrics: bool, mark: str | None = None) -> Item:
     """The Pin as returned: with ``pin_metrics`` only when asked for, as upstream does."""
-    return pin if metrics else {key: value for key, value in pin.items() if key != "pin_metrics"}
+    if metrics and mark is None:
+        return pin
+    out = pin if metrics else {key: value for key, value in pin.items() if key != "pin_metrics"}
+    return out if mark is None else {**out, "note": mark}
 
 
-def _item_out(item: Item, metrics: bool) -> Item:
+def _item_out(item: Item, metrics: bool, mark: str | None = None) -> Item:
     pin = item.get("pin") if isinstance(item, dict) else None
-    return item if metrics or not isinstance(pin, dict) else {**item, "pin": _pin_out(pin, metrics)}
+    if not isinstance(pin, dict) or (metrics and mark is None):
+        return item
+    return {**item, "pin": _pin_out(pin, metrics, mark)}

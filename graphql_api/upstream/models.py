@@ -54,6 +54,8 @@ __all__ = [
     "RetailMetadata",
     "RetailProduct",
     "VideoMetadata",
+    "dump_page",
+    "load_page",
     "parse_page",
     "parse_pin",
 ]
@@ -217,7 +219,8 @@ class PinMetricsWindow(_Model):
 
 
 class PinMetrics(_Model):
-    last_90_days: PinMetricsWindow | None = None
+    # Dumped as "90d", the upstream's key, so a dumped page parses back the same.
+    last_90_days: PinMetricsWindow | None = Field(None, serialization_alias="90d")
     all_time: PinMetricsWindow | None = None
 
 
@@ -337,6 +340,29 @@ class BrokenProduct(_Model):
 
 Product = RetailProduct | HotelProduct | CreativeAssetsProduct | BrokenProduct
 
+_TAG_BY_CLASS: dict[type, str] = {
+    RetailProduct: "RETAIL",
+    HotelProduct: "HOTEL",
+    CreativeAssetsProduct: "CREATIVE_ASSETS",
+    BrokenProduct: "broken",
+}
+
+
+def _product_kind(value: Any) -> str:
+    # Parsed items are model instances; a dumped page (the cache's JSON) has their dicts.
+    if isinstance(value, Mapping):
+        return "broken" if "reason" in value else str(value.get("catalog_type"))
+    return _TAG_BY_CLASS.get(type(value), "broken")
+
+
+ProductItem = Annotated[
+    Annotated[RetailProduct, Tag("RETAIL")]
+    | Annotated[HotelProduct, Tag("HOTEL")]
+    | Annotated[CreativeAssetsProduct, Tag("CREATIVE_ASSETS")]
+    | Annotated[BrokenProduct, Tag("broken")],
+    Discriminator(_product_kind),
+]
+
 _PRODUCT_BY_TYPE: dict[str, type[RetailProduct | HotelProduct | CreativeAssetsProduct]] = {
     "RETAIL": RetailProduct,
     "HOTEL": HotelProduct,
@@ -371,7 +397,7 @@ def _parse_item(raw: Any) -> Product:
 class Page(_Model):
     """One upstream page: products in upstream order and the bookmark of the next page."""
 
-    items: tuple[Product, ...]
+    items: tuple[ProductItem, ...]
     bookmark: str | None = None
 
 
@@ -383,6 +409,16 @@ def parse_page(data: Any) -> Page:
     if bookmark is not None and not isinstance(bookmark, str):
         raise ValueError("not a page: 'bookmark' is not a string")
     return Page(items=tuple(_parse_item(item) for item in items), bookmark=bookmark or None)
+
+
+def dump_page(page: Page) -> bytes:
+    """A parsed page as JSON that :func:`load_page` reads back equal (for shared caches)."""
+    return page.model_dump_json(by_alias=True).encode()
+
+
+def load_page(data: bytes) -> Page:
+    """A page from :func:`dump_page`'s JSON."""
+    return Page.model_validate_json(data)
 
 
 _PIN = TypeAdapter(Pin)

@@ -1,82 +1,263 @@
-"""The page cache: caller identity in keys, single-flight for concurrent misses."""
+"""The page cache, over both stores: identity in keys, bound, single-flight, freshness."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
-from graphql_api.cache import PageCache, create_backend
+from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store, create_store
+from graphql_api.errors import (
+    UpstreamForbidden,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+from graphql_api.upstream.demo_catalog import build_catalog
+from graphql_api.upstream.models import Page, parse_page
+from tests.helpers import Clock
+
+PAGES = [parse_page({"items": build_catalog(3, seed=s), "bookmark": f"b{s}"}) for s in range(4)]
+FRESH, STALE = 60.0, 300.0
 
 
-def _cache() -> PageCache:
-    return PageCache(create_backend("memory://"), secret=b"k" * 32, ttl=60)
+class Upstream:
+    """A fetch function that counts calls, can be held at a gate, and can fail."""
+
+    def __init__(self, pages: list[Page] = PAGES) -> None:
+        self.calls = 0
+        self.pages = iter(pages * 100)
+        self.gate: asyncio.Event | None = None
+        self.error: Exception | None = None
+
+    async def __call__(self) -> Page:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return next(self.pages)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        s: Store = create_store("memory://", max_entries=100)
+    else:
+        s = create_store(request.getfixturevalue("redis_url"), max_entries=100)
+    yield s
+    await s.close()
+
+
+async def _joined(cache: PageCache, count: int) -> None:
+    """Wait until ``count`` requests wait for a fetch under way (bounded; real I/O in Redis)."""
+    for _ in range(500):
+        if cache.joins >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {cache.joins} of {count} requests joined")
+
+
+def _cache(store: Store, clock: Clock, rng: float = 0.0) -> PageCache:
+    return PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
+                     rng=lambda: rng)  # fmt: skip
+
+
+def test_create_store_by_url() -> None:
+    assert isinstance(create_store("memory://", max_entries=1), MemoryStore)
+    assert isinstance(create_store("redis://127.0.0.1:1/0", max_entries=1), RedisStore)
+    with pytest.raises(ValueError, match="memcached"):
+        create_store("memcached://x", max_entries=1)
 
 
 def test_keys_carry_a_keyed_hash_of_the_token_never_the_token() -> None:
-    cache = _cache()
+    cache = _cache(MemoryStore(10), Clock())
     key = cache.key("token-abcdef", "listing", 250)
     assert "token" not in key
     assert "abcdef" not in key
     assert key != cache.key("token-abcdeg", "listing", 250)
-    other = PageCache(create_backend("memory://"), secret=b"j" * 32, ttl=60)
+    other = PageCache(MemoryStore(10), secret=b"j" * 32, fresh_ttl=1, stale_ttl=1)
     assert key != other.key("token-abcdef", "listing", 250)
 
 
-async def test_concurrent_identical_misses_share_one_fetch() -> None:
-    cache = _cache()
-    calls = 0
-    gate = asyncio.Event()
-
-    async def fetch() -> str:
-        nonlocal calls
-        calls += 1
-        await gate.wait()
-        return "page"
-
-    waiters = [asyncio.create_task(cache.get_or_fetch("k", fetch)) for _ in range(50)]
-    await asyncio.sleep(0)
-    gate.set()
-    assert await asyncio.gather(*waiters) == ["page"] * 50
-    assert calls == 1
-    assert await cache.get_or_fetch("k", fetch) == "page"
-    assert calls == 1
+async def test_hit_after_miss(store: Store) -> None:
+    clock, upstream = Clock(), Upstream()
+    cache = _cache(store, clock)
+    first = await cache.get("k", upstream, metrics=False)
+    clock.advance(FRESH * 0.5)
+    second = await cache.get("k", upstream, metrics=False)
+    assert upstream.calls == 1
+    assert second.page == first.page == PAGES[0]
+    assert (second.stale, second.age) == (False, FRESH * 0.5)
 
 
-async def test_a_failure_reaches_every_waiter_and_is_not_cached() -> None:
-    cache = _cache()
-    gate = asyncio.Event()
+async def test_memory_hit_is_the_same_frozen_object() -> None:
+    cache, upstream = _cache(MemoryStore(10), Clock()), Upstream()
+    first = await cache.get("k", upstream, metrics=False)
+    second = await cache.get("k", upstream, metrics=False)
+    assert second.page is first.page  # no copy, no re-validation
+    with pytest.raises(ValueError, match="frozen"):
+        first.page.items[0].pin.title = "changed"  # type: ignore[union-attr, misc]
+    with pytest.raises(TypeError):
+        first.page.items[0] = first.page.items[1]  # type: ignore[index]
 
-    async def failing() -> str:
-        await gate.wait()
-        raise RuntimeError("upstream down")
 
-    waiters = [asyncio.create_task(cache.get_or_fetch("k", failing)) for _ in range(5)]
-    await asyncio.sleep(0)
-    gate.set()
+async def test_concurrent_identical_misses_share_one_fetch(store: Store) -> None:
+    cache, upstream = _cache(store, Clock()), Upstream()
+    upstream.gate = asyncio.Event()
+    waiters = [asyncio.create_task(cache.get("k", upstream, metrics=False)) for _ in range(50)]
+    others = [asyncio.create_task(cache.get("k2", upstream, metrics=False)) for _ in range(5)]
+    await _joined(cache, 49 + 4)
+    upstream.gate.set()
+    results = await asyncio.gather(*waiters)
+    await asyncio.gather(*others)
+    assert {id(r.page) for r in results} == {id(results[0].page)}
+    assert upstream.calls == 2  # one for each key
+
+
+async def test_two_tokens_make_two_requests() -> None:
+    cache, upstream = _cache(MemoryStore(10), Clock()), Upstream()
+    upstream.gate = asyncio.Event()
+    keys = [cache.key(token, "listing") for token in ("alice", "bob")]
+    waiters = [asyncio.create_task(cache.get(k, upstream, metrics=False)) for k in keys * 10]
+    await _joined(cache, 18)
+    upstream.gate.set()
+    await asyncio.gather(*waiters)
+    assert upstream.calls == 2
+
+
+async def test_a_failure_reaches_every_waiter_and_is_not_cached(store: Store) -> None:
+    cache, upstream = _cache(store, Clock()), Upstream()
+    upstream.gate, upstream.error = asyncio.Event(), UpstreamUnavailable()
+    waiters = [asyncio.create_task(cache.get("k", upstream, metrics=False)) for _ in range(5)]
+    await _joined(cache, 4)
+    upstream.gate.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
-    assert all(isinstance(r, RuntimeError) for r in results)
-
-    async def working() -> str:
-        return "page"
-
-    assert await cache.get_or_fetch("k", working) == "page"
+    assert all(isinstance(r, UpstreamUnavailable) for r in results)
+    assert upstream.calls == 1
+    assert await store.get("k") is None
+    upstream.error = None
+    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[0]
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_fetch_for_others() -> None:
-    cache = _cache()
-    gate = asyncio.Event()
-
-    async def fetch() -> str:
-        await gate.wait()
-        return "page"
-
-    first = asyncio.create_task(cache.get_or_fetch("k", fetch))
-    second = asyncio.create_task(cache.get_or_fetch("k", fetch))
-    for _ in range(10):  # let both reach the shared fetch
-        await asyncio.sleep(0)
+    cache, upstream = _cache(MemoryStore(10), Clock()), Upstream()
+    upstream.gate = asyncio.Event()
+    first = asyncio.create_task(cache.get("k", upstream, metrics=False))
+    second = asyncio.create_task(cache.get("k", upstream, metrics=False))
+    await _joined(cache, 1)
     first.cancel()
-    gate.set()
-    assert await second == "page"
+    upstream.gate.set()
+    assert (await second).page == PAGES[0]
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_memory_store_is_bounded_least_recently_used_out() -> None:
+    store = MemoryStore(max_entries=3)
+    cache, upstream = _cache(store, Clock()), Upstream()
+    for key in ("a", "b", "c"):
+        await cache.get(key, upstream, metrics=False)
+    await cache.get("a", upstream, metrics=False)  # a is now the most recently used
+    for key in ("d", "e"):
+        await cache.get(key, upstream, metrics=False)
+    assert len(store) == 3
+    assert len(store.backend._cache) == 3
+    assert [k for k in "abcde" if await store.get(k) is not None] == ["a", "d", "e"]
+
+
+async def test_stale_page_served_at_once_with_one_background_refresh(store: Store) -> None:
+    clock, upstream = Clock(), Upstream()
+    cache = _cache(store, clock)
+    await cache.get("k", upstream, metrics=False)
+    clock.advance(FRESH + 10)
+    upstream.gate = asyncio.Event()  # the refresh hangs: stale answers must not wait for it
+    lookups = await asyncio.gather(*(cache.get("k", upstream, metrics=False) for _ in range(20)))
+    assert all(lookup.stale and lookup.page == PAGES[0] for lookup in lookups)
+    assert {lookup.age for lookup in lookups} == {FRESH + 10}
+    assert upstream.calls == 2  # the first fetch and one refresh
+    upstream.gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    refreshed = await cache.get("k", upstream, metrics=False)
+    assert (refreshed.page, refreshed.stale, refreshed.age) == (PAGES[1], False, 0.0)
+    assert upstream.calls == 2
+
+
+@pytest.mark.parametrize(
+    "error", [UpstreamUnavailable(upstream_status=503), UpstreamRateLimited(), UpstreamTimeout()]
+)
+async def test_upstream_failure_keeps_serving_the_stale_page(
+    store: Store, error: Exception
+) -> None:
+    clock, upstream = Clock(), Upstream()
+    cache = _cache(store, clock)
+    await cache.get("k", upstream, metrics=False)
+    upstream.error = error
+    for elapsed in (FRESH + 1, FRESH + STALE / 2, FRESH + STALE - 1):
+        clock.now = 1_000_000.0 + elapsed
+        lookup = await cache.get("k", upstream, metrics=False)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert (lookup.page, lookup.stale, lookup.age) == (PAGES[0], True, elapsed)
+    clock.now = 1_000_000.0 + FRESH + STALE + 1  # past the stale window: the error shows
+    with pytest.raises(type(error)):
+        await cache.get("k", upstream, metrics=False)
+
+
+@pytest.mark.parametrize("error", [UpstreamUnauthorized(), UpstreamForbidden()])
+async def test_auth_failure_drops_the_page(store: Store, error: Exception) -> None:
+    clock, upstream = Clock(), Upstream()
+    cache = _cache(store, clock)
+    await cache.get("k", upstream, metrics=False)
+    clock.advance(FRESH + 1)
+    upstream.error = error
+    await cache.get("k", upstream, metrics=False)  # stale at once; the refresh gets the 401/403
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert await store.get("k") is None
+    with pytest.raises(type(error)):
+        await cache.get("k", upstream, metrics=False)
+
+
+@pytest.mark.parametrize(
+    ("rng", "fresh_for"), [(0.0, FRESH), (0.5, FRESH * 0.95), (1.0, FRESH * 0.9)]
+)
+async def test_expiry_carries_jitter(rng: float, fresh_for: float) -> None:
+    store = MemoryStore(10)
+    clock = Clock()
+    await _cache(store, clock, rng).get("k", Upstream(), metrics=False)
+    entry = await store.get("k")
+    assert entry is not None
+    assert entry.fresh_until - entry.stored_at == pytest.approx(fresh_for)
+    assert entry.stale_until - entry.fresh_until == pytest.approx(STALE)
+
+
+async def test_a_page_with_metrics_serves_requests_without(store: Store) -> None:
+    cache, upstream = _cache(store, Clock()), Upstream()
+    await cache.get("k", upstream, metrics=True)
+    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[0]
+    assert upstream.calls == 1
+
+
+async def test_a_page_without_metrics_does_not_serve_requests_with(store: Store) -> None:
+    cache, upstream = _cache(store, Clock()), Upstream()
+    await cache.get("k", upstream, metrics=False)
+    assert (await cache.get("k", upstream, metrics=True)).page == PAGES[1]
+    assert upstream.calls == 2
+    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[1]
+    assert upstream.calls == 2
+
+
+async def test_a_request_without_metrics_joins_a_fetch_with_them() -> None:
+    cache, upstream = _cache(MemoryStore(10), Clock()), Upstream()
+    upstream.gate = asyncio.Event()
+    with_metrics = asyncio.create_task(cache.get("k", upstream, metrics=True))
+    await asyncio.sleep(0)
+    without = asyncio.create_task(cache.get("k", upstream, metrics=False))
+    await _joined(cache, 1)
+    upstream.gate.set()
+    assert (await with_metrics).page is (await without).page
+    assert upstream.calls == 1
