@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="Run the GraphQL service (uvicorn).")
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        help_text = f"{field.description} [env {env_name(name)}]"
+        # argparse %-formats help strings.
+        help_text = f"{field.description} [env {env_name(name)}]".replace("%", "%%")
         if field.annotation is bool:
             serve.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_text, dest=name

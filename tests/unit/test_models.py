@@ -125,9 +125,7 @@ def test_spec_page_items_parse_to_their_types_and_dump_back_unchanged(index: int
     if raw_metrics is None:
         assert metrics is None
     else:
-        assert {k: v for k, v in metrics["90d"].items() if v is not None} == (
-            raw_metrics["90d"]
-        )
+        assert {k: v for k, v in metrics["90d"].items() if v is not None} == (raw_metrics["90d"])
         assert metrics["all_time"] == raw_metrics["lifetime_metrics"]
 
 
