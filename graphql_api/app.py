@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -23,6 +22,7 @@ from graphql_api.schema.context import Context, bearer_token
 from graphql_api.service import CatalogService
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
+from graphql_api.upstream.resilience import Deadline, Timer, build_resilience
 
 __all__ = ["EXAMPLE_QUERY", "create_app"]
 
@@ -71,12 +71,13 @@ def create_app(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
+    timer: Timer | None = None,
 ) -> FastAPI:
     """The application. ``transport`` replaces the network (tests; demo mode uses the fake);
-    ``clock`` is the wall clock the cache ages pages by."""
+    ``timer`` the clocks and sleep (tests)."""
     if transport is None and settings.demo:
         transport = httpx.MockTransport(FakePinterest().handler)
+    timer = timer or Timer()
     service_token = settings.pinterest_access_token
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
@@ -88,23 +89,31 @@ def create_app(
             secret=secret,
             fresh_ttl=settings.cache_ttl,
             stale_ttl=settings.cache_stale_ttl,
-            clock=clock,
+            clock=timer.wall,
         )
+        resilience = build_resilience(settings, timer, cache.identity)
         async with build_http_client(settings, transport) as http:
+            app.state.resilience = resilience
             app.state.service = CatalogService(
-                PinterestClient(http), cache, page_size=settings.upstream_page_size
+                PinterestClient(http, resilience), cache, page_size=settings.upstream_page_size
             )
             try:
                 yield
             finally:
                 await cache.close()
+                await resilience.holds.close()
 
     async def get_context(request: Request) -> Context:
         if service_token is not None:
             token: str | None = service_token.get_secret_value()
         else:
             token = bearer_token(request.headers.get("authorization")) or default_token
-        return Context(request.app.state.service, token, max_first=settings.max_first)
+        return Context(
+            request.app.state.service,
+            token,
+            max_first=settings.max_first,
+            deadline=Deadline.after(settings.request_deadline, timer),
+        )
 
     app = FastAPI(
         title="graphql_api",

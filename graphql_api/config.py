@@ -71,7 +71,51 @@ class Settings(BaseSettings):
         description="Largest `first` a client may ask for (never below 250).",
     )
     upstream_timeout: Annotated[float, Field(gt=0)] = Field(
-        10.0, description="Seconds to wait for an upstream read, write or pool slot."
+        10.0, description="Seconds one upstream attempt may take, whole answer included."
+    )
+    request_deadline: Annotated[float, Field(gt=0)] = Field(
+        30.0,
+        description="Seconds a GraphQL request may spend on the upstream, retries and waits "
+        "included.",
+    )
+    retry_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
+        3, description="Most attempts of one upstream request (1: no retries)."
+    )
+    retry_backoff: Annotated[float, Field(ge=0)] = Field(
+        0.2, description="First backoff window in seconds (full jitter, doubling each retry)."
+    )
+    retry_backoff_max: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="Largest backoff window in seconds."
+    )
+    retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1, description="Retries may add at most this share of the recent upstream requests."
+    )
+    retry_budget_window: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="Seconds of history the retry budget counts."
+    )
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="Failure rate that opens an operation's circuit breaker."
+    )
+    breaker_window: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Seconds of outcomes the circuit breaker counts."
+    )
+    breaker_min_calls: Annotated[int, Field(ge=1)] = Field(
+        20, description="Fewest outcomes in the window before the breaker may open."
+    )
+    breaker_open_seconds: Annotated[float, Field(gt=0)] = Field(
+        15.0, description="Seconds an open breaker fails fast before it lets probes through."
+    )
+    breaker_probes: Annotated[int, Field(ge=1)] = Field(
+        2, description="Calls let through by a half-open breaker."
+    )
+    upstream_max_concurrency: Annotated[int, Field(ge=1)] = Field(
+        64, description="Most concurrent upstream requests per process (bulkhead)."
+    )
+    upstream_max_concurrency_per_token: Annotated[int, Field(ge=1)] = Field(
+        8, description="Most concurrent upstream requests per caller token (bulkhead)."
+    )
+    upstream_queue_timeout: Annotated[float, Field(ge=0)] = Field(
+        2.0, description="Seconds a request waits for a bulkhead slot before it fails."
     )
     upstream_connect_timeout: Annotated[float, Field(gt=0)] = Field(
         5.0, description="Seconds to wait for an upstream connection."

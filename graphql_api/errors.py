@@ -12,8 +12,10 @@ Only these reach a client with their message; anything else is masked as
         ├── UpstreamForbidden     (FORBIDDEN)          403
         ├── UpstreamNotFound      (NOT_FOUND)          404
         ├── UpstreamConflict      (CONFLICT)           409 (4182 no catalog, 4183 invalid filters)
-        ├── UpstreamRateLimited   (RATE_LIMITED)       429, with retryAfter when known
-        ├── UpstreamUnavailable   (UPSTREAM_UNAVAILABLE) 5xx, connection failures
+        ├── UpstreamRateLimited   (RATE_LIMITED)       429 (or a hold or the per-token bulkhead
+        │                                               after one), with retryAfter when known
+        ├── UpstreamUnavailable   (UPSTREAM_UNAVAILABLE) 5xx, breaker open, bulkhead full
+        │   └── UpstreamConnectionFailed                   no connection, or a broken one
         └── UpstreamTimeout       (UPSTREAM_TIMEOUT)   no answer in time
 
 Upstream errors carry ``upstreamStatus`` and ``upstreamCode`` (Pinterest's numeric code) when known.
@@ -33,6 +35,7 @@ __all__ = [
     "Unauthenticated",
     "UpstreamBadRequest",
     "UpstreamConflict",
+    "UpstreamConnectionFailed",
     "UpstreamError",
     "UpstreamForbidden",
     "UpstreamNotFound",
@@ -150,6 +153,10 @@ class UpstreamRateLimited(UpstreamError):
 class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
     default_message = "The Pinterest API is unavailable; retry later."
+
+
+class UpstreamConnectionFailed(UpstreamUnavailable):
+    """No connection, or it broke: worth a retry (unlike a breaker or bulkhead refusal)."""
 
 
 class UpstreamTimeout(UpstreamError):

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphql_api.cache import Lookup, PageCache
-from graphql_api.errors import UpstreamError
+from graphql_api.errors import APIError, UpstreamError
 from graphql_api.pagination import START, Position, fingerprint, take
 from graphql_api.upstream.client import PinterestClient
 from graphql_api.upstream.models import Page, Pin, Product
+from graphql_api.upstream.resilience import Deadline
 
 __all__ = ["CatalogService", "Listing", "ProductSlice"]
 
@@ -45,6 +46,7 @@ class ProductSlice:
     has_next_page: bool
     has_previous_page: bool
     stale_age: float | None = None  # age of the oldest stale page used, if any
+    error: APIError | None = None  # a later page failed: these are the products before it
 
 
 class CatalogService:
@@ -54,18 +56,29 @@ class CatalogService:
         self.page_size = page_size
 
     async def page(
-        self, token: str, listing: Listing, bookmark: str | None, *, pin_metrics: bool
+        self,
+        token: str,
+        listing: Listing,
+        bookmark: str | None,
+        *,
+        pin_metrics: bool,
+        deadline: Deadline | None = None,
     ) -> Lookup:
         """One canonical upstream page of a listing, from the cache when it has it."""
         key = self._cache.key(token, listing.key, self.page_size, bookmark or "")
         return await self._cache.get(
             key,
-            lambda: self._fetch(token, listing, bookmark, pin_metrics=pin_metrics),
+            lambda: self._fetch(token, listing, bookmark, pin_metrics, deadline),
             metrics=pin_metrics,
         )
 
     async def _fetch(
-        self, token: str, listing: Listing, bookmark: str | None, *, pin_metrics: bool
+        self,
+        token: str,
+        listing: Listing,
+        bookmark: str | None,
+        pin_metrics: bool,
+        deadline: Deadline | None,
     ) -> Page:
         if listing.operation == "product_group_products":
             assert listing.product_group_id is not None
@@ -76,6 +89,7 @@ class CatalogService:
                 page_size=self.page_size,
                 ad_account_id=listing.ad_account_id,
                 pin_metrics=pin_metrics,
+                deadline=deadline,
             )
         assert listing.body is not None
         return await self._client.list_products_by_filter(
@@ -85,6 +99,7 @@ class CatalogService:
             page_size=self.page_size,
             ad_account_id=listing.ad_account_id,
             pin_metrics=pin_metrics,
+            deadline=deadline,
         )
 
     async def products(
@@ -95,18 +110,32 @@ class CatalogService:
         first: int,
         after: Position | None,
         pin_metrics: bool,
+        deadline: Deadline | None = None,
     ) -> ProductSlice:
-        """``first`` products from ``after`` (or the start), across as many pages as needed."""
+        """``first`` products from ``after`` (or the start), across as many pages as needed.
+
+        If a later page fails, the products already fetched are returned with ``has_next_page``
+        and the error, so the client keeps them and resumes after the last one.
+        """
         position = after or START
         items: list[tuple[Product, Position]] = []
         budget = math.ceil(first / self.page_size) + _EXTRA_PAGES
         seen: set[str | None] = set()
         stale_age: float | None = None
+        error: APIError | None = None
         while True:
             if position.bookmark in seen or len(seen) >= budget:
                 raise UpstreamError("The Pinterest API's pagination does not advance.")
             seen.add(position.bookmark)
-            lookup = await self.page(token, listing, position.bookmark, pin_metrics=pin_metrics)
+            try:
+                lookup = await self.page(
+                    token, listing, position.bookmark, pin_metrics=pin_metrics, deadline=deadline
+                )
+            except APIError as exc:
+                if not items:
+                    raise
+                error, has_next = exc, True
+                break
             if lookup.stale:
                 stale_age = max(stale_age or 0.0, lookup.age)
             page = lookup.page
@@ -127,11 +156,18 @@ class CatalogService:
                 has_next = False
                 break
             position = part.next
-        return ProductSlice(items, has_next, after is not None and after != START, stale_age)
+        has_previous = after is not None and after != START
+        return ProductSlice(items, has_next, has_previous, stale_age, error)
 
     async def pin(
-        self, token: str, pin_id: str, *, ad_account_id: str | None = None, pin_metrics: bool
+        self,
+        token: str,
+        pin_id: str,
+        *,
+        ad_account_id: str | None = None,
+        pin_metrics: bool,
+        deadline: Deadline | None = None,
     ) -> Pin:
         return await self._client.get_pin(
-            token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics
+            token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics, deadline=deadline
         )

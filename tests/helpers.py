@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import orjson
 from graphql_api.app import create_app
 from graphql_api.config import Settings
 from graphql_api.upstream.fake import FakePinterest
+from graphql_api.upstream.resilience import Resilience, Timer, build_resilience
 
 DATA = Path(__file__).parent / "data"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -42,6 +44,15 @@ class Harness:
         body = {"query": query, "variables": variables or {}}
         return await self.client.post("/graphql", json=body, headers=all_headers)
 
+    async def settle(self) -> None:
+        """Wait (bounded) until no upstream fetch is under way, background refreshes included."""
+        cache = self.client._transport.app.state.service._cache  # type: ignore[attr-defined]
+        for _ in range(500):
+            if not cache._inflight:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("upstream fetches still under way")
+
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
@@ -52,10 +63,11 @@ class Harness:
 
 
 class Clock:
-    """A wall clock that moves only when told to."""
+    """A clock that moves only when told to, or when something sleeps on it."""
 
     def __init__(self, now: float = 1_000_000.0) -> None:
         self.now = now
+        self.sleeps: list[float] = []
 
     def __call__(self) -> float:
         return self.now
@@ -63,12 +75,29 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    @property
+    def timer(self) -> Timer:
+        return Timer(monotonic=self, wall=self, sleep=self.sleep)
+
+
+def resilience(clock: Clock | None = None, **values: Any) -> Resilience:
+    """The resilience of a process with these settings, on a test clock."""
+    timer = (clock or Clock()).timer
+    return build_resilience(
+        settings(**values), timer, lambda token: hashlib.sha256(token.encode()).hexdigest()[:16]
+    )
+
 
 @asynccontextmanager
 async def open_app(
     upstream: FakePinterest | Handler | None = None,
     *,
-    clock: Callable[[], float] = time.time,
+    clock: Clock | None = None,
     **values: Any,
 ) -> AsyncIterator[Harness]:
     """The app over a fake upstream (default: the demo catalog), recording upstream requests."""
@@ -80,7 +109,8 @@ async def open_app(
         requests.append(request)
         return handle(request)
 
-    app = create_app(settings(**values), transport=httpx.MockTransport(recording), clock=clock)
+    timer = (clock or Clock()).timer  # backoff and holds never sleep in real time
+    app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -9,9 +9,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql_api.schema import inputs, types
-from graphql_api.schema.cache_status import CacheStatus
 from graphql_api.schema.masking import mask_errors
 from graphql_api.schema.resolvers import Query
+from graphql_api.schema.response_notes import ResponseNotes
 from graphql_api.schema.types import (
     CreativeAssetsProduct,
     HotelProduct,
@@ -52,7 +52,7 @@ def build_schema() -> Schema:
         # Parsing and validating a document costs more than executing it on a cache hit:
         # both are cached by document (bounded LRU).
         extensions=[
-            CacheStatus,
+            ResponseNotes,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
         ],

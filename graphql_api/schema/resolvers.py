@@ -38,8 +38,11 @@ async def _connection(
         first=count,
         after=position,
         pin_metrics=selects(info._raw_info, "pinMetrics"),
+        deadline=ctx.deadline,
     )
     ctx.used_stale(result.stale_age)
+    if result.error is not None:
+        ctx.partial_errors.append((result.error, info._raw_info.path.as_list()))
     edges = [
         CatalogProductEdge(
             cursor=encode_cursor(pos, query=listing.key, page_size=service.page_size),

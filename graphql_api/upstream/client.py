@@ -1,29 +1,50 @@
 """``PinterestClient``: the three upstream operations over an injected ``httpx.AsyncClient``.
 
 This is the only module that sees httpx: transport failures and error statuses are translated
-here, once, into :mod:`graphql_api.errors` (chained with ``from``). Tests and the demo mode
-inject the transport; nothing is monkeypatched.
+here, once, into :mod:`graphql_api.errors` (chained with ``from``). Around each request it applies
+:mod:`~graphql_api.upstream.resilience`: the caller's rate-limit hold, the operation's circuit
+breaker, the bulkhead, a per-attempt timeout within the request's deadline, and retries (tenacity:
+full-jitter backoff, only for idempotent operations and transient failures, within the budget).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
 from graphql_api import __version__
 from graphql_api.config import Settings
-from graphql_api.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, error_for_status
+from graphql_api.errors import (
+    UpstreamConnectionFailed,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    error_for_status,
+)
 from graphql_api.upstream.models import Page, Pin, parse_page, parse_pin
+from graphql_api.upstream.resilience import Deadline, Resilience
 
-__all__ = ["PRODUCTS_BY_FILTER", "PRODUCT_GROUP_PRODUCTS", "PinterestClient", "build_http_client"]
+__all__ = [
+    "PRODUCTS_BY_FILTER",
+    "PRODUCT_GROUP_PRODUCTS",
+    "PinterestClient",
+    "build_http_client",
+    "is_retryable",
+]
 
 PRODUCTS_BY_FILTER = "/catalogs/products/get_by_product_group_filters"
 PRODUCT_GROUP_PRODUCTS = "/catalogs/product_groups/{product_group_id}/products"
 PIN = "/pins/{pin_id}"
+# POST get_by_product_group_filters is documented idempotent; other POSTs would not be retried.
+_IDEMPOTENT_POSTS = frozenset({"products_by_filter"})
+_RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 def build_http_client(
@@ -72,55 +93,143 @@ def _upstream_code(response: httpx.Response) -> int | None:
     return code if type(code) is int else None
 
 
+def _reset_hint(response: httpx.Response) -> float | None:
+    """Seconds until the rate limit resets, from ``X-RateLimit-Reset`` (seconds or epoch)."""
+    try:
+        reset = float(response.headers.get("x-ratelimit-reset", ""))
+    except ValueError:
+        return None
+    return reset if reset < 10**9 else None  # an epoch time is made relative by the caller
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Transient failures: 429, 502, 503, 504, connection failures and timeouts."""
+    if isinstance(error, UpstreamRateLimited):
+        return error.upstream_status == 429
+    if isinstance(error, UpstreamConnectionFailed | UpstreamTimeout):
+        return True
+    return isinstance(error, UpstreamUnavailable) and error.upstream_status in _RETRY_STATUSES
+
+
 class PinterestClient:
     """Typed calls to the Pinterest API v5, authorised with the token given per call."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, resilience: Resilience) -> None:
         self._http = http
+        self._r = resilience
+        self._jitter = wait_random_exponential(
+            multiplier=resilience.backoff, max=resilience.backoff_max
+        )
 
     async def _send(
         self,
+        operation: str,
         method: str,
         path: str,
         token: str,
         *,
         params: Mapping[str, str],
         json: Any = None,
+        deadline: Deadline | None,
     ) -> Any:
+        r = self._r
+        deadline = deadline or Deadline.after(r.default_deadline, r.timer)
+        idempotent = method == "GET" or operation in _IDEMPOTENT_POSTS
+        r.budget.request()
+
+        def stop(state: RetryCallState) -> bool:
+            return (
+                state.attempt_number >= r.attempts
+                or state.upcoming_sleep >= deadline.remaining()
+                or not r.budget.can_retry()
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda error: idempotent and is_retryable(error)),
+            wait=self._jitter,
+            stop=stop,
+            sleep=r.timer.sleep,
+            before_sleep=lambda state: r.budget.retry(),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(
+                    operation, method, path, token, params=params, json=json, deadline=deadline
+                )
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: Mapping[str, str],
+        json: Any,
+        deadline: Deadline,
+    ) -> Any:
+        r = self._r
+        caller = r.identify(token)
+        wait = await r.holds.until(caller) - r.timer.wall()
+        if wait > 0:  # the upstream asked this caller to wait (429): no request before then
+            if wait >= deadline.remaining():
+                raise UpstreamRateLimited(upstream_status=None, retry_after=wait)
+            await r.timer.sleep(wait)
+        breaker = r.breakers[operation]
+        breaker.before_call()
         headers = {"Authorization": f"Bearer {token}"}
         content = None
         if json is not None:
             content = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
-        try:
-            response = await self._http.request(
-                method, path, params=params, content=content, headers=headers
+        async with r.bulkhead.slot(caller):
+            budget = min(r.try_timeout, deadline.remaining())
+            try:
+                if budget <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(budget):
+                    response = await self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                breaker.record(success=False)
+                raise UpstreamTimeout() from exc
+            except httpx.TransportError as exc:
+                breaker.record(success=False)
+                raise UpstreamConnectionFailed() from exc
+        status = response.status_code
+        if status != 429:  # a 429 is this caller's limit, not the upstream's health
+            breaker.record(success=status < 500)
+        hint = _reset_hint(response)
+        if status == 429:
+            error = error_for_status(
+                status, _upstream_code(response), response.headers.get("Retry-After")
             )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout() from exc
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable() from exc
+            assert isinstance(error, UpstreamRateLimited)
+            seconds = error.retry_after if error.retry_after is not None else hint or 1.0
+            error.retry_after = seconds
+            await r.holds.hold(caller, seconds)
+            raise error
+        if hint is not None and response.headers.get("x-ratelimit-remaining") == "0":
+            await r.holds.hold(caller, hint)  # the next request would be refused: wait first
         if not response.is_success:
-            raise error_for_status(
-                response.status_code,
-                _upstream_code(response),
-                response.headers.get("Retry-After"),
-            )
+            raise error_for_status(status, _upstream_code(response))
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(
-                "The Pinterest API returned a malformed response.",
-                upstream_status=response.status_code,
+                "The Pinterest API returned a malformed response.", upstream_status=status
             ) from exc
 
     @staticmethod
-    def _page(data: Any, status: int = 200) -> Page:
+    def _page(data: Any) -> Page:
         try:
             return parse_page(data)
         except ValueError as exc:
             raise UpstreamError(
-                "The Pinterest API returned a malformed page.", upstream_status=status
+                "The Pinterest API returned a malformed page.", upstream_status=200
             ) from exc
 
     async def list_product_group_products(
@@ -132,6 +241,7 @@ class PinterestClient:
         page_size: int,
         ad_account_id: str | None = None,
         pin_metrics: bool = False,
+        deadline: Deadline | None = None,
     ) -> Page:
         """``GET /catalogs/product_groups/{product_group_id}/products``."""
         path = PRODUCT_GROUP_PRODUCTS.format(product_group_id=quote(product_group_id, safe=""))
@@ -141,7 +251,10 @@ class PinterestClient:
             ad_account_id=ad_account_id,
             pin_metrics=pin_metrics,
         )
-        return self._page(await self._send("GET", path, token, params=params))
+        data = await self._send(
+            "product_group_products", "GET", path, token, params=params, deadline=deadline
+        )
+        return self._page(data)
 
     async def list_products_by_filter(
         self,
@@ -152,6 +265,7 @@ class PinterestClient:
         page_size: int,
         ad_account_id: str | None = None,
         pin_metrics: bool = False,
+        deadline: Deadline | None = None,
     ) -> Page:
         """``POST /catalogs/products/get_by_product_group_filters`` (idempotent)."""
         params = _query(
@@ -160,9 +274,16 @@ class PinterestClient:
             ad_account_id=ad_account_id,
             pin_metrics=pin_metrics,
         )
-        return self._page(
-            await self._send("POST", PRODUCTS_BY_FILTER, token, params=params, json=body)
+        data = await self._send(
+            "products_by_filter",
+            "POST",
+            PRODUCTS_BY_FILTER,
+            token,
+            params=params,
+            json=body,
+            deadline=deadline,
         )
+        return self._page(data)
 
     async def get_pin(
         self,
@@ -171,11 +292,12 @@ class PinterestClient:
         *,
         ad_account_id: str | None = None,
         pin_metrics: bool = False,
+        deadline: Deadline | None = None,
     ) -> Pin:
         """``GET /pins/{pin_id}``."""
         path = PIN.format(pin_id=quote(pin_id, safe=""))
         params = _query(ad_account_id=ad_account_id, pin_metrics=pin_metrics)
-        data = await self._send("GET", path, token, params=params)
+        data = await self._send("pin", "GET", path, token, params=params, deadline=deadline)
         try:
             return parse_pin(data)
         except ValueError as exc:

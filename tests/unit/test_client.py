@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from graphql_api.upstream.client import PinterestClient, build_http_client
-from tests.helpers import settings
+from tests.helpers import resilience, settings
 
 
 def _recorder() -> tuple[list[httpx.Request], httpx.MockTransport]:
@@ -24,7 +24,7 @@ def _recorder() -> tuple[list[httpx.Request], httpx.MockTransport]:
 async def test_three_operations() -> None:
     seen, transport = _recorder()
     async with build_http_client(settings(), transport) as http:
-        client = PinterestClient(http)
+        client = PinterestClient(http, resilience())
         await client.list_product_group_products(
             "tok", "42", bookmark="b1", page_size=250, ad_account_id="7", pin_metrics=True
         )

@@ -28,6 +28,7 @@ from graphql_api.upstream.models import (
     RetailProduct,
     parse_page,
 )
+from tests.helpers import resilience
 
 BASE_URL = "https://api.pinterest.com/v5"
 GROUP = "/catalogs/product_groups/{}/products"
@@ -380,7 +381,7 @@ async def test_the_real_client_reads_the_fake() -> None:
     fake = FakePinterest()
     transport = httpx.MockTransport(fake.handler)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
-        client = PinterestClient(http)
+        client = PinterestClient(http, resilience())
         page = await client.list_product_group_products(
             "token", "1", bookmark=None, page_size=100, pin_metrics=True
         )
