@@ -191,13 +191,17 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def error_for_status(
-    status: int, upstream_code: int | None, retry_after: str | None = None
+    status: int,
+    upstream_code: int | None,
+    retry_after: str | None = None,
+    *,
+    now: float | None = None,
 ) -> UpstreamError:
     """The one status → error table; any other 5xx is unavailable, any other status an error."""
     cls = _BY_STATUS.get(status, UpstreamUnavailable if status >= 500 else UpstreamError)
     if cls is UpstreamRateLimited:
         return UpstreamRateLimited(
-            upstream_code=upstream_code, retry_after=parse_retry_after(retry_after)
+            upstream_code=upstream_code, retry_after=parse_retry_after(retry_after, now=now)
         )
     message = None
     if cls is UpstreamConflict and upstream_code is not None:

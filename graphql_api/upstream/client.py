@@ -205,7 +205,10 @@ class PinterestClient:
         hint = _reset_hint(response)
         if status == 429:
             error = error_for_status(
-                status, _upstream_code(response), response.headers.get("Retry-After")
+                status,
+                _upstream_code(response),
+                response.headers.get("Retry-After"),
+                now=r.timer.wall(),
             )
             assert isinstance(error, UpstreamRateLimited)
             seconds = error.retry_after if error.retry_after is not None else hint or 1.0
