@@ -113,6 +113,7 @@ def create_app(
             token,
             max_first=settings.max_first,
             deadline=Deadline.after(settings.request_deadline, timer),
+            pin_concurrency=settings.upstream_max_concurrency_per_token,
         )
 
     app = FastAPI(

@@ -15,8 +15,9 @@ What aiocache lacks is built here, small:
   never answered from the cache).
 - **Pin metrics**: a page fetched with metrics also serves requests without them.
 
-Stores keep :class:`Entry` objects: the memory store by reference (pages are frozen models, so
-no caller can change a cached page, and a hit costs a dict lookup), Redis as JSON.
+It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` objects: the
+memory store by reference (values are frozen models, so no caller can change a cached value, and a
+hit costs a dict lookup), Redis as JSON.
 """
 
 from __future__ import annotations
@@ -31,24 +32,25 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import orjson
 from aiocache import Cache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
-from graphql_api.upstream.models import Page, dump_page, load_page
+from graphql_api.upstream.models import Page, Pin, dump_page, load_page
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store", "create_store"]
 
 _log = logging.getLogger("graphql_api.cache")
-Fetch = Callable[[], Awaitable[Page]]
+Cached = Page | Pin
+V = TypeVar("V", Page, Pin)
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    page: Page
+    value: Cached
     stored_at: float  # wall-clock seconds, comparable across replicas
     fresh_until: float
     stale_until: float
@@ -56,12 +58,12 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
-    """A page from the cache, and how stale and old it is."""
+class Lookup(Generic[V]):
+    """A value from the cache, and how stale and old it is."""
 
-    page: Page
+    value: V
     stale: bool
-    age: float  # seconds since the upstream sent the page
+    age: float  # seconds since the upstream sent it
 
 
 class Store(Protocol):
@@ -107,6 +109,10 @@ class MemoryStore:
         await self.backend.clear()
 
 
+def _dump_pin(pin: Pin) -> bytes:
+    return pin.model_dump_json(by_alias=True).encode()
+
+
 class RedisStore:
     """aiocache's ``RedisCache`` holding entries as JSON, shared by every replica."""
 
@@ -118,14 +124,17 @@ class RedisStore:
         data = await self.backend.get(key)
         if data is None:
             return None
-        head, _, page = data.partition(b"\n")
+        head, _, body = data.partition(b"\n")
         meta = orjson.loads(head)
-        return Entry(load_page(page), meta["t"], meta["f"], meta["s"], meta["m"])
+        value = load_page(body) if meta["k"] == "page" else Pin.model_validate_json(body)
+        return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
-        meta = {"t": entry.stored_at, "f": entry.fresh_until, "s": entry.stale_until,
-                "m": entry.metrics}  # fmt: skip
-        await self.backend.set(key, orjson.dumps(meta) + b"\n" + dump_page(entry.page), ttl=ttl)
+        value = entry.value
+        meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
+                "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
+        body = dump_page(value) if isinstance(value, Page) else _dump_pin(value)
+        await self.backend.set(key, orjson.dumps(meta) + b"\n" + body, ttl=ttl)
 
     async def delete(self, key: str) -> None:
         await self.backend.delete(key)
@@ -164,36 +173,39 @@ class PageCache:
         self._jitter = jitter
         self._clock = clock
         self._rng = rng
-        self._inflight: dict[tuple[str, bool], asyncio.Task[Page]] = {}
+        self._inflight: dict[tuple[str, bool], asyncio.Task[Cached]] = {}
         self.joins = 0  # requests that waited for a fetch already under way (single-flight)
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def key(self, token: str, *parts: object) -> str:
-        return ":".join(["page", self.identity(token), *map(str, parts)])
+    def key(self, token: str, kind: str, *parts: object) -> str:
+        """``kind:caller:parts...``; ``caller`` is the HMAC of the token."""
+        return ":".join([kind, self.identity(token), *map(str, parts)])
 
-    async def get(self, key: str, fetch: Fetch, *, metrics: bool) -> Lookup:
-        """The page at ``key``: cached (fresh or stale), or fetched once for all waiters."""
+    async def get(self, key: str, fetch: Callable[[], Awaitable[V]], *, metrics: bool) -> Lookup[V]:
+        """The value at ``key``: cached (fresh or stale), or fetched once for all waiters."""
         entry = await self.store.get(key)
         now = self._clock()
         if entry is not None and (entry.metrics or not metrics):
             age = max(0.0, now - entry.stored_at)
             if now < entry.fresh_until:
-                return Lookup(entry.page, stale=False, age=age)
+                return Lookup(entry.value, stale=False, age=age)  # type: ignore[arg-type]
             if now < entry.stale_until:
                 self._start(key, fetch, metrics)  # refresh in the background
-                return Lookup(entry.page, stale=True, age=age)
+                return Lookup(entry.value, stale=True, age=age)  # type: ignore[arg-type]
         # A request without metrics may join a fetch with them: that page serves it too.
         task = None if metrics else self._inflight.get((key, True))
         if task is None:
             task = self._start(key, fetch, metrics)
         else:
             self.joins += 1
-        return Lookup(await asyncio.shield(task), stale=False, age=0.0)
+        return Lookup(await asyncio.shield(task), stale=False, age=0.0)  # type: ignore[arg-type]
 
-    def _start(self, key: str, fetch: Fetch, metrics: bool) -> asyncio.Task[Page]:
+    def _start(
+        self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool
+    ) -> asyncio.Task[Cached]:
         task = self._inflight.get((key, metrics))
         if task is not None:
             self.joins += 1
@@ -203,23 +215,25 @@ class PageCache:
             task.add_done_callback(lambda done: self._settle(key, metrics, done))
         return task
 
-    async def _load(self, key: str, fetch: Fetch, metrics: bool) -> Page:
+    async def _load(
+        self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool
+    ) -> Cached:
         try:
-            page = await fetch()
+            value = await fetch()
         except (UpstreamUnauthorized, UpstreamForbidden):
             await self.store.delete(key)  # never answer an auth failure from the cache
             raise
         now = self._clock()
         fresh = self._fresh_ttl * (1 - self._jitter * self._rng())
         ttl = fresh + self._stale_ttl
-        await self.store.set(key, Entry(page, now, now + fresh, now + ttl, metrics), ttl)
-        return page
+        await self.store.set(key, Entry(value, now, now + fresh, now + ttl, metrics), ttl)
+        return value
 
-    def _settle(self, key: str, metrics: bool, task: asyncio.Task[Page]) -> None:
+    def _settle(self, key: str, metrics: bool, task: asyncio.Task[Cached]) -> None:
         self._inflight.pop((key, metrics), None)
         if not task.cancelled() and (error := task.exception()) is not None:
             # Retrieved here, so a background refresh nobody awaits does not warn.
-            _log.debug("page fetch failed: %s", type(error).__name__)
+            _log.debug("upstream fetch failed: %s", type(error).__name__)
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):

@@ -63,9 +63,9 @@ class CatalogService:
         *,
         pin_metrics: bool,
         deadline: Deadline | None = None,
-    ) -> Lookup:
+    ) -> Lookup[Page]:
         """One canonical upstream page of a listing, from the cache when it has it."""
-        key = self._cache.key(token, listing.key, self.page_size, bookmark or "")
+        key = self._cache.key(token, "page", listing.key, self.page_size, bookmark or "")
         return await self._cache.get(
             key,
             lambda: self._fetch(token, listing, bookmark, pin_metrics, deadline),
@@ -138,7 +138,7 @@ class CatalogService:
                 break
             if lookup.stale:
                 stale_age = max(stale_age or 0.0, lookup.age)
-            page = lookup.page
+            page = lookup.value
             part = take(
                 page.items,
                 page_bookmark=position.bookmark,
@@ -168,6 +168,14 @@ class CatalogService:
         pin_metrics: bool,
         deadline: Deadline | None = None,
     ) -> Pin:
-        return await self._client.get_pin(
-            token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics, deadline=deadline
-        )
+        """One Pin, through the cache (entity lookups repeat the same ids)."""
+        key = self._cache.key(token, "pin", pin_id, ad_account_id or "")
+        lookup = await self._cache.get(
+            key,
+            lambda: self._client.get_pin(
+                token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics,
+                deadline=deadline,
+            ),
+            metrics=pin_metrics,
+        )  # fmt: skip
+        return lookup.value

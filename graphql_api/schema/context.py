@@ -1,7 +1,12 @@
-"""The per-request context: the service and the caller's upstream token."""
+"""The per-request context: the service, the caller's upstream token, the request's deadline
+and its Pin loader."""
 
 from __future__ import annotations
 
+import asyncio
+from functools import cached_property
+
+from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from graphql_api.errors import APIError, Unauthenticated
@@ -29,10 +34,12 @@ class Context(BaseContext):
         *,
         max_first: int,
         deadline: Deadline | None = None,
+        pin_concurrency: int = 8,
     ) -> None:
         super().__init__()
         self.service = service
         self.max_first = max_first
+        self.pin_concurrency = pin_concurrency  # concurrent Pin lookups of one request
         self.deadline = deadline
         self._token = upstream_token
         self.stale_age: float | None = None  # the oldest stale page this response used
@@ -51,7 +58,25 @@ class Context(BaseContext):
         return self._token
 
     async def load_pin(self, pin_id: str, *, pin_metrics: bool) -> Pin:
-        """One Pin for the caller (``NOT_FOUND`` if the upstream has none)."""
-        return await self.service.pin(
-            self.token, pin_id, pin_metrics=pin_metrics, deadline=self.deadline
-        )
+        """One Pin for the caller (``NOT_FOUND`` if the upstream has none). Lookups of one
+        request are batched and deduplicated (entity lookups name many Pins at once)."""
+        return await self._pins.load((pin_id, pin_metrics))
+
+    @cached_property
+    def _pins(self) -> DataLoader[tuple[str, bool], Pin]:
+        return DataLoader(load_fn=self._fetch_pins)
+
+    async def _fetch_pins(self, keys: list[tuple[str, bool]]) -> list[Pin | BaseException]:
+        """Each Pin, or its error (one bad id fails its entity, not the batch)."""
+        bound = asyncio.Semaphore(self.pin_concurrency)
+
+        async def one(pin_id: str, pin_metrics: bool) -> Pin | BaseException:
+            async with bound:
+                try:
+                    return await self.service.pin(
+                        self.token, pin_id, pin_metrics=pin_metrics, deadline=self.deadline
+                    )
+                except APIError as error:
+                    return error
+
+        return await asyncio.gather(*(one(*key) for key in keys))

@@ -89,7 +89,7 @@ async def test_hit_after_miss(store: Store) -> None:
     clock.advance(FRESH * 0.5)
     second = await cache.get("k", upstream, metrics=False)
     assert upstream.calls == 1
-    assert second.page == first.page == PAGES[0]
+    assert second.value == first.value == PAGES[0]
     assert (second.stale, second.age) == (False, FRESH * 0.5)
 
 
@@ -97,11 +97,11 @@ async def test_memory_hit_is_the_same_frozen_object() -> None:
     cache, upstream = _cache(MemoryStore(10), Clock()), Upstream()
     first = await cache.get("k", upstream, metrics=False)
     second = await cache.get("k", upstream, metrics=False)
-    assert second.page is first.page  # no copy, no re-validation
+    assert second.value is first.value  # no copy, no re-validation
     with pytest.raises(ValueError, match="frozen"):
-        first.page.items[0].pin.title = "changed"  # type: ignore[union-attr, misc]
+        first.value.items[0].pin.title = "changed"  # type: ignore[union-attr, misc]
     with pytest.raises(TypeError):
-        first.page.items[0] = first.page.items[1]  # type: ignore[index]
+        first.value.items[0] = first.value.items[1]  # type: ignore[index]
 
 
 async def test_concurrent_identical_misses_share_one_fetch(store: Store) -> None:
@@ -113,7 +113,7 @@ async def test_concurrent_identical_misses_share_one_fetch(store: Store) -> None
     upstream.gate.set()
     results = await asyncio.gather(*waiters)
     await asyncio.gather(*others)
-    assert {id(r.page) for r in results} == {id(results[0].page)}
+    assert {id(r.value) for r in results} == {id(results[0].value)}
     assert upstream.calls == 2  # one for each key
 
 
@@ -139,7 +139,7 @@ async def test_a_failure_reaches_every_waiter_and_is_not_cached(store: Store) ->
     assert upstream.calls == 1
     assert await store.get("k") is None
     upstream.error = None
-    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[0]
+    assert (await cache.get("k", upstream, metrics=False)).value == PAGES[0]
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_fetch_for_others() -> None:
@@ -150,7 +150,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_fetch_for_others() -> None
     await _joined(cache, 1)
     first.cancel()
     upstream.gate.set()
-    assert (await second).page == PAGES[0]
+    assert (await second).value == PAGES[0]
     with pytest.raises(asyncio.CancelledError):
         await first
 
@@ -175,14 +175,14 @@ async def test_stale_page_served_at_once_with_one_background_refresh(store: Stor
     clock.advance(FRESH + 10)
     upstream.gate = asyncio.Event()  # the refresh hangs: stale answers must not wait for it
     lookups = await asyncio.gather(*(cache.get("k", upstream, metrics=False) for _ in range(20)))
-    assert all(lookup.stale and lookup.page == PAGES[0] for lookup in lookups)
+    assert all(lookup.stale and lookup.value == PAGES[0] for lookup in lookups)
     assert {lookup.age for lookup in lookups} == {FRESH + 10}
     assert upstream.calls == 2  # the first fetch and one refresh
     upstream.gate.set()
     for _ in range(10):
         await asyncio.sleep(0)
     refreshed = await cache.get("k", upstream, metrics=False)
-    assert (refreshed.page, refreshed.stale, refreshed.age) == (PAGES[1], False, 0.0)
+    assert (refreshed.value, refreshed.stale, refreshed.age) == (PAGES[1], False, 0.0)
     assert upstream.calls == 2
 
 
@@ -201,7 +201,7 @@ async def test_upstream_failure_keeps_serving_the_stale_page(
         lookup = await cache.get("k", upstream, metrics=False)
         for _ in range(5):
             await asyncio.sleep(0)
-        assert (lookup.page, lookup.stale, lookup.age) == (PAGES[0], True, elapsed)
+        assert (lookup.value, lookup.stale, lookup.age) == (PAGES[0], True, elapsed)
     clock.now = 1_000_000.0 + FRESH + STALE + 1  # past the stale window: the error shows
     with pytest.raises(type(error)):
         await cache.get("k", upstream, metrics=False)
@@ -238,16 +238,16 @@ async def test_expiry_carries_jitter(rng: float, fresh_for: float) -> None:
 async def test_a_page_with_metrics_serves_requests_without(store: Store) -> None:
     cache, upstream = _cache(store, Clock()), Upstream()
     await cache.get("k", upstream, metrics=True)
-    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[0]
+    assert (await cache.get("k", upstream, metrics=False)).value == PAGES[0]
     assert upstream.calls == 1
 
 
 async def test_a_page_without_metrics_does_not_serve_requests_with(store: Store) -> None:
     cache, upstream = _cache(store, Clock()), Upstream()
     await cache.get("k", upstream, metrics=False)
-    assert (await cache.get("k", upstream, metrics=True)).page == PAGES[1]
+    assert (await cache.get("k", upstream, metrics=True)).value == PAGES[1]
     assert upstream.calls == 2
-    assert (await cache.get("k", upstream, metrics=False)).page == PAGES[1]
+    assert (await cache.get("k", upstream, metrics=False)).value == PAGES[1]
     assert upstream.calls == 2
 
 
@@ -259,5 +259,5 @@ async def test_a_request_without_metrics_joins_a_fetch_with_them() -> None:
     without = asyncio.create_task(cache.get("k", upstream, metrics=False))
     await _joined(cache, 1)
     upstream.gate.set()
-    assert (await with_metrics).page is (await without).page
+    assert (await with_metrics).value is (await without).value
     assert upstream.calls == 1
