@@ -26,7 +26,7 @@ import orjson
 
 from graphql_api.upstream.demo_catalog import build_catalog
 
-__all__ = ["FakePinterest", "caller_mark"]
+__all__ = ["FakePinterest", "asgi_app", "caller_mark"]
 
 Item = dict[str, Any]
 
@@ -324,3 +324,42 @@ def _item_out(item: Item, metrics: bool, mark: str | None = None) -> Item:
     if not isinstance(pin, dict) or (metrics and mark is None):
         return item
     return {**item, "pin": _pin_out(pin, metrics, mark)}
+
+
+def asgi_app(fake: FakePinterest, *, latency: float = 0.0) -> Any:
+    """The fake as an ASGI application, to serve it over real HTTP (federation tests, the
+    benchmark): every request is answered by :meth:`FakePinterest.handler` after ``latency``
+    seconds."""
+    import asyncio
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope["query_string"].decode()
+        request = httpx.Request(
+            scope["method"],
+            f"http://fake{(scope.get('raw_path') or scope['path'].encode()).decode()}"
+            + (f"?{query}" if query else ""),
+            headers=[(k.decode(), v.decode()) for k, v in scope["headers"]],
+            content=body,
+        )
+        if latency:
+            await asyncio.sleep(latency)
+        response = fake.handler(request)
+        await send({
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": response.content})
+
+    return app

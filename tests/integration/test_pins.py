@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
@@ -89,3 +90,28 @@ async def test_metrics_come_back_through_graphql() -> None:
         result = await h.gql(WITH_METRICS["direct"].replace("first: 3", "first: 1"))
         (node,) = result["data"]["productGroupProducts"]["nodes"]
         assert node["pin"]["pinMetrics"] == {"allTime": {"impression": 2}}
+
+
+ENTITIES = """query($representations: [_Any!]!) {
+  _entities(representations: $representations) { ... on Pin { id title } } }"""
+
+
+async def test_entities_batch_with_null_entities_for_unknown_and_forbidden_ids() -> None:
+    fake = FakePinterest(CATALOG)
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/pins/42"):
+            return httpx.Response(403, json={"code": 3, "message": "not yours"})
+        return fake.handler(request)
+
+    ids = [CATALOG[1]["pin"]["id"], "1", "42", CATALOG[2]["pin"]["id"], CATALOG[1]["pin"]["id"]]
+    representations = [{"__typename": "Pin", "id": pin_id} for pin_id in ids]
+    async with open_app(upstream) as h:
+        result = await h.gql(ENTITIES, {"representations": representations})
+    entities = result["data"]["_entities"]
+    assert [e and e["id"] for e in entities] == [ids[0], None, None, ids[3], ids[0]]
+    codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
+    assert codes == {("_entities", 1): "NOT_FOUND", ("_entities", 2): "FORBIDDEN"}
+    assert sorted(r.url.path for r in h.requests) == sorted(
+        f"/v5/pins/{i}" for i in set(ids)
+    )  # one lookup per distinct id
