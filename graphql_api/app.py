@@ -7,18 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import orjson
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from strawberry.fastapi import GraphQLRouter
 
 from graphql_api import __version__
 from graphql_api.cache import PageCache, create_store
 from graphql_api.config import Settings
+from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
+from graphql_api.http import GraphQLHTTP
+from graphql_api.limits import Limits
+from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
+from graphql_api.schema.resolvers import DEFAULT_FIRST
 from graphql_api.service import CatalogService
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
@@ -56,17 +60,6 @@ query Products($first: Int = 10, $after: String) {
 """
 
 
-class _Router(GraphQLRouter[Context, None]):
-    """Strawberry's router with orjson encoding and our offline GraphiQL page."""
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
-        return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
-
-
 def create_app(
     settings: Settings,
     *,
@@ -81,6 +74,27 @@ def create_app(
     service_token = settings.pinterest_access_token
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
+
+    executor = Executor(
+        schema._schema,
+        Limits(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_root_fields=settings.max_root_fields,
+            max_tokens=settings.max_tokens,
+            max_body_bytes=settings.max_body_bytes,
+            max_upstream_cost=settings.max_upstream_cost,
+        ),
+        introspection=settings.introspection_enabled,
+        suggestions=not settings.production,
+        page_size=settings.upstream_page_size,
+        default_first=DEFAULT_FIRST,
+    )
+    allowlist = (
+        load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None
+    )
+    redis_url = settings.cache_url if settings.cache_url.startswith("redis") else None
+    apq = AutomaticPersistedQueries(redis_url=redis_url) if settings.persisted_queries else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,8 +116,10 @@ def create_app(
             finally:
                 await cache.close()
                 await resilience.holds.close()
+                if apq is not None:
+                    await apq.close()
 
-    async def get_context(request: Request) -> Context:
+    async def context(request: Request) -> Context:
         if service_token is not None:
             token: str | None = service_token.get_secret_value()
         else:
@@ -116,6 +132,19 @@ def create_app(
             pin_concurrency=settings.upstream_max_concurrency_per_token,
         )
 
+    def graphiql(request: Request) -> HTMLResponse:
+        page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
+
+    endpoint = GraphQLHTTP(
+        executor,
+        context=context,
+        max_body_bytes=settings.max_body_bytes,
+        apq=apq,
+        allowlist=allowlist,
+        graphiql=graphiql if settings.graphiql_enabled else None,
+    )
+
     app = FastAPI(
         title="graphql_api",
         version=__version__,
@@ -124,8 +153,21 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.include_router(_Router(schema, context_getter=get_context), prefix="/graphql")
-    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")
+    app.add_api_route(
+        "/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )  # fmt: skip
+    if settings.graphiql_enabled:
+        app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -6,7 +6,8 @@ and passed in explicitly.
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,3 +128,57 @@ class Settings(BaseSettings):
         20, description="Idle upstream connections kept open per process."
     )
     log_level: str = Field("info", description="Log level of the server.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines as JSON objects (with the request id) or plain text."
+    )
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="production: introspection, GraphiQL and suggestions off unless enabled.",
+    )
+    introspection: bool | None = Field(
+        None, description="Allow introspection (default: on in development, off in production)."
+    )
+    graphiql: bool | None = Field(
+        None, description="Serve GraphiQL (default: on in development, off in production)."
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed by CORS (none by default)."
+    )
+    max_depth: Annotated[int, Field(ge=1)] = Field(
+        15, description="Deepest operation (the standard introspection query is 13 deep)."
+    )
+    max_aliases: Annotated[int, Field(ge=0)] = Field(
+        30, description="Most aliases a document may use."
+    )
+    max_root_fields: Annotated[int, Field(ge=1)] = Field(
+        10, description="Most root fields an operation may select."
+    )
+    max_tokens: Annotated[int, Field(ge=100)] = Field(
+        5000, description="Most lexical tokens a document may have."
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        100_000, description="Largest request body, in bytes."
+    )
+    max_upstream_cost: Annotated[int, Field(ge=1)] = Field(
+        100, description="Most upstream requests one operation may trigger (pages, Pins)."
+    )
+    persisted_queries: bool = Field(
+        True, description="Accept automatic persisted queries (Apollo APQ, sha256Hash)."
+    )
+    operations_allowlist: Path | None = Field(
+        None,
+        description="A persisted query manifest (Apollo's JSON format): when set, only its "
+        "operations run.",
+    )
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.production

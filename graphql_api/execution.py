@@ -1,0 +1,180 @@
+"""Runs GraphQL operations on graphql-core: parse and validation cached by document (the rules
+built once), the limits, the upstream-cost budget, execution, and error masking.
+
+Strawberry builds the schema and its resolvers; running them directly on graphql-core keeps the
+hot path free of per-request extension machinery.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    MaxIntrospectionDepthRule,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from graphql_api.limits import Limits, limit_rules, root_fields, upstream_cost
+from graphql_api.schema.context import Context
+from graphql_api.schema.masking import mask_errors
+
+__all__ = ["Executor", "Outcome"]
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The response body, and whether it is a request error (no execution, no ``data``)."""
+
+    body: dict[str, Any]
+    request_error: bool
+    operation: str = "invalid"  # a bounded label: the root fields, for metrics and logs
+    forbidden_method: bool = False  # a mutation over GET
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        limits: Limits,
+        *,
+        introspection: bool,
+        suggestions: bool,
+        page_size: int,
+        default_first: int,
+        cache_size: int = 1024,
+    ) -> None:
+        self._schema = schema
+        self._limits = limits
+        self._suggestions = suggestions
+        self._page_size = page_size
+        self._default_first = default_first
+        # Strawberry checks @oneOf inputs with a rule of its own (its input types do not carry
+        # graphql-core's flag), so it joins the specified rules.
+        rules = [
+            *specified_rules,
+            OneOfInputValidationRule,
+            MaxIntrospectionDepthRule,
+            *limit_rules(limits),
+        ]
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self._rules = tuple(rules)  # built once: the validation cache keys on the document only
+        self.prepare = lru_cache(maxsize=cache_size)(self._prepare)
+
+    def _prepare(self, query: str) -> DocumentNode | list[GraphQLError]:
+        """Parse and validate a document once; later requests for it reuse the result."""
+        try:
+            document = parse(query, max_lexical_tokens=self._limits.max_tokens)
+        except GraphQLError as syntax_error:
+            if "tokens. Parsing aborted" in syntax_error.message:
+                syntax_error.message = (
+                    f"The document has more than {self._limits.max_tokens} tokens (max tokens)."
+                )
+                syntax_error.extensions = {"code": "MAX_TOKENS_LIMIT"}
+            return [syntax_error]
+        errors = validate(
+            self._schema, document, self._rules, hide_suggestions=not self._suggestions
+        )
+        if not self._suggestions:
+            for error in errors:
+                error.message = _SUGGESTION.sub("", error.message)
+        return errors or document
+
+    async def run(
+        self,
+        query: str,
+        *,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        context: Context,
+        allow_mutations: bool,
+    ) -> Outcome:
+        prepared = self.prepare(query)
+        if isinstance(prepared, list):
+            return self._request_error(prepared)
+        operation = get_operation_ast(prepared, operation_name)
+        if operation is None:
+            message = (
+                f"Unknown operation named '{operation_name}'."
+                if operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
+            return self._request_error([GraphQLError(message)])
+        fragments = {d.name.value: d for d in prepared.definitions
+                     if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+        label = _label(operation, fragments)
+        if operation.operation is not OperationType.QUERY and not allow_mutations:
+            error = GraphQLError("Only queries run over GET.", extensions={"code": "BAD_REQUEST"})
+            outcome = self._request_error([error], label)
+            outcome.forbidden_method = True
+            return outcome
+        cost = upstream_cost(operation, fragments, dict(variables or {}), page_size=self._page_size,
+                             default_first=self._default_first)  # fmt: skip
+        if cost > self._limits.max_upstream_cost:
+            error = GraphQLError(
+                f"The operation could make {cost} upstream requests; the limit is "
+                f"{self._limits.max_upstream_cost} (max upstream cost).",
+                operation,
+                extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
+            )
+            return self._request_error([error], label)
+        result = execute(
+            self._schema,
+            prepared,
+            context_value=context,
+            variable_values=dict(variables) if variables is not None else None,
+            operation_name=operation_name,
+            hide_suggestions=not self._suggestions,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        return self._finish(result, context, label)
+
+    def _request_error(self, errors: list[GraphQLError], label: str = "invalid") -> Outcome:
+        mask_errors(errors)
+        return Outcome({"errors": [e.formatted for e in errors]}, True, label)
+
+    def _finish(self, result: ExecutionResult, context: Context, label: str) -> Outcome:
+        errors = list(result.errors or ())
+        errors += [GraphQLError(error.message, path=path, original_error=error)
+                   for error, path in context.partial_errors]  # fmt: skip
+        if result.data is None and errors and all(e.path is None for e in errors):
+            return self._request_error(errors, label)  # variables did not coerce: no execution
+        mask_errors(errors)
+        body: dict[str, Any] = {"data": result.data}
+        if errors:
+            body["errors"] = [e.formatted for e in errors]
+        extensions: dict[str, Any] = {}
+        if context.stale_age is not None:
+            extensions["cache"] = {"stale": True, "ageSeconds": int(context.stale_age)}
+        if extensions:
+            body["extensions"] = extensions
+        return Outcome(body, False, label)
+
+
+def _label(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> str:
+    """The operation's root field names (bounded by the schema), e.g. ``pin+productsByFilter``."""
+    names = sorted({node.name.value for node in root_fields(operation.selection_set, fragments)})
+    if names and all(name.startswith("__") for name in names):
+        return "introspection"
+    return "+".join(names) or "empty"

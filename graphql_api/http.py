@@ -1,0 +1,238 @@
+"""``/graphql`` over HTTP, per the GraphQL-over-HTTP spec.
+
+- ``POST`` with ``Content-Type: application/json`` (UTF-8) and ``GET`` with URL parameters;
+  mutations never run over GET (405). Other methods: 405; other POST bodies: 415.
+- The response is ``application/graphql-response+json`` when the client accepts it, otherwise
+  ``application/json``; anything else it asks for is 406. With ``graphql-response+json``, request
+  errors (unparsable or invalid documents, bad variables, refused limits) are 400 without
+  ``data``; with ``application/json`` they are 200, as legacy clients expect.
+- Bodies larger than the limit are 413 (``REQUEST_TOO_LARGE``) before they are read whole.
+- Responses vary with the caller's token: ``Cache-Control: private, no-store`` and
+  ``Vary: Authorization, Accept``.
+- Automatic persisted queries and the operations allow-list (:mod:`graphql_api.persisted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from graphql_api.execution import Executor, Outcome
+from graphql_api.persisted import AutomaticPersistedQueries, sha256
+from graphql_api.schema.context import Context
+
+__all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP"]
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_HEADERS = {"Cache-Control": "private, no-store", "Vary": "Authorization, Accept"}
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    query: str | None
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    extensions: dict[str, Any] | None
+
+
+def _media_types(accept: str) -> list[tuple[float, str]]:
+    ranges = []
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media and quality > 0:
+            ranges.append((quality, media.lower()))
+    return sorted(ranges, key=lambda r: -r[0])
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or ``None`` (406)."""
+    if not accept or not accept.strip():
+        return JSON
+    for _, media in _media_types(accept):
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "*/*", "application/*"):
+            return JSON
+    return None
+
+
+def _string_or_none(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _HTTPError(400, f"`{name}` must be a string.", "BAD_REQUEST")
+
+
+def _map_or_none(value: Any, name: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise _HTTPError(400, f"`{name}` must be an object.", "BAD_REQUEST")
+
+
+def _json_param(value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise _HTTPError(400, f"`{name}` is not valid JSON.", "BAD_REQUEST") from None
+
+
+class GraphQLHTTP:
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        context: Callable[[Request], Awaitable[Context]],
+        max_body_bytes: int,
+        apq: AutomaticPersistedQueries | None,
+        allowlist: dict[str, str] | None,
+        graphiql: Callable[[Request], HTMLResponse] | None,
+        observe: Callable[[Outcome], None] = lambda outcome: None,
+    ) -> None:
+        self._executor = executor
+        self._context = context
+        self._max_body_bytes = max_body_bytes
+        self._apq = apq
+        self._allowlist = allowlist
+        self._graphiql = graphiql
+        self._observe = observe
+
+    async def __call__(self, request: Request) -> Response:
+        if (
+            self._graphiql is not None
+            and request.method == "GET"
+            and "query" not in request.query_params
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return self._graphiql(request)
+        media = negotiate(request.headers.get("accept"))
+        try:
+            if media is None:
+                raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
+            params = await self._params(request)
+            query = await self._query(params)
+            outcome = await self._executor.run(
+                query,
+                variables=params.variables,
+                operation_name=params.operation_name,
+                context=await self._context(request),
+                allow_mutations=request.method == "POST",
+            )
+        except _HTTPError as error:
+            body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+            outcome = Outcome(body, request_error=True)
+            self._observe(outcome)
+            return self._respond(body, error.status, media or JSON, error.headers)
+        self._observe(outcome)
+        if outcome.forbidden_method:
+            return self._respond(outcome.body, 405, media, {"Allow": "POST"})
+        status = 400 if outcome.request_error and media == GRAPHQL_RESPONSE else 200
+        return self._respond(outcome.body, status, media)
+
+    @staticmethod
+    def _respond(
+        body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return Response(
+            orjson.dumps(body),
+            status_code=status,
+            media_type=f"{media}; charset=utf-8",
+            headers={**_HEADERS, **(headers or {})},
+        )
+
+    async def _params(self, request: Request) -> _Params:
+        if request.method == "GET":
+            args = request.query_params
+            return _Params(
+                args.get("query"),
+                args.get("operationName") or None,
+                _map_or_none(_json_param(args.get("variables"), "variables"), "variables"),
+                _map_or_none(_json_param(args.get("extensions"), "extensions"), "extensions"),
+            )
+        if request.method != "POST":
+            raise _HTTPError(405, "Use GET or POST.", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
+        media, *parameters = (p.strip().lower() for p in
+                              request.headers.get("content-type", "").split(";"))  # fmt: skip
+        charset = next(
+            (p.split("=", 1)[1] for p in parameters if p.startswith("charset=")), "utf-8"
+        )
+        if media != JSON or charset.strip('"') not in ("utf-8", "utf8"):
+            raise _HTTPError(415, "POST a UTF-8 application/json body.", "UNSUPPORTED_MEDIA_TYPE")
+        body = await self._body(request)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _HTTPError(400, "The body is not valid JSON.", "BAD_REQUEST") from None
+        if not isinstance(data, dict):
+            raise _HTTPError(400, "The body must be a JSON object.", "BAD_REQUEST")
+        return _Params(
+            _string_or_none(data.get("query"), "query"),
+            _string_or_none(data.get("operationName"), "operationName"),
+            _map_or_none(data.get("variables"), "variables"),
+            _map_or_none(data.get("extensions"), "extensions"),
+        )
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        too_large = _HTTPError(
+            413, f"The body is larger than {self._max_body_bytes} bytes.", "REQUEST_TOO_LARGE"
+        )
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _query(self, params: _Params) -> str:
+        """The query text: sent, persisted (APQ), or from the allow-list."""
+        query = params.query
+        persisted = (params.extensions or {}).get("persistedQuery")
+        if persisted is not None:
+            digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+            if not isinstance(digest, str) or persisted.get("version", 1) != 1:
+                raise _HTTPError(400, "Unsupported persistedQuery extension.", "BAD_REQUEST")
+            if query is not None:
+                if sha256(query) != digest:
+                    raise _HTTPError(400, "provided sha does not match query", "BAD_REQUEST")
+                if self._apq is not None:
+                    await self._apq.put(digest, query)
+            elif self._allowlist is not None and digest in self._allowlist:
+                query = self._allowlist[digest]
+            elif self._apq is None:
+                raise _HTTPError(200, "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+            else:
+                query = await self._apq.get(digest)
+                if query is None:
+                    raise _HTTPError(200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        if query is None or not query.strip():
+            raise _HTTPError(400, "Send a `query` (or a persisted query's hash).", "BAD_REQUEST")
+        if self._allowlist is not None and sha256(query) not in self._allowlist:
+            raise _HTTPError(
+                400, "This operation is not in the allow-list.", "PERSISTED_QUERY_NOT_IN_LIST"
+            )
+        return query
