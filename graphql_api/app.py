@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphql_api import __version__
 from graphql_api.cache import PageCache, create_store
@@ -19,6 +20,7 @@ from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
+from graphql_api.observability import Metrics, RequestIdMiddleware
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
@@ -75,6 +77,7 @@ def create_app(
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
+    metrics = Metrics(lambda: app.state)
     executor = Executor(
         schema._schema,
         Limits(
@@ -106,6 +109,7 @@ def create_app(
             clock=timer.wall,
         )
         resilience = build_resilience(settings, timer, cache.identity)
+        resilience.observe = metrics.observe_upstream
         async with build_http_client(settings, transport) as http:
             app.state.resilience = resilience
             app.state.service = CatalogService(
@@ -143,6 +147,7 @@ def create_app(
         apq=apq,
         allowlist=allowlist,
         graphiql=graphiql if settings.graphiql_enabled else None,
+        observe=metrics.observe_request,
     )
 
     app = FastAPI(
@@ -169,8 +174,24 @@ def create_app(
             max_age=600,
         )
 
+    app.add_middleware(RequestIdMiddleware)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        """Readiness: settings loaded, lifespan done, the cache backend reachable."""
+        service = getattr(request.app.state, "service", None)
+        cache_ok = service is not None and await service._cache.store.ping()
+        body = {"status": "ready" if cache_ok else "unavailable",
+                "cache": "ok" if cache_ok else "unreachable"}  # fmt: skip
+        return JSONResponse(body, status_code=200 if cache_ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

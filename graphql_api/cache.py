@@ -29,7 +29,7 @@ import logging
 import random
 import time
 import urllib.parse
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -37,6 +37,7 @@ from typing import Generic, Protocol, TypeVar
 import orjson
 from aiocache import Cache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
+from redis.exceptions import RedisError
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.upstream.models import Page, Pin, dump_page, load_page
@@ -70,6 +71,7 @@ class Store(Protocol):
     async def get(self, key: str) -> Entry | None: ...
     async def set(self, key: str, entry: Entry, ttl: float) -> None: ...
     async def delete(self, key: str) -> None: ...
+    async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -105,6 +107,9 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._order)
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         await self.backend.clear()
 
@@ -138,6 +143,12 @@ class RedisStore:
 
     async def delete(self, key: str) -> None:
         await self.backend.delete(key)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.backend.client.ping())
+        except (OSError, RedisError):
+            return False
 
     async def close(self) -> None:
         # aiocache 0.12 calls redis' deprecated close(); aclose() is its replacement.
@@ -174,7 +185,8 @@ class PageCache:
         self._clock = clock
         self._rng = rng
         self._inflight: dict[tuple[str, bool], asyncio.Task[Cached]] = {}
-        self.joins = 0  # requests that waited for a fetch already under way (single-flight)
+        # hits, stale, misses, joins (a miss that waited for a fetch already under way)
+        self.stats: Counter[str] = Counter()
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
@@ -191,16 +203,19 @@ class PageCache:
         if entry is not None and (entry.metrics or not metrics):
             age = max(0.0, now - entry.stored_at)
             if now < entry.fresh_until:
+                self.stats["hits"] += 1
                 return Lookup(entry.value, stale=False, age=age)  # type: ignore[arg-type]
             if now < entry.stale_until:
+                self.stats["stale"] += 1
                 self._start(key, fetch, metrics)  # refresh in the background
                 return Lookup(entry.value, stale=True, age=age)  # type: ignore[arg-type]
+        self.stats["misses"] += 1
         # A request without metrics may join a fetch with them: that page serves it too.
         task = None if metrics else self._inflight.get((key, True))
         if task is None:
             task = self._start(key, fetch, metrics)
         else:
-            self.joins += 1
+            self.stats["joins"] += 1
         return Lookup(await asyncio.shield(task), stale=False, age=0.0)  # type: ignore[arg-type]
 
     def _start(
@@ -208,7 +223,7 @@ class PageCache:
     ) -> asyncio.Task[Cached]:
         task = self._inflight.get((key, metrics))
         if task is not None:
-            self.joins += 1
+            self.stats["joins"] += 1
         else:
             task = asyncio.create_task(self._load(key, fetch, metrics))
             self._inflight[key, metrics] = task

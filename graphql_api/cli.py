@@ -61,12 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from graphql_api.app import create_app
+    from graphql_api.observability import configure_logging
 
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
+        log_config=None,  # the root logger configured above: JSON lines with request ids
+        access_log=False,  # one access line per request comes from RequestIdMiddleware
         proxy_headers=False,
         server_header=False,
     )

@@ -186,6 +186,7 @@ class PinterestClient:
             headers["Content-Type"] = "application/json"
         async with r.bulkhead.slot(caller):
             budget = min(r.try_timeout, deadline.remaining())
+            started = r.timer.monotonic()
             try:
                 if budget <= 0:
                     raise TimeoutError
@@ -195,11 +196,14 @@ class PinterestClient:
                     )
             except (TimeoutError, httpx.TimeoutException) as exc:
                 breaker.record(success=False)
+                r.observe(operation, "timeout", r.timer.monotonic() - started)
                 raise UpstreamTimeout() from exc
             except httpx.TransportError as exc:
                 breaker.record(success=False)
+                r.observe(operation, "connection_error", r.timer.monotonic() - started)
                 raise UpstreamConnectionFailed() from exc
         status = response.status_code
+        r.observe(operation, str(status), r.timer.monotonic() - started)
         if status != 429:  # a 429 is this caller's limit, not the upstream's health
             breaker.record(success=status < 500)
         hint = _reset_hint(response)

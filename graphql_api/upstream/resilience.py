@@ -263,6 +263,8 @@ class Resilience:
     breakers: dict[str, Breaker]
     bulkhead: Bulkhead
     holds: Holds
+    # Called after each upstream attempt: (operation, status or failure, seconds).
+    observe: Callable[[str, str, float], None] = lambda operation, status, seconds: None
 
 
 def build_resilience(

@@ -54,10 +54,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
 async def _joined(cache: PageCache, count: int) -> None:
     """Wait until ``count`` requests wait for a fetch under way (bounded; real I/O in Redis)."""
     for _ in range(500):
-        if cache.joins >= count:
+        if cache.stats["joins"] >= count:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"only {cache.joins} of {count} requests joined")
+    raise AssertionError(f"only {cache.stats['joins']} of {count} requests joined")
 
 
 def _cache(store: Store, clock: Clock, rng: float = 0.0) -> PageCache:

@@ -1,0 +1,154 @@
+"""Operations: Prometheus metrics, JSON logs that carry the request id, and the request-id
+middleware. Metrics are recorded per request and per upstream call (counters and a histogram:
+no per-field hooks); cache and breaker figures are read from their objects at scrape time."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphql_api.cache import PageCache
+from graphql_api.execution import Outcome
+from graphql_api.upstream.resilience import Breaker, BreakerState
+
+__all__ = ["Metrics", "RequestIdMiddleware", "configure_logging", "request_id"]
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+_access = logging.getLogger("graphql_api.access")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """The root logger: one JSON object a line (or text), each with the request id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(_RequestIdFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        ))  # fmt: skip
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        ))  # fmt: skip
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the caller's ``X-Request-ID`` when it is sane), returns it in
+    the response, puts it on every log line, and logs one access line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _access.info(
+                "request",
+                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                       "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+            )  # fmt: skip
+            request_id.reset(token)
+
+
+class _LiveFigures(Collector):
+    """Cache and breaker figures, read from their objects when Prometheus scrapes."""
+
+    def __init__(self, state: Callable[[], Any]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        service = getattr(self._state(), "service", None)
+        resilience = getattr(self._state(), "resilience", None)
+        if service is not None:
+            cache: PageCache = service._cache
+            for name, help_text in (
+                ("hits", "Cache lookups answered from a fresh entry."),
+                ("stale", "Cache lookups answered from a stale entry."),
+                ("misses", "Cache lookups that went upstream."),
+                ("joins", "Misses that joined an upstream fetch already under way."),
+            ):
+                family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
+                family.add_metric([], cache.stats[name])
+                yield family
+        if resilience is not None:
+            gauge = GaugeMetricFamily(
+                "graphql_api_breaker_state",
+                "Circuit breaker state per upstream operation: 0 closed, 1 half-open, 2 open.",
+                labels=["operation"],
+            )
+            breakers: dict[str, Breaker] = resilience.breakers
+            for name, breaker in breakers.items():
+                gauge.add_metric([name], _BREAKER_STATES[breaker.state])
+            yield gauge
+
+
+class Metrics:
+    """The app's metrics, in a registry of its own (several apps can live in one process)."""
+
+    def __init__(self, state: Callable[[], Any]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "graphql_api_requests", "GraphQL requests by operation (root fields) and outcome.",
+            ["operation", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.upstream = Counter(
+            "graphql_api_upstream_requests", "Upstream requests by operation and status.",
+            ["operation", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.upstream_latency = Histogram(
+            "graphql_api_upstream_latency_seconds", "Upstream request latency.", ["operation"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_LiveFigures(state))
+
+    def observe_request(self, outcome: Outcome) -> None:
+        if outcome.request_error:
+            result = "rejected"
+        elif "errors" in outcome.body:
+            result = "error"
+        else:
+            result = "ok"
+        self.requests.labels(outcome.operation, result).inc()
+
+    def observe_upstream(self, operation: str, status: str, seconds: float) -> None:
+        self.upstream.labels(operation, status).inc()
+        self.upstream_latency.labels(operation).observe(seconds)
