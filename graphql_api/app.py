@@ -20,7 +20,7 @@ from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
-from graphql_api.observability import Metrics, RequestIdMiddleware
+from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
@@ -128,6 +128,7 @@ def create_app(
             token: str | None = service_token.get_secret_value()
         else:
             token = bearer_token(request.headers.get("authorization")) or default_token
+        current_token.set(token)  # so log lines of this request can be scrubbed of it
         return Context(
             request.app.state.service,
             token,

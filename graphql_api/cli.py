@@ -63,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+    secrets = tuple(
+        secret.get_secret_value()
+        for secret in (settings.pinterest_access_token, settings.secret)
+        if secret is not None
+    )
+    configure_logging(settings.log_level, settings.log_format, secrets)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -79,26 +79,27 @@ class Executor:
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)  # built once: the validation cache keys on the document only
-        self.prepare = lru_cache(maxsize=cache_size)(self._prepare)
+        self.prepare = lru_cache(maxsize=cache_size)(self._prepare)  # by document text
 
-    def _prepare(self, query: str) -> DocumentNode | list[GraphQLError]:
+    def _prepare(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
         """Parse and validate a document once; later requests for it reuse the result."""
         try:
             document = parse(query, max_lexical_tokens=self._limits.max_tokens)
         except GraphQLError as syntax_error:
             if "tokens. Parsing aborted" in syntax_error.message:
                 syntax_error.message = (
-                    f"The document has more than {self._limits.max_tokens} tokens (max tokens)."
+                    f"The document has more tokens than the limit of {self._limits.max_tokens} "
+                    "(max tokens)."
                 )
                 syntax_error.extensions = {"code": "MAX_TOKENS_LIMIT"}
-            return [syntax_error]
+            return None, [syntax_error]
         errors = validate(
             self._schema, document, self._rules, hide_suggestions=not self._suggestions
         )
         if not self._suggestions:
             for error in errors:
                 error.message = _SUGGESTION.sub("", error.message)
-        return errors or document
+        return document, errors
 
     async def run(
         self,
@@ -109,10 +110,18 @@ class Executor:
         context: Context,
         allow_mutations: bool,
     ) -> Outcome:
-        prepared = self.prepare(query)
-        if isinstance(prepared, list):
-            return self._request_error(prepared)
-        operation = get_operation_ast(prepared, operation_name)
+        document, errors = self.prepare(query)
+        if document is None:
+            return self._request_error(errors)
+        operation = get_operation_ast(document, operation_name)
+        mutates = operation is not None and operation.operation is not OperationType.QUERY
+        if mutates and not allow_mutations:  # whatever else is wrong with it: GET never mutates
+            refused = GraphQLError("Only queries run over GET.", extensions={"code": "BAD_REQUEST"})
+            outcome = self._request_error([refused])
+            outcome.forbidden_method = True
+            return outcome
+        if errors:
+            return self._request_error(errors)
         if operation is None:
             message = (
                 f"Unknown operation named '{operation_name}'."
@@ -120,14 +129,9 @@ class Executor:
                 else "Must provide operation name if query contains multiple operations."
             )
             return self._request_error([GraphQLError(message)])
-        fragments = {d.name.value: d for d in prepared.definitions
+        fragments = {d.name.value: d for d in document.definitions
                      if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
         label = _label(operation, fragments)
-        if operation.operation is not OperationType.QUERY and not allow_mutations:
-            error = GraphQLError("Only queries run over GET.", extensions={"code": "BAD_REQUEST"})
-            outcome = self._request_error([error], label)
-            outcome.forbidden_method = True
-            return outcome
         cost = upstream_cost(operation, fragments, dict(variables or {}), page_size=self._page_size,
                              default_first=self._default_first)  # fmt: skip
         if cost > self._limits.max_upstream_cost:
@@ -140,7 +144,7 @@ class Executor:
             return self._request_error([error], label)
         result = execute(
             self._schema,
-            prepared,
+            document,
             context_value=context,
             variable_values=dict(variables) if variables is not None else None,
             operation_name=operation_name,

@@ -86,7 +86,8 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
                     "(max depth).", "MAX_DEPTH_LIMIT", node,
                 ))  # fmt: skip
-            roots = list(root_fields(node.selection_set, fragments))
+            roots = [f for f in root_fields(node.selection_set, fragments)
+                     if f.name.value != "__typename"]  # fmt: skip
             if len(roots) > limits.max_root_fields:
                 self.report_error(_error(
                     f"The operation has {len(roots)} root fields; the limit is "

@@ -22,7 +22,14 @@ from graphql_api.cache import PageCache
 from graphql_api.execution import Outcome
 from graphql_api.upstream.resilience import Breaker, BreakerState
 
-__all__ = ["Metrics", "RequestIdMiddleware", "configure_logging", "request_id"]
+__all__ = [
+    "Metrics",
+    "RequestIdMiddleware",
+    "configure_logging",
+    "current_token",
+    "redact",
+    "request_id",
+]
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -30,16 +37,43 @@ _BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerSta
 _access = logging.getLogger("graphql_api.access")
 
 
-class _RequestIdFilter(logging.Filter):
+# The upstream token of the request being served, so log lines can be scrubbed of it.
+current_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_token", default=None
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` without bearer tokens, the current caller's token or the given secrets."""
+    text = _BEARER.sub(r"\1[redacted]", text)
+    for secret in (current_token.get(), *secrets):
+        if secret and len(secret) >= 8:  # a shorter "token" is no secret, and would mangle text
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class _ContextFilter(logging.Filter):
+    """Adds the request id and scrubs tokens from the message and traceback of every record."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        record.msg, record.args = redact(record.getMessage(), self._secrets), None
+        if record.exc_info:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(formatted, self._secrets), None
         return True
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """The root logger: one JSON object a line (or text), each with the request id."""
+def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> None:
+    """The root logger: one JSON object a line (or text), each with the request id, and no
+    token (bearer tokens, the caller's, and ``secrets``) in any message or traceback."""
     handler = logging.StreamHandler()
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_ContextFilter(tuple(s for s in secrets if s)))
     if fmt == "json":
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
