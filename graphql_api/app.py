@@ -22,6 +22,7 @@ from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
+from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
 from graphql_api.schema.resolvers import DEFAULT_FIRST
@@ -110,6 +111,10 @@ def create_app(
         )
         resilience = build_resilience(settings, timer, cache.identity)
         resilience.observe = metrics.observe_upstream
+        if settings.response_cache:
+            endpoint.responses = ResponseCache(
+                settings.response_cache_max_entries, clock=timer.wall, versions=cache.versions
+            )
         async with build_http_client(settings, transport) as http:
             app.state.resilience = resilience
             app.state.service = CatalogService(
@@ -123,11 +128,17 @@ def create_app(
                 if apq is not None:
                     await apq.close()
 
-    async def context(request: Request) -> Context:
+    def token_of(request: Request) -> str | None:
         if service_token is not None:
-            token: str | None = service_token.get_secret_value()
-        else:
-            token = bearer_token(request.headers.get("authorization")) or default_token
+            return service_token.get_secret_value()
+        return bearer_token(request.headers.get("authorization")) or default_token
+
+    def caller(request: Request) -> str | None:
+        token = token_of(request)
+        return None if token is None else request.app.state.service._cache.identity(token)
+
+    async def context(request: Request) -> Context:
+        token = token_of(request)
         current_token.set(token)  # so log lines of this request can be scrubbed of it
         return Context(
             request.app.state.service,
@@ -149,6 +160,7 @@ def create_app(
         allowlist=allowlist,
         graphiql=graphiql if settings.graphiql_enabled else None,
         observe=metrics.observe_request,
+        caller=caller,
     )
 
     app = FastAPI(

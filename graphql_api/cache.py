@@ -32,7 +32,7 @@ import urllib.parse
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from aiocache import Cache, SimpleMemoryCache
@@ -60,11 +60,14 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Lookup(Generic[V]):
-    """A value from the cache, and how stale and old it is."""
+    """A value from the cache, how stale and old it is, and which entry it came from."""
 
     value: V
     stale: bool
     age: float  # seconds since the upstream sent it
+    key: str = ""
+    version: float = 0.0  # the entry's stored_at: it changes when the entry is replaced
+    fresh_until: float = 0.0
 
 
 class Store(Protocol):
@@ -81,6 +84,7 @@ class MemoryStore:
     def __init__(self, max_entries: int) -> None:
         # timeout=None: no asyncio.wait_for (a task per call) around a dict lookup.
         self.backend = SimpleMemoryCache(timeout=None)
+        self.on_evict: Callable[[str], None] = lambda key: None
         self._max_entries = max_entries
         self._order: OrderedDict[str, None] = OrderedDict()
 
@@ -99,6 +103,7 @@ class MemoryStore:
         while len(self._order) > self._max_entries:
             oldest, _ = self._order.popitem(last=False)
             await self.backend.delete(oldest)
+            self.on_evict(oldest)
 
     async def delete(self, key: str) -> None:
         self._order.pop(key, None)
@@ -165,6 +170,10 @@ def create_store(url: str, *, max_entries: int) -> Store:
     raise ValueError(f"unsupported cache URL scheme {scheme!r}: use memory:// or redis://")
 
 
+def _lookup(key: str, entry: Entry, *, stale: bool, age: float) -> Lookup[Any]:
+    return Lookup(entry.value, stale, age, key, entry.stored_at, entry.fresh_until)
+
+
 class PageCache:
     def __init__(
         self,
@@ -184,9 +193,17 @@ class PageCache:
         self._jitter = jitter
         self._clock = clock
         self._rng = rng
-        self._inflight: dict[tuple[str, bool], asyncio.Task[Cached]] = {}
+        self._inflight: dict[tuple[str, bool], asyncio.Task[Entry]] = {}
+        # The version (stored_at) of each entry this process stored and still holds: what a
+        # response built from those entries was built from (see graphql_api.response_cache).
+        self.versions: dict[str, float] = {}
+        if isinstance(store, MemoryStore):
+            store.on_evict = self._forget
         # hits, stale, misses, joins (a miss that waited for a fetch already under way)
         self.stats: Counter[str] = Counter()
+
+    def _forget(self, key: str) -> None:
+        self.versions.pop(key, None)
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
@@ -204,11 +221,11 @@ class PageCache:
             age = max(0.0, now - entry.stored_at)
             if now < entry.fresh_until:
                 self.stats["hits"] += 1
-                return Lookup(entry.value, stale=False, age=age)  # type: ignore[arg-type]
+                return _lookup(key, entry, stale=False, age=age)
             if now < entry.stale_until:
                 self.stats["stale"] += 1
                 self._start(key, fetch, metrics)  # refresh in the background
-                return Lookup(entry.value, stale=True, age=age)  # type: ignore[arg-type]
+                return _lookup(key, entry, stale=True, age=age)
         self.stats["misses"] += 1
         # A request without metrics may join a fetch with them: that page serves it too.
         task = None if metrics else self._inflight.get((key, True))
@@ -216,11 +233,11 @@ class PageCache:
             task = self._start(key, fetch, metrics)
         else:
             self.stats["joins"] += 1
-        return Lookup(await asyncio.shield(task), stale=False, age=0.0)  # type: ignore[arg-type]
+        return _lookup(key, await asyncio.shield(task), stale=False, age=0.0)
 
     def _start(
         self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool
-    ) -> asyncio.Task[Cached]:
+    ) -> asyncio.Task[Entry]:
         task = self._inflight.get((key, metrics))
         if task is not None:
             self.stats["joins"] += 1
@@ -230,21 +247,22 @@ class PageCache:
             task.add_done_callback(lambda done: self._settle(key, metrics, done))
         return task
 
-    async def _load(
-        self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool
-    ) -> Cached:
+    async def _load(self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool) -> Entry:
         try:
             value = await fetch()
         except (UpstreamUnauthorized, UpstreamForbidden):
+            self.versions.pop(key, None)
             await self.store.delete(key)  # never answer an auth failure from the cache
             raise
         now = self._clock()
         fresh = self._fresh_ttl * (1 - self._jitter * self._rng())
         ttl = fresh + self._stale_ttl
-        await self.store.set(key, Entry(value, now, now + fresh, now + ttl, metrics), ttl)
-        return value
+        entry = Entry(value, now, now + fresh, now + ttl, metrics)
+        await self.store.set(key, entry, ttl)
+        self.versions[key] = now
+        return entry
 
-    def _settle(self, key: str, metrics: bool, task: asyncio.Task[Cached]) -> None:
+    def _settle(self, key: str, metrics: bool, task: asyncio.Task[Entry]) -> None:
         self._inflight.pop((key, metrics), None)
         if not task.cancelled() and (error := task.exception()) is not None:
             # Retrieved here, so a background refresh nobody awaits does not warn.

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     max_upstream_cost: Annotated[int, Field(ge=1)] = Field(
         100, description="Most upstream requests one operation may trigger (pages, Pins)."
     )
+    response_cache: bool = Field(
+        True,
+        description="Answer a repeated operation (same document, variables and caller) from "
+        "its earlier response while the pages it used are fresh.",
+    )
+    response_cache_max_entries: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Most responses the response cache holds."
+    )
     persisted_queries: bool = Field(
         True, description="Accept automatic persisted queries (Apollo APQ, sha256Hash)."
     )

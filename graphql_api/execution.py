@@ -11,11 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
@@ -26,6 +27,7 @@ from graphql import (
     execute,
     get_operation_ast,
     parse,
+    print_ast,
     specified_rules,
     validate,
 )
@@ -35,9 +37,29 @@ from graphql_api.limits import Limits, limit_rules, root_fields, upstream_cost
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
 
-__all__ = ["Executor", "Outcome"]
+__all__ = ["Executor", "Outcome", "Prepared"]
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+class Prepared(NamedTuple):
+    document: DocumentNode | None
+    errors: list[GraphQLError]
+    # The normalised document, when its answers may be kept by the response cache (a valid
+    # query that does not introspect); ``None`` otherwise.
+    cache_key: str | None = None
+
+
+def _introspects(document: DocumentNode) -> bool:
+    stack: list[Any] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldNode) and node.name.value in ("__schema", "__type"):
+            return True
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return False
 
 
 @dataclass(slots=True)
@@ -48,6 +70,7 @@ class Outcome:
     request_error: bool
     operation: str = "invalid"  # a bounded label: the root fields, for metrics and logs
     forbidden_method: bool = False  # a mutation over GET
+    cached: bool = False  # answered by the response cache
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,7 +104,7 @@ class Executor:
         self._rules = tuple(rules)  # built once: the validation cache keys on the document only
         self.prepare = lru_cache(maxsize=cache_size)(self._prepare)  # by document text
 
-    def _prepare(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+    def _prepare(self, query: str) -> Prepared:
         """Parse and validate a document once; later requests for it reuse the result."""
         try:
             document = parse(query, max_lexical_tokens=self._limits.max_tokens)
@@ -92,14 +115,18 @@ class Executor:
                     "(max tokens)."
                 )
                 syntax_error.extensions = {"code": "MAX_TOKENS_LIMIT"}
-            return None, [syntax_error]
+            return Prepared(None, [syntax_error])
         errors = validate(
             self._schema, document, self._rules, hide_suggestions=not self._suggestions
         )
         if not self._suggestions:
             for error in errors:
                 error.message = _SUGGESTION.sub("", error.message)
-        return document, errors
+        cacheable = not errors and not _introspects(document) and all(
+            not isinstance(d, OperationDefinitionNode) or d.operation is OperationType.QUERY
+            for d in document.definitions
+        )  # fmt: skip
+        return Prepared(document, errors, print_ast(document) if cacheable else None)
 
     async def run(
         self,
@@ -110,7 +137,7 @@ class Executor:
         context: Context,
         allow_mutations: bool,
     ) -> Outcome:
-        document, errors = self.prepare(query)
+        document, errors, _ = self.prepare(query)
         if document is None:
             return self._request_error(errors)
         operation = get_operation_ast(document, operation_name)

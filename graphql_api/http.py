@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from graphql_api.execution import Executor, Outcome
 from graphql_api.persisted import AutomaticPersistedQueries, sha256
+from graphql_api.response_cache import ResponseCache
 from graphql_api.schema.context import Context
 
 __all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP"]
@@ -31,6 +32,7 @@ __all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP"]
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _HEADERS = {"Cache-Control": "private, no-store", "Vary": "Authorization, Accept"}
+_CACHED = Outcome({}, request_error=False, operation="cached", cached=True)
 
 
 class _HTTPError(Exception):
@@ -108,6 +110,8 @@ class GraphQLHTTP:
         allowlist: dict[str, str] | None,
         graphiql: Callable[[Request], HTMLResponse] | None,
         observe: Callable[[Outcome], None] = lambda outcome: None,
+        responses: ResponseCache | None = None,
+        caller: Callable[[Request], str | None] = lambda request: None,
     ) -> None:
         self._executor = executor
         self._context = context
@@ -116,6 +120,8 @@ class GraphQLHTTP:
         self._allowlist = allowlist
         self._graphiql = graphiql
         self._observe = observe
+        self.responses = responses  # set once the page cache exists (app lifespan)
+        self._caller = caller  # the caller's identity (an HMAC of the token), if any
 
     async def __call__(self, request: Request) -> Response:
         if (
@@ -131,11 +137,18 @@ class GraphQLHTTP:
                 raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
             params = await self._params(request)
             query = await self._query(params)
+            responses, cache_key = self.responses, self._response_key(request, query, params)
+            if responses is not None and cache_key is not None:
+                cached = responses.get(cache_key)
+                if cached is not None:
+                    self._observe(_CACHED)
+                    return self._respond_bytes(cached, 200, media)
+            context = await self._context(request)
             outcome = await self._executor.run(
                 query,
                 variables=params.variables,
                 operation_name=params.operation_name,
-                context=await self._context(request),
+                context=context,
                 allow_mutations=request.method == "POST",
             )
         except _HTTPError as error:
@@ -147,14 +160,36 @@ class GraphQLHTTP:
         if outcome.forbidden_method:
             return self._respond(outcome.body, 405, media, {"Allow": "POST"})
         status = 400 if outcome.request_error and media == GRAPHQL_RESPONSE else 200
-        return self._respond(outcome.body, status, media)
+        encoded = orjson.dumps(outcome.body)
+        complete = not outcome.request_error and outcome.body.keys() == {"data"}
+        if responses is not None and cache_key is not None and complete:
+            responses.put(cache_key, encoded, context.sources)
+        return self._respond_bytes(encoded, status, media)
+
+    def _response_key(
+        self, request: Request, query: str, params: _Params
+    ) -> tuple[str, ...] | None:
+        """The response cache's key for this request, when its answer may be cached."""
+        if self.responses is None:
+            return None
+        caller = self._caller(request)
+        document = self._executor.prepare(query).cache_key
+        if caller is None or document is None:
+            return None
+        return self.responses.key(caller, document, params.operation_name, params.variables)
+
+    @classmethod
+    def _respond(
+        cls, body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return cls._respond_bytes(orjson.dumps(body), status, media, headers)
 
     @staticmethod
-    def _respond(
-        body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None
+    def _respond_bytes(
+        body: bytes, status: int, media: str, headers: dict[str, str] | None = None
     ) -> Response:
         return Response(
-            orjson.dumps(body),
+            body,
             status_code=status,
             media_type=f"{media}; charset=utf-8",
             headers={**_HEADERS, **(headers or {})},

@@ -175,7 +175,9 @@ class Metrics:
         self.registry.register(_LiveFigures(state))
 
     def observe_request(self, outcome: Outcome) -> None:
-        if outcome.request_error:
+        if outcome.cached:
+            result = "cached"
+        elif outcome.request_error:
             result = "rejected"
         elif "errors" in outcome.body:
             result = "error"

@@ -45,8 +45,8 @@ class ProductSlice:
     items: list[tuple[Product, Position]]
     has_next_page: bool
     has_previous_page: bool
-    stale_age: float | None = None  # age of the oldest stale page used, if any
     error: APIError | None = None  # a later page failed: these are the products before it
+    sources: tuple[Lookup[Page], ...] = ()  # the cache entries the products came from
 
 
 class CatalogService:
@@ -121,8 +121,8 @@ class CatalogService:
         items: list[tuple[Product, Position]] = []
         budget = math.ceil(first / self.page_size) + _EXTRA_PAGES
         seen: set[str | None] = set()
-        stale_age: float | None = None
         error: APIError | None = None
+        sources: list[Lookup[Page]] = []
         while True:
             if position.bookmark in seen or len(seen) >= budget:
                 raise UpstreamError("The Pinterest API's pagination does not advance.")
@@ -136,8 +136,7 @@ class CatalogService:
                     raise
                 error, has_next = exc, True
                 break
-            if lookup.stale:
-                stale_age = max(stale_age or 0.0, lookup.age)
+            sources.append(lookup)
             page = lookup.value
             part = take(
                 page.items,
@@ -157,7 +156,7 @@ class CatalogService:
                 break
             position = part.next
         has_previous = after is not None and after != START
-        return ProductSlice(items, has_next, has_previous, stale_age, error)
+        return ProductSlice(items, has_next, has_previous, error, tuple(sources))
 
     async def pin(
         self,
@@ -167,7 +166,7 @@ class CatalogService:
         ad_account_id: str | None = None,
         pin_metrics: bool,
         deadline: Deadline | None = None,
-    ) -> Pin:
+    ) -> Lookup[Pin]:
         """One Pin, through the cache (entity lookups repeat the same ids)."""
         key = self._cache.key(token, "pin", pin_id, ad_account_id or "")
         lookup = await self._cache.get(
@@ -178,4 +177,4 @@ class CatalogService:
             ),
             metrics=pin_metrics,
         )  # fmt: skip
-        return lookup.value
+        return lookup

@@ -4,11 +4,14 @@ and its Pin loader."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import cached_property
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from graphql_api.cache import Lookup
 from graphql_api.errors import APIError, Unauthenticated
 from graphql_api.service import CatalogService
 from graphql_api.upstream.models import Pin
@@ -45,10 +48,15 @@ class Context(BaseContext):
         self.stale_age: float | None = None  # the oldest stale page this response used
         # Errors beside data (a partial page): (error, path) pairs added to the response.
         self.partial_errors: list[tuple[APIError, list[str | int]]] = []
+        # The cache entries the response is built from (for the response cache).
+        self.sources: list[Lookup[Any]] = []
 
-    def used_stale(self, age: float | None) -> None:
-        if age is not None:
-            self.stale_age = max(self.stale_age or 0.0, age)
+    def used(self, lookups: Iterable[Lookup[Any]]) -> None:
+        """Note the cache entries a field was built from, and the oldest stale one."""
+        for lookup in lookups:
+            self.sources.append(lookup)
+            if lookup.stale:
+                self.stale_age = max(self.stale_age or 0.0, lookup.age)
 
     @property
     def token(self) -> str:
@@ -73,10 +81,12 @@ class Context(BaseContext):
         async def one(pin_id: str, pin_metrics: bool) -> Pin | BaseException:
             async with bound:
                 try:
-                    return await self.service.pin(
+                    lookup = await self.service.pin(
                         self.token, pin_id, pin_metrics=pin_metrics, deadline=self.deadline
                     )
                 except APIError as error:
                     return error
+                self.used((lookup,))
+                return lookup.value
 
         return await asyncio.gather(*(one(*key) for key in keys))

@@ -40,7 +40,7 @@ async def _connection(
         pin_metrics=selects(info._raw_info, "pinMetrics"),
         deadline=ctx.deadline,
     )
-    ctx.used_stale(result.stale_age)
+    ctx.used(result.sources)
     if result.error is not None:
         ctx.partial_errors.append((result.error, info._raw_info.path.as_list()))
     edges = [

@@ -35,7 +35,7 @@ async def test_readyz_reports_an_unreachable_redis() -> None:
 
 
 async def test_metrics() -> None:
-    async with open_app(FakePinterest(build_catalog(30)), breaker_min_calls=1) as h:
+    async with open_app(FakePinterest(build_catalog(30)), response_cache=False) as h:
         await h.gql(QUERY)
         await h.gql(QUERY)
         await h.gql("{ nope }")
