@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -86,14 +85,11 @@ def error_of(response: httpx.Response) -> tuple[int, int]:
 # --- The demo catalog ---------------------------------------------------------------------
 
 
-def test_catalog_is_deterministic_fast_and_starts_with_the_seed_sample() -> None:
-    started = time.perf_counter()
+def test_catalog_is_deterministic_and_starts_with_the_seed_sample() -> None:
     catalog = build_catalog()
-    elapsed = time.perf_counter() - started
     assert catalog == CATALOG
     assert len(catalog) == 1200
     assert build_catalog(seed=8) != catalog
-    assert elapsed < 0.25  # 50 ms target on an idle machine; generous for loaded CI
     seed = catalog[0]
     assert seed == SEED_ITEM
     assert "catalog_type" not in seed
