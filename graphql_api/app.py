@@ -93,6 +93,7 @@ def create_app(
         suggestions=not settings.production,
         page_size=settings.upstream_page_size,
         default_first=DEFAULT_FIRST,
+        compiled=settings.compiled_execution,
     )
     allowlist = (
         load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None

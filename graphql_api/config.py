@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     response_cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         1000, description="Most responses the response cache holds."
     )
+    compiled_execution: bool = Field(
+        True,
+        description="Complete product queries with compiled plans instead of graphql-core's "
+        "per-field execution (identical answers; off: graphql-core only).",
+    )
     persisted_queries: bool = Field(
         True, description="Accept automatic persisted queries (Apollo APQ, sha256Hash)."
     )

@@ -8,6 +8,7 @@ hot path free of per-request extension machinery.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +34,7 @@ from graphql import (
 )
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from graphql_api.compiled import CompiledExecutor, NotCompilable, compile_operation, source_types
 from graphql_api.limits import Limits, limit_rules, root_fields, upstream_cost
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
@@ -48,6 +50,12 @@ class Prepared(NamedTuple):
     # The normalised document, when its answers may be kept by the response cache (a valid
     # query that does not introspect); ``None`` otherwise.
     cache_key: str | None = None
+
+
+@lru_cache(maxsize=1024)
+def _directive_variables(query: str) -> tuple[str, ...]:
+    """Names of the variables a document's ``@skip``/``@include`` read, sorted."""
+    return tuple(sorted(set(re.findall(r"@(?:skip|include)\s*\(\s*if\s*:\s*\$(\w+)", query))))
 
 
 def _introspects(document: DocumentNode) -> bool:
@@ -84,6 +92,7 @@ class Executor:
         suggestions: bool,
         page_size: int,
         default_first: int,
+        compiled: bool = True,
         cache_size: int = 1024,
     ) -> None:
         self._schema = schema
@@ -103,6 +112,10 @@ class Executor:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)  # built once: the validation cache keys on the document only
         self.prepare = lru_cache(maxsize=cache_size)(self._prepare)  # by document text
+        self._compiled = compiled
+        self._types = source_types(schema)
+        self._plans: OrderedDict[tuple[Any, ...], dict[str, Any] | None] = OrderedDict()
+        self._plans_size = cache_size
 
     def _prepare(self, query: str) -> Prepared:
         """Parse and validate a document once; later requests for it reuse the result."""
@@ -169,6 +182,12 @@ class Executor:
                 extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
             )
             return self._request_error([error], label)
+        plans = self._plan(query, operation, fragments, variables) if self._compiled else None
+        compiled: dict[str, Any] = (
+            {"executor_class": CompiledExecutor, "plans": plans, "types": self._types}
+            if plans
+            else {}
+        )
         result = execute(
             self._schema,
             document,
@@ -176,10 +195,37 @@ class Executor:
             variable_values=dict(variables) if variables is not None else None,
             operation_name=operation_name,
             hide_suggestions=not self._suggestions,
+            **compiled,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
         return self._finish(result, context, label)
+
+    def _plan(
+        self,
+        query: str,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """The compiled plans of an operation, once per document, operation and the values of
+        the variables its directives read (``None``: not compilable, graphql-core runs it)."""
+        names = _directive_variables(query)
+        values = tuple(repr((variables or {}).get(name)) for name in names)
+        key = (query, operation.name.value if operation.name else None, values)
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        try:
+            plans: dict[str, Any] | None = compile_operation(
+                self._schema, operation, fragments, dict(variables or {})
+            )
+        except NotCompilable:
+            plans = None
+        self._plans[key] = plans
+        while len(self._plans) > self._plans_size:
+            self._plans.popitem(last=False)
+        return plans
 
     def _request_error(self, errors: list[GraphQLError], label: str = "invalid") -> Outcome:
         mask_errors(errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -25,7 +26,13 @@ DATA = Path(__file__).parent / "data"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+# CI runs the suite twice: with compiled execution (the default) and with
+# GRAPHQL_API_COMPILED_EXECUTION=off. Read here, at import, before tests clean the environment.
+COMPILED_EXECUTION = os.environ.get("GRAPHQL_API_COMPILED_EXECUTION", "on") != "off"
+
+
 def settings(**values: Any) -> Settings:
+    values.setdefault("compiled_execution", COMPILED_EXECUTION)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

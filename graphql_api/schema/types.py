@@ -61,6 +61,7 @@ def _reads(model: type) -> Any:
     def is_type_of(cls: type, obj: Any, info: GraphQLResolveInfo[Any]) -> bool:
         return isinstance(obj, model)
 
+    is_type_of.model = model  # type: ignore[attr-defined]  # read by graphql_api.compiled
     return classmethod(is_type_of)
 
 

@@ -1,0 +1,300 @@
+"""Compiled execution: an operation's selection below each root field, compiled once into a
+plan that projects the cached typed objects straight into the response.
+
+The root fields still run on graphql-core (arguments, resolvers, errors, async); their values
+are then completed by the plan instead of graphql-core's per-field completion. The plan reads
+plain attributes (the data types have no resolvers below the root), writes response keys in
+graphql-core's order (aliases, ``__typename``, fragments with type conditions on interfaces and
+unions, ``@skip``/``@include``, field merging), and serialises leaves as the schema's types do.
+
+Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
+unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
+it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
+does not serialise) makes that root field complete on graphql-core, which reports the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLString,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    value_from_ast,
+)
+from graphql.execution import Executor
+from graphql.pyutils import Undefined
+
+__all__ = ["CompiledExecutor", "NotCompilable", "compile_operation", "source_types"]
+
+_BOOLEAN = GraphQLNonNull(GraphQLBoolean)
+_STRINGS = (GraphQLString, GraphQLID)
+
+
+class NotCompilable(Exception):
+    """The operation uses something the compiler does not cover: graphql-core runs it."""
+
+
+class _Fallback(Exception):
+    """A value the plan cannot complete exactly: graphql-core completes this root field."""
+
+
+@dataclass(slots=True)
+class _Field:
+    key: str
+    attribute: str | None  # None: __typename
+    shape: Any  # how to complete the value: see _complete
+
+
+@dataclass(slots=True)
+class _Object:
+    """The selection on one concrete object type."""
+
+    name: str
+    fields: list[_Field] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Abstract:
+    """The selection on an interface or union, per concrete type name."""
+
+    by_type: dict[str, _Object]
+
+
+@dataclass(slots=True)
+class _List:
+    of: Any
+    nullable_items: bool
+
+
+@dataclass(slots=True)
+class _Leaf:
+    serialize: Callable[[Any], Any]
+    fast: bool  # strings and IDs: a str value is its own serialisation
+
+
+@dataclass(slots=True)
+class _NonNull:
+    of: Any
+
+
+class _Compiler:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def included(self, node: Any) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                raise NotCompilable(f"directive @{name}")
+            arguments = list(directive.arguments or [])
+            if len(arguments) != 1:
+                raise NotCompilable(f"@{name} arguments")
+            value = value_from_ast(arguments[0].value, _BOOLEAN, dict(self.variables))
+            if bool(value) is (name == "skip"):
+                return False
+        return True
+
+    def applies(self, condition: Any, concrete: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        target = self.schema.get_type(condition.name.value)
+        if target is concrete:
+            return True
+        return is_abstract_type(target) and self.schema.is_sub_type(target, concrete)
+
+    def collect(
+        self,
+        concrete: GraphQLObjectType,
+        selection_sets: list[SelectionSetNode],
+    ) -> dict[str, list[FieldNode]]:
+        """graphql-core's field collection: response keys in order, nodes merged per key."""
+        grouped: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+
+        def walk(selection_set: SelectionSetNode) -> None:
+            for node in selection_set.selections:
+                if not self.included(node):
+                    continue
+                if isinstance(node, FieldNode):
+                    key = node.alias.value if node.alias else node.name.value
+                    grouped.setdefault(key, []).append(node)
+                elif isinstance(node, InlineFragmentNode):
+                    if self.applies(node.type_condition, concrete):
+                        walk(node.selection_set)
+                elif isinstance(node, FragmentSpreadNode):
+                    name = node.name.value
+                    fragment = self.fragments.get(name)
+                    if name in visited or fragment is None:
+                        continue
+                    if self.applies(fragment.type_condition, concrete):
+                        visited.add(name)
+                        walk(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            walk(selection_set)
+        return grouped
+
+    def object(self, concrete: GraphQLObjectType, nodes: list[FieldNode]) -> _Object:
+        plan = _Object(concrete.name)
+        selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        for key, field_nodes in self.collect(concrete, selection_sets).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                plan.fields.append(_Field(key, None, None))
+                continue
+            if name.startswith("__") or any(n.arguments for n in field_nodes):
+                raise NotCompilable(f"field {name}")
+            definition = concrete.fields[name]
+            strawberry_field = definition.extensions.get("strawberry-definition")
+            if strawberry_field is None or strawberry_field.base_resolver is not None:
+                raise NotCompilable(f"{concrete.name}.{name} has a resolver")
+            attribute = strawberry_field.python_name
+            plan.fields.append(_Field(key, attribute, self.shape(definition.type, field_nodes)))
+        return plan
+
+    def shape(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> Any:
+        if is_non_null_type(type_):
+            return _NonNull(self.shape(type_.of_type, nodes))
+        if is_list_type(type_):
+            item = type_.of_type
+            return _List(self.shape(item, nodes), not is_non_null_type(item))
+        if is_leaf_type(type_):
+            return _Leaf(type_.serialize, type_ in _STRINGS)
+        if is_object_type(type_):
+            return self.object(type_, nodes)
+        abstract: GraphQLAbstractType = type_  # type: ignore[assignment]
+        return _Abstract({
+            concrete.name: self.object(concrete, nodes)
+            for concrete in self.schema.get_possible_types(abstract)
+        })  # fmt: skip
+
+
+def source_types(schema: GraphQLSchema) -> dict[type, str]:
+    """The object type of each Python class the resolvers return: the Strawberry classes
+    themselves, and the models named by ``is_type_of`` (see ``schema.types._reads``)."""
+    types: dict[type, str] = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        definition = type_.extensions.get("strawberry-definition")
+        if definition is not None:
+            types[definition.origin] = type_.name
+        model = getattr(getattr(type_.is_type_of, "__func__", None), "model", None)
+        if model is not None:
+            types[model] = type_.name
+    return types
+
+
+def compile_operation(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Plans by root response key, for the root fields that return objects."""
+    compiler = _Compiler(schema, fragments, variables)
+    root = schema.query_type
+    assert root is not None
+    plans: dict[str, Any] = {}
+    for key, nodes in compiler.collect(root, [operation.selection_set]).items():
+        name = nodes[0].name.value
+        if name in ("__schema", "__type"):
+            raise NotCompilable("introspection")
+        if name == "__typename":
+            continue
+        shape = compiler.shape(root.fields[name].type, nodes)
+        plans[key] = shape
+    return plans
+
+
+def _complete(shape: Any, value: Any, types: Mapping[type, str]) -> Any:
+    """The response value of ``value`` for ``shape``; ``_Fallback`` if not exactly known."""
+    if type(shape) is _NonNull:
+        if value is None:
+            raise _Fallback
+        shape = shape.of
+    elif value is None:
+        return None
+    kind = type(shape)
+    if kind is _Leaf:
+        if shape.fast and type(value) is str:
+            return value
+        try:
+            serialized = shape.serialize(value)
+        except Exception as error:  # graphql-core reports it as a field error: let it
+            raise _Fallback from error
+        if serialized is None or serialized is Undefined:
+            raise _Fallback
+        return serialized
+    if kind is _List:
+        if not isinstance(value, list | tuple):
+            raise _Fallback
+        item = shape.of
+        return [_complete(item, v, types) for v in value]
+    if kind is _Abstract:
+        name = types.get(type(value))
+        if name is None or name not in shape.by_type:
+            raise _Fallback
+        shape = shape.by_type[name]
+    elif types.get(type(value)) != shape.name:  # what graphql-core's is_type_of would refuse
+        raise _Fallback
+    out: dict[str, Any] = {}
+    for f in shape.fields:
+        if f.attribute is None:
+            out[f.key] = shape.name
+        else:
+            out[f.key] = _complete(f.shape, getattr(value, f.attribute), types)
+    return out
+
+
+class CompiledExecutor(Executor):  # type: ignore[type-arg]
+    """graphql-core's executor, completing root fields with compiled plans where it can."""
+
+    def __init__(
+        self, *args: Any, plans: Mapping[str, Any], types: Mapping[type, str], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._plans = plans
+        self._types = types
+
+    def complete_value(
+        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
+        position_context: Any,
+    ) -> Any:  # fmt: skip
+        if path.prev is None and not isinstance(result, Exception):
+            plan = self._plans.get(path.key)
+            if plan is not None:
+                try:
+                    return _complete(plan, result, self._types)
+                except _Fallback:
+                    pass
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
