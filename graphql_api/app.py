@@ -173,7 +173,7 @@ def create_app(
         openapi_url=None,
     )
     app.add_api_route(
-        "/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        "/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )  # fmt: skip
     if settings.graphiql_enabled:

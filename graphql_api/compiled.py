@@ -25,6 +25,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -217,8 +218,9 @@ def compile_operation(
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Plans by root response key, for the root fields that return objects."""
+    types: Mapping[type, str],
+) -> dict[str, Callable[[Any], Any]]:
+    """Completion functions by root response key (``types``: see :func:`source_types`)."""
     compiler = _Compiler(schema, fragments, variables)
     root = schema.query_type
     assert root is not None
@@ -229,70 +231,119 @@ def compile_operation(
             raise NotCompilable("introspection")
         if name == "__typename":
             continue
-        shape = compiler.shape(root.fields[name].type, nodes)
-        plans[key] = shape
+        plans[key] = _compile(compiler.shape(root.fields[name].type, nodes), types)
     return plans
 
 
-def _complete(shape: Any, value: Any, types: Mapping[type, str]) -> Any:
-    """The response value of ``value`` for ``shape``; ``_Fallback`` if not exactly known."""
-    if type(shape) is _NonNull:
-        if value is None:
-            raise _Fallback
-        shape = shape.of
-    elif value is None:
-        return None
-    kind = type(shape)
-    if kind is _Leaf:
-        if shape.fast and type(value) is str:
+def _leaf(shape: _Leaf) -> Callable[[Any], Any]:
+    serialize = shape.serialize
+    fast: type | None = str if shape.fast else None
+    names: dict[Any, str] = {}
+    enum_type = getattr(serialize, "__self__", None)
+    if isinstance(enum_type, GraphQLEnumType):  # member -> name, as serialize would
+        names = {value.value: name for name, value in enum_type.values.items()}
+
+    def complete(value: Any) -> Any:
+        if type(value) is fast:
             return value
+        if names:
+            try:
+                return names[value]
+            except (KeyError, TypeError):
+                pass
         try:
-            serialized = shape.serialize(value)
+            serialized = serialize(value)
         except Exception as error:  # graphql-core reports it as a field error: let it
             raise _Fallback from error
         if serialized is None or serialized is Undefined:
             raise _Fallback
         return serialized
-    if kind is _List:
-        if not isinstance(value, list | tuple):
+
+    return complete
+
+
+def _compile(shape: Any, types: Mapping[type, str]) -> Callable[[Any], Any]:
+    """A function completing values of ``shape``: closures built once per plan, so completing
+    a value is calls and dict building, with no dispatch on the shape."""
+    if type(shape) is _NonNull:
+        inner = _compile(shape.of, types)
+
+        def non_null(value: Any) -> Any:
+            if value is None:
+                raise _Fallback
+            return inner(value)
+
+        return non_null
+    if type(shape) is _Leaf:
+        leaf = _leaf(shape)
+        return lambda value: None if value is None else leaf(value)
+    if type(shape) is _List:
+        item = _compile(shape.of, types)
+
+        def complete_list(value: Any) -> Any:
+            if value is None:
+                return None
+            if not isinstance(value, list | tuple):
+                raise _Fallback
+            return [item(v) for v in value]
+
+        return complete_list
+    if type(shape) is _Abstract:
+        by_class = {
+            cls: _object(shape.by_type[name], types, check=False)
+            for cls, name in types.items()
+            if name in shape.by_type
+        }
+
+        def complete_abstract(value: Any) -> Any:
+            if value is None:
+                return None
+            completer = by_class.get(type(value))
+            if completer is None:
+                raise _Fallback
+            return completer(value)
+
+        return complete_abstract
+    return _object(shape, types, check=True)
+
+
+def _object(shape: _Object, types: Mapping[type, str], *, check: bool) -> Callable[[Any], Any]:
+    name = shape.name
+    fields = [(f.key, f.attribute, None if f.attribute is None else _compile(f.shape, types))
+              for f in shape.fields]  # fmt: skip
+    accepted = frozenset(cls for cls, type_name in types.items() if type_name == name)
+
+    def complete_object(value: Any) -> Any:
+        if value is None:
+            return None
+        if check and type(value) not in accepted:  # what graphql-core's is_type_of refuses
             raise _Fallback
-        item = shape.of
-        return [_complete(item, v, types) for v in value]
-    if kind is _Abstract:
-        name = types.get(type(value))
-        if name is None or name not in shape.by_type:
-            raise _Fallback
-        shape = shape.by_type[name]
-    elif types.get(type(value)) != shape.name:  # what graphql-core's is_type_of would refuse
-        raise _Fallback
-    out: dict[str, Any] = {}
-    for f in shape.fields:
-        if f.attribute is None:
-            out[f.key] = shape.name
-        else:
-            out[f.key] = _complete(f.shape, getattr(value, f.attribute), types)
-    return out
+        return {
+            key: name if attribute is None else complete(getattr(value, attribute))  # type: ignore[misc]
+            for key, attribute, complete in fields
+        }
+
+    return complete_object
 
 
 class CompiledExecutor(Executor):  # type: ignore[type-arg]
     """graphql-core's executor, completing root fields with compiled plans where it can."""
 
     def __init__(
-        self, *args: Any, plans: Mapping[str, Any], types: Mapping[type, str], **kwargs: Any
+        self, *args: Any, plans: Mapping[str, Callable[[Any], Any]], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self._plans = plans
-        self._types = types
 
     def complete_value(
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
         position_context: Any,
     ) -> Any:  # fmt: skip
         if path.prev is None and not isinstance(result, Exception):
-            plan = self._plans.get(path.key)
-            if plan is not None:
+            complete = self._plans.get(path.key)
+            if complete is not None:
                 try:
-                    return _complete(plan, result, self._types)
+                    return complete(result)
                 except _Fallback:
                     pass
         return super().complete_value(

@@ -30,6 +30,7 @@ import time
 from typing import Any, ClassVar
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "APIError",
     "BadUserInput",
     "Unauthenticated",
@@ -145,8 +146,8 @@ class UpstreamRateLimited(UpstreamError):
     @property
     def extensions(self) -> dict[str, Any]:
         ext = super().extensions
-        if self.retry_after is not None:
-            ext["retryAfter"] = math.ceil(self.retry_after)
+        if self.retry_after is not None and math.isfinite(self.retry_after):
+            ext["retryAfter"] = math.ceil(min(max(self.retry_after, 0.0), MAX_RETRY_AFTER))
         return ext
 
 
@@ -174,20 +175,24 @@ _BY_STATUS: dict[int, type[UpstreamError]] = {
 }
 
 
+# Longer waits are not believed: a day at most (also keeps retryAfter a sane JSON number).
+MAX_RETRY_AFTER = 86_400.0
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return min(max(0.0, when.timestamp() - (time.time() if now is None else now)), MAX_RETRY_AFTER)
 
 
 def error_for_status(

@@ -184,9 +184,7 @@ class Executor:
             return self._request_error([error], label)
         plans = self._plan(query, operation, fragments, variables) if self._compiled else None
         compiled: dict[str, Any] = (
-            {"executor_class": CompiledExecutor, "plans": plans, "types": self._types}
-            if plans
-            else {}
+            {"executor_class": CompiledExecutor, "plans": plans} if plans else {}
         )
         result = execute(
             self._schema,
@@ -218,7 +216,7 @@ class Executor:
             return self._plans[key]
         try:
             plans: dict[str, Any] | None = compile_operation(
-                self._schema, operation, fragments, dict(variables or {})
+                self._schema, operation, fragments, dict(variables or {}), self._types
             )
         except NotCompilable:
             plans = None

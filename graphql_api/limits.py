@@ -144,8 +144,9 @@ def upstream_cost(
         elif name == "_entities":
             value = arguments.get("representations")
             if isinstance(value, VariableNode):
-                representations = variables.get(value.name.value) or ()
+                representations = variables.get(value.name.value)
             else:
-                representations = value.values if isinstance(value, ListValueNode) else ()
-            cost += len(representations)
+                representations = value.values if isinstance(value, ListValueNode) else None
+            # Not a list: variable coercion refuses it later; a list coerces item by item.
+            cost += len(representations) if isinstance(representations, list | tuple) else 1
     return cost

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from strawberry.federation import Schema
-from strawberry.schema.config import StrawberryConfig
+from typing import Any
 
+from strawberry.federation import Schema
+from strawberry.federation.schema import FederationAny
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from graphql_api.errors import BadUserInput
 from graphql_api.schema import inputs, types
 from graphql_api.schema.resolvers import Query
 from graphql_api.schema.types import (
@@ -22,8 +27,30 @@ from graphql_api.schema.types import (
 __all__ = ["build_schema", "schema"]
 
 
+class _Schema(Schema):
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Strawberry's, one representation at a time: an invalid one (no ``__typename``, a type
+        that is no entity here, no ``id``) is a null entity with its error, not a failed batch."""
+        results: list[Any] = []
+        for index, representation in enumerate(representations):
+            if (
+                not isinstance(representation, dict)
+                or representation.get("__typename") not in _ENTITIES
+                or "id" not in representation
+            ):
+                results.append(BadUserInput(f"Representation {index} is not a Pin with an id."))
+                continue
+            results.extend(super().entities_resolver(info, [representation]))
+        return results
+
+
+_ENTITIES = frozenset({"Pin"})
+
+
 def build_schema() -> Schema:
-    return Schema(
+    return _Schema(
         query=Query,
         types=[
             RetailProduct,

@@ -4,7 +4,7 @@ and its Pin loader."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -65,10 +65,13 @@ class Context(BaseContext):
             raise Unauthenticated()
         return self._token
 
-    async def load_pin(self, pin_id: str, *, pin_metrics: bool) -> Pin:
+    def load_pin(self, pin_id: str, *, pin_metrics: bool) -> Awaitable[Pin]:
         """One Pin for the caller (``NOT_FOUND`` if the upstream has none). Lookups of one
-        request are batched and deduplicated (entity lookups name many Pins at once)."""
-        return await self._pins.load((pin_id, pin_metrics))
+        request are batched and deduplicated (entity lookups name many Pins at once).
+
+        A future, not a coroutine: Strawberry's entity resolver may drop it unawaited when a
+        later representation of the batch is invalid, and a future dropped does not warn."""
+        return self._pins.load((pin_id, pin_metrics))
 
     @cached_property
     def _pins(self) -> DataLoader[tuple[str, bool], Pin]:

@@ -43,21 +43,28 @@ async def _connection(
     ctx.used(result.sources)
     if result.error is not None:
         ctx.partial_errors.append((result.error, info._raw_info.path.as_list()))
+    items = result.items
+
+    def cursor(index: int) -> str:
+        return encode_cursor(items[index][1], query=listing.key, page_size=service.page_size)
+
+    # Edge cursors only when the operation selects them (encoding is most of a page's cost).
+    every_cursor = selects(info._raw_info, "cursor")
     edges = [
         CatalogProductEdge(
-            cursor=encode_cursor(pos, query=listing.key, page_size=service.page_size),
+            cursor=cursor(index) if every_cursor else "",
             node=product,  # type: ignore[arg-type]  # the model is the type's source
         )
-        for product, pos in result.items
+        for index, (product, _) in enumerate(items)
     ]
     return CatalogProductConnection(
         edges=edges,
-        nodes=[edge.node for edge in edges],
+        nodes=[product for product, _ in items],  # type: ignore[misc]  # models are the sources
         page_info=PageInfo(
             has_next_page=result.has_next_page,
             has_previous_page=result.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=cursor(0) if items else None,
+            end_cursor=cursor(-1) if items else None,
         ),
     )
 

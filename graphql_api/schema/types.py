@@ -226,11 +226,9 @@ class Pin:
     is_type_of = _reads(m.Pin)
 
     @classmethod
-    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Any:
-        """Federation: resolve a ``Pin`` entity with ``GET /pins/{id}``."""
-        return await info.context.load_pin(
-            str(id), pin_metrics=selects(info._raw_info, "pinMetrics")
-        )
+    def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Any:
+        """Federation: resolve a ``Pin`` entity with ``GET /pins/{id}`` (batched per request)."""
+        return info.context.load_pin(str(id), pin_metrics=selects(info._raw_info, "pinMetrics"))
 
 
 # --- Products ---------------------------------------------------------------------------------

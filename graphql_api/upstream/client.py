@@ -10,6 +10,7 @@ full-jitter backoff, only for idempotent operations and transient failures, with
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_ran
 from graphql_api import __version__
 from graphql_api.config import Settings
 from graphql_api.errors import (
+    MAX_RETRY_AFTER,
     UpstreamConnectionFailed,
     UpstreamError,
     UpstreamRateLimited,
@@ -99,7 +101,8 @@ def _reset_hint(response: httpx.Response) -> float | None:
         reset = float(response.headers.get("x-ratelimit-reset", ""))
     except ValueError:
         return None
-    return reset if reset < 10**9 else None  # an epoch time is made relative by the caller
+    # Seconds, believed up to a day; an epoch time or anything else is no usable hint.
+    return reset if math.isfinite(reset) and 0 < reset <= MAX_RETRY_AFTER else None
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -202,6 +205,12 @@ class PinterestClient:
                 breaker.record(success=False)
                 r.observe(operation, "connection_error", r.timer.monotonic() - started)
                 raise UpstreamConnectionFailed() from exc
+            except httpx.HTTPError as exc:  # e.g. a body that does not decode (bad gzip)
+                breaker.record(success=False)
+                r.observe(operation, "malformed", r.timer.monotonic() - started)
+                raise UpstreamError(
+                    "The Pinterest API returned a malformed response.", upstream_status=None
+                ) from exc
         status = response.status_code
         r.observe(operation, str(status), r.timer.monotonic() - started)
         if status != 429:  # a 429 is this caller's limit, not the upstream's health
