@@ -108,6 +108,7 @@ class _Compiler:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self.names: set[str] = set()  # every field name selected below the current root
 
     def included(self, node: Any) -> bool:
         for directive in node.directives or ():
@@ -167,6 +168,7 @@ class _Compiler:
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         for key, field_nodes in self.collect(concrete, selection_sets).items():
             name = field_nodes[0].name.value
+            self.names.add(name)
             if name == "__typename":
                 plan.fields.append(_Field(key, None, None))
                 continue
@@ -219,20 +221,24 @@ def compile_operation(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     types: Mapping[type, str],
-) -> dict[str, Callable[[Any], Any]]:
-    """Completion functions by root response key (``types``: see :func:`source_types`)."""
+) -> tuple[dict[str, Callable[[Any], Any]], dict[str, frozenset[str]]]:
+    """Completion functions by root response key (``types``: see :func:`source_types`), and the
+    names of the fields each root field selects below it (what its resolver needs to fetch)."""
     compiler = _Compiler(schema, fragments, variables)
     root = schema.query_type
     assert root is not None
     plans: dict[str, Any] = {}
+    selected: dict[str, frozenset[str]] = {}
     for key, nodes in compiler.collect(root, [operation.selection_set]).items():
         name = nodes[0].name.value
         if name in ("__schema", "__type"):
             raise NotCompilable("introspection")
         if name == "__typename":
             continue
+        compiler.names = set()
         plans[key] = _compile(compiler.shape(root.fields[name].type, nodes), types)
-    return plans
+        selected[key] = frozenset(compiler.names)
+    return plans, selected
 
 
 def _leaf(shape: _Leaf) -> Callable[[Any], Any]:

@@ -30,7 +30,9 @@ from graphql import (
     parse,
     print_ast,
     specified_rules,
+    type_from_ast,
     validate,
+    value_from_ast,
 )
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -114,7 +116,9 @@ class Executor:
         self.prepare = lru_cache(maxsize=cache_size)(self._prepare)  # by document text
         self._compiled = compiled
         self._types = source_types(schema)
-        self._plans: OrderedDict[tuple[Any, ...], dict[str, Any] | None] = OrderedDict()
+        self._plans: OrderedDict[
+            tuple[Any, ...], tuple[dict[str, Any], dict[str, frozenset[str]]] | None
+        ] = OrderedDict()
         self._plans_size = cache_size
 
     def _prepare(self, query: str) -> Prepared:
@@ -182,10 +186,10 @@ class Executor:
                 extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
             )
             return self._request_error([error], label)
-        plans = self._plan(query, operation, fragments, variables) if self._compiled else None
-        compiled: dict[str, Any] = (
-            {"executor_class": CompiledExecutor, "plans": plans} if plans else {}
-        )
+        compiled: dict[str, Any] = {}
+        if self._compiled and (planned := self._plan(query, operation, fragments, variables)):
+            plans, context.selected_below = planned
+            compiled = {"executor_class": CompiledExecutor, "plans": plans}
         result = execute(
             self._schema,
             document,
@@ -205,18 +209,25 @@ class Executor:
         operation: OperationDefinitionNode,
         fragments: dict[str, FragmentDefinitionNode],
         variables: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], dict[str, frozenset[str]]] | None:
         """The compiled plans of an operation, once per document, operation and the values of
         the variables its directives read (``None``: not compilable, graphql-core runs it)."""
+        effective: dict[str, Any] = {}  # the variables' defaults, then what the request sends
+        for definition in operation.variable_definitions or ():
+            input_type: Any = type_from_ast(self._schema, definition.type)
+            if definition.default_value is not None and input_type is not None:
+                name = definition.variable.name.value
+                effective[name] = value_from_ast(definition.default_value, input_type)
+        effective.update(variables or {})
         names = _directive_variables(query)
-        values = tuple(repr((variables or {}).get(name)) for name in names)
+        values = tuple(repr(effective.get(name)) for name in names)
         key = (query, operation.name.value if operation.name else None, values)
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
         try:
-            plans: dict[str, Any] | None = compile_operation(
-                self._schema, operation, fragments, dict(variables or {}), self._types
+            plans: tuple[dict[str, Any], dict[str, frozenset[str]]] | None = compile_operation(
+                self._schema, operation, fragments, effective, self._types
             )
         except NotCompilable:
             plans = None

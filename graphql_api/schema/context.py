@@ -10,9 +10,11 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
+from strawberry.types import Info
 
 from graphql_api.cache import Lookup
 from graphql_api.errors import APIError, Unauthenticated
+from graphql_api.schema.selection import selects
 from graphql_api.service import CatalogService
 from graphql_api.upstream.models import Pin
 from graphql_api.upstream.resilience import Deadline
@@ -50,6 +52,15 @@ class Context(BaseContext):
         self.partial_errors: list[tuple[APIError, list[str | int]]] = []
         # The cache entries the response is built from (for the response cache).
         self.sources: list[Lookup[Any]] = []
+        # Below each root field, the field names its compiled plan selects (set by execution).
+        self.selected_below: dict[str, frozenset[str]] = {}
+
+    def selects(self, info: Info[Any, Any], field_name: str) -> bool:
+        """Whether ``field_name`` is selected below the current field: known from the compiled
+        plan for a root field, else read from the document."""
+        path = info._raw_info.path
+        names = self.selected_below.get(str(path.key)) if path.prev is None else None
+        return field_name in names if names is not None else selects(info._raw_info, field_name)
 
     def used(self, lookups: Iterable[Lookup[Any]]) -> None:
         """Note the cache entries a field was built from, and the oldest stale one."""

@@ -12,7 +12,6 @@ from graphql_api.pagination import check_first, decode_cursor, encode_cursor
 from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
-from graphql_api.schema.selection import selects
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
 
@@ -37,7 +36,7 @@ async def _connection(
         listing,
         first=count,
         after=position,
-        pin_metrics=selects(info._raw_info, "pinMetrics"),
+        pin_metrics=ctx.selects(info, "pinMetrics"),
         deadline=ctx.deadline,
     )
     ctx.used(result.sources)
@@ -49,7 +48,7 @@ async def _connection(
         return encode_cursor(items[index][1], query=listing.key, page_size=service.page_size)
 
     # Edge cursors only when the operation selects them (encoding is most of a page's cost).
-    every_cursor = selects(info._raw_info, "cursor")
+    every_cursor = ctx.selects(info, "cursor")
     edges = [
         CatalogProductEdge(
             cursor=cursor(index) if every_cursor else "",
@@ -120,6 +119,6 @@ class Query:
     @strawberry.field(description="One Pin, by id (null with a NOT_FOUND error if none).")
     async def pin(self, info: AppInfo, id: strawberry.ID) -> Pin | None:
         pin = await info.context.load_pin(
-            str(id), pin_metrics=selects(info._raw_info, "pinMetrics")
+            str(id), pin_metrics=info.context.selects(info, "pinMetrics")
         )
         return pin  # type: ignore[return-value]  # the model is the type's source

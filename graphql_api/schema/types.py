@@ -16,7 +16,6 @@ from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import UpstreamError
 from graphql_api.schema.context import Context
-from graphql_api.schema.selection import selects
 from graphql_api.upstream import models as m
 
 __all__ = [
@@ -228,7 +227,7 @@ class Pin:
     @classmethod
     def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Any:
         """Federation: resolve a ``Pin`` entity with ``GET /pins/{id}`` (batched per request)."""
-        return info.context.load_pin(str(id), pin_metrics=selects(info._raw_info, "pinMetrics"))
+        return info.context.load_pin(str(id), pin_metrics=info.context.selects(info, "pinMetrics"))
 
 
 # --- Products ---------------------------------------------------------------------------------

@@ -197,4 +197,6 @@ def test_the_compiled_path_is_taken_for_product_queries() -> None:
     plans = [plan for key, plan in COMPILED._plans.items() if key[0] == text]
     assert plans
     assert plans[0] is not None
-    assert "productGroupProducts" in plans[0]
+    completers, selected = plans[0]
+    assert "productGroupProducts" in completers
+    assert selected["productGroupProducts"] == {"nodes", "__typename", "pin", "id"}
