@@ -15,6 +15,7 @@ does not serialise) makes that root field complete on graphql-core, which report
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,9 @@ from graphql import (
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -48,7 +51,7 @@ from graphql.pyutils import Undefined
 __all__ = ["CompiledExecutor", "NotCompilable", "compile_operation", "source_types"]
 
 _BOOLEAN = GraphQLNonNull(GraphQLBoolean)
-_STRINGS = (GraphQLString, GraphQLID)
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 class NotCompilable(Exception):
@@ -90,7 +93,7 @@ class _List:
 @dataclass(slots=True)
 class _Leaf:
     serialize: Callable[[Any], Any]
-    fast: bool  # strings and IDs: a str value is its own serialisation
+    kind: str  # string, float, int, bool, enum or other: see _leaf
 
 
 @dataclass(slots=True)
@@ -189,7 +192,10 @@ class _Compiler:
             item = type_.of_type
             return _List(self.shape(item, nodes), not is_non_null_type(item))
         if is_leaf_type(type_):
-            return _Leaf(type_.serialize, type_ in _STRINGS)
+            kinds = {GraphQLString: "string", GraphQLID: "string", GraphQLFloat: "float",
+                     GraphQLInt: "int", GraphQLBoolean: "bool"}  # fmt: skip
+            kind = "enum" if isinstance(type_, GraphQLEnumType) else kinds.get(type_, "other")
+            return _Leaf(type_.serialize, kind)
         if is_object_type(type_):
             return self.object(type_, nodes)
         abstract: GraphQLAbstractType = type_  # type: ignore[assignment]
@@ -242,27 +248,33 @@ def compile_operation(
 
 
 def _leaf(shape: _Leaf) -> Callable[[Any], Any]:
-    serialize = shape.serialize
-    fast: type | None = str if shape.fast else None
-    names: dict[Any, str] = {}
-    enum_type = getattr(serialize, "__self__", None)
-    if isinstance(enum_type, GraphQLEnumType):  # member -> name, as serialize would
-        names = {value.value: name for name, value in enum_type.values.items()}
+    """Completes a leaf as ``serialize`` would: the common Python types pass as they are (what
+    graphql-core's serializers return for them), enum members are looked up once each."""
+    serialize, kind = shape.serialize, shape.kind
+    memo: dict[Any, Any] = {}
 
     def complete(value: Any) -> Any:
-        if type(value) is fast:
+        if value is None:
+            return None
+        value_type = type(value)
+        if kind == "string" and value_type is str:
             return value
-        if names:
-            try:
-                return names[value]
-            except (KeyError, TypeError):
-                pass
+        if kind == "float" and value_type is float and math.isfinite(value):
+            return value
+        if kind == "int" and value_type is int and _INT_MIN <= value <= _INT_MAX:
+            return value
+        if kind == "bool" and value_type is bool:
+            return value
+        if kind == "enum" and (known := memo.get(value)) is not None:
+            return known
         try:
             serialized = serialize(value)
         except Exception as error:  # graphql-core reports it as a field error: let it
             raise _Fallback from error
         if serialized is None or serialized is Undefined:
             raise _Fallback
+        if kind == "enum":
+            memo[value] = serialized
         return serialized
 
     return complete
@@ -281,8 +293,7 @@ def _compile(shape: Any, types: Mapping[type, str]) -> Callable[[Any], Any]:
 
         return non_null
     if type(shape) is _Leaf:
-        leaf = _leaf(shape)
-        return lambda value: None if value is None else leaf(value)
+        return _leaf(shape)
     if type(shape) is _List:
         item = _compile(shape.of, types)
 
