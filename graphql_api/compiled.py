@@ -247,7 +247,13 @@ def compile_operation(
     return plans, selected
 
 
-def _leaf(shape: _Leaf) -> Callable[[Any], Any]:
+def _none(required: bool) -> None:
+    """What a null completes to: null, unless the field is non-null (graphql-core's error)."""
+    if required:
+        raise _Fallback
+
+
+def _leaf(shape: _Leaf, required: bool) -> Callable[[Any], Any]:
     """Completes a leaf as ``serialize`` would: the common Python types pass as they are (what
     graphql-core's serializers return for them), enum members are looked up once each."""
     serialize, kind = shape.serialize, shape.kind
@@ -255,7 +261,7 @@ def _leaf(shape: _Leaf) -> Callable[[Any], Any]:
 
     def complete(value: Any) -> Any:
         if value is None:
-            return None
+            return _none(required)
         value_type = type(value)
         if kind == "string" and value_type is str:
             return value
@@ -280,26 +286,19 @@ def _leaf(shape: _Leaf) -> Callable[[Any], Any]:
     return complete
 
 
-def _compile(shape: Any, types: Mapping[type, str]) -> Callable[[Any], Any]:
-    """A function completing values of ``shape``: closures built once per plan, so completing
-    a value is calls and dict building, with no dispatch on the shape."""
+def _compile(shape: Any, types: Mapping[type, str], required: bool = False) -> Callable[[Any], Any]:
+    """A function completing values of ``shape`` (``required``: the field is non-null):
+    closures built once per plan, so completing a value is calls and dict building."""
     if type(shape) is _NonNull:
-        inner = _compile(shape.of, types)
-
-        def non_null(value: Any) -> Any:
-            if value is None:
-                raise _Fallback
-            return inner(value)
-
-        return non_null
+        return _compile(shape.of, types, required=True)
     if type(shape) is _Leaf:
-        return _leaf(shape)
+        return _leaf(shape, required)
     if type(shape) is _List:
         item = _compile(shape.of, types)
 
         def complete_list(value: Any) -> Any:
             if value is None:
-                return None
+                return _none(required)
             if not isinstance(value, list | tuple):
                 raise _Fallback
             return [item(v) for v in value]
@@ -307,24 +306,26 @@ def _compile(shape: Any, types: Mapping[type, str]) -> Callable[[Any], Any]:
         return complete_list
     if type(shape) is _Abstract:
         by_class = {
-            cls: _object(shape.by_type[name], types, check=False)
+            cls: _object(shape.by_type[name], types, check=False, required=required)
             for cls, name in types.items()
             if name in shape.by_type
         }
 
         def complete_abstract(value: Any) -> Any:
             if value is None:
-                return None
+                return _none(required)
             completer = by_class.get(type(value))
             if completer is None:
                 raise _Fallback
             return completer(value)
 
         return complete_abstract
-    return _object(shape, types, check=True)
+    return _object(shape, types, check=True, required=required)
 
 
-def _object(shape: _Object, types: Mapping[type, str], *, check: bool) -> Callable[[Any], Any]:
+def _object(
+    shape: _Object, types: Mapping[type, str], *, check: bool, required: bool
+) -> Callable[[Any], Any]:
     name = shape.name
     fields = [(f.key, f.attribute, None if f.attribute is None else _compile(f.shape, types))
               for f in shape.fields]  # fmt: skip
@@ -332,7 +333,7 @@ def _object(shape: _Object, types: Mapping[type, str], *, check: bool) -> Callab
 
     def complete_object(value: Any) -> Any:
         if value is None:
-            return None
+            return _none(required)
         if check and type(value) not in accepted:  # what graphql-core's is_type_of refuses
             raise _Fallback
         return {
