@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -81,7 +81,6 @@ class Outcome:
     operation: str = "invalid"  # a bounded label: the root fields, for metrics and logs
     forbidden_method: bool = False  # a mutation over GET
     cached: bool = False  # answered by the response cache
-    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor:
