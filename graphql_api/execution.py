@@ -46,6 +46,13 @@ __all__ = ["Executor", "Outcome", "Prepared"]
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
 
+class _Operation(NamedTuple):
+    node: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
+    label: str  # the root field names, for metrics and logs
+    defaults: dict[str, Any]  # the variables' default values
+
+
 class Prepared(NamedTuple):
     document: DocumentNode | None
     errors: list[GraphQLError]
@@ -113,6 +120,7 @@ class Executor:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)  # built once: the validation cache keys on the document only
         self.prepare = lru_cache(maxsize=cache_size)(self._prepare)  # by document text
+        self.operation = lru_cache(maxsize=cache_size)(self._operation)
         self._compiled = compiled
         self._types = source_types(schema)
         self._plans: OrderedDict[
@@ -144,6 +152,23 @@ class Executor:
         )  # fmt: skip
         return Prepared(document, errors, print_ast(document) if cacheable else None)
 
+    def _operation(self, query: str, operation_name: str | None) -> _Operation | None:
+        """What execution needs of a document's operation, once per (document, name)."""
+        document = self.prepare(query).document
+        operation = get_operation_ast(document, operation_name) if document else None
+        if document is None or operation is None:
+            return None
+        fragments = {d.name.value: d for d in document.definitions
+                     if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+        defaults: dict[str, Any] = {}
+        for definition in operation.variable_definitions or ():
+            input_type: Any = type_from_ast(self._schema, definition.type)
+            if definition.default_value is not None and input_type is not None:
+                defaults[definition.variable.name.value] = value_from_ast(
+                    definition.default_value, input_type
+                )
+        return _Operation(operation, fragments, _label(operation, fragments), defaults)
+
     async def run(
         self,
         query: str,
@@ -156,7 +181,8 @@ class Executor:
         document, errors, _ = self.prepare(query)
         if document is None:
             return self._request_error(errors)
-        operation = get_operation_ast(document, operation_name)
+        resolved = self.operation(query, operation_name)
+        operation = resolved.node if resolved is not None else None
         mutates = operation is not None and operation.operation is not OperationType.QUERY
         if mutates and not allow_mutations:  # whatever else is wrong with it: GET never mutates
             refused = GraphQLError("Only queries run over GET.", extensions={"code": "BAD_REQUEST"})
@@ -165,16 +191,14 @@ class Executor:
             return outcome
         if errors:
             return self._request_error(errors)
-        if operation is None:
+        if resolved is None or operation is None:
             message = (
                 f"Unknown operation named '{operation_name}'."
                 if operation_name
                 else "Must provide operation name if query contains multiple operations."
             )
             return self._request_error([GraphQLError(message)])
-        fragments = {d.name.value: d for d in document.definitions
-                     if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
-        label = _label(operation, fragments)
+        fragments, label = resolved.fragments, resolved.label
         cost = upstream_cost(operation, fragments, dict(variables or {}), page_size=self._page_size,
                              default_first=self._default_first)  # fmt: skip
         if cost > self._limits.max_upstream_cost:
@@ -186,7 +210,7 @@ class Executor:
             )
             return self._request_error([error], label)
         compiled: dict[str, Any] = {}
-        if self._compiled and (planned := self._plan(query, operation, fragments, variables)):
+        if self._compiled and (planned := self._plan(query, resolved, variables)):
             plans, context.selected_below = planned
             compiled = {"executor_class": CompiledExecutor, "plans": plans}
         result = execute(
@@ -203,21 +227,12 @@ class Executor:
         return self._finish(result, context, label)
 
     def _plan(
-        self,
-        query: str,
-        operation: OperationDefinitionNode,
-        fragments: dict[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any] | None,
+        self, query: str, resolved: _Operation, variables: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any], dict[str, frozenset[str]]] | None:
         """The compiled plans of an operation, once per document, operation and the values of
         the variables its directives read (``None``: not compilable, graphql-core runs it)."""
-        effective: dict[str, Any] = {}  # the variables' defaults, then what the request sends
-        for definition in operation.variable_definitions or ():
-            input_type: Any = type_from_ast(self._schema, definition.type)
-            if definition.default_value is not None and input_type is not None:
-                name = definition.variable.name.value
-                effective[name] = value_from_ast(definition.default_value, input_type)
-        effective.update(variables or {})
+        operation = resolved.node
+        effective = {**resolved.defaults, **(variables or {})}
         names = _directive_variables(query)
         values = tuple(repr(effective.get(name)) for name in names)
         key = (query, operation.name.value if operation.name else None, values)
@@ -226,7 +241,7 @@ class Executor:
             return self._plans[key]
         try:
             plans: tuple[dict[str, Any], dict[str, frozenset[str]]] | None = compile_operation(
-                self._schema, operation, fragments, effective, self._types
+                self._schema, operation, resolved.fragments, effective, self._types
             )
         except NotCompilable:
             plans = None
