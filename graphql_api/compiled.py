@@ -6,6 +6,8 @@ are then completed by the plan instead of graphql-core's per-field completion. T
 plain attributes (the data types have no resolvers below the root), writes response keys in
 graphql-core's order (aliases, ``__typename``, fragments with type conditions on interfaces and
 unions, ``@skip``/``@include``, field merging), and serialises leaves as the schema's types do.
+Each object type's selection becomes one generated Python function (a dict display; strings,
+numbers, booleans and enum members completed inline), as graphql-jit generates JavaScript.
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
@@ -15,6 +17,8 @@ does not serialise) makes that root field complete on graphql-core, which report
 
 from __future__ import annotations
 
+import enum
+import keyword
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +98,8 @@ class _List:
 class _Leaf:
     serialize: Callable[[Any], Any]
     kind: str  # string, float, int, bool, enum or other: see _leaf
+    # An enum type's Python class and what each member serialises to, by the member's value.
+    enum: tuple[type[enum.Enum], dict[Any, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -194,8 +200,9 @@ class _Compiler:
         if is_leaf_type(type_):
             kinds = {GraphQLString: "string", GraphQLID: "string", GraphQLFloat: "float",
                      GraphQLInt: "int", GraphQLBoolean: "bool"}  # fmt: skip
-            kind = "enum" if isinstance(type_, GraphQLEnumType) else kinds.get(type_, "other")
-            return _Leaf(type_.serialize, kind)
+            if isinstance(type_, GraphQLEnumType):
+                return _Leaf(type_.serialize, "enum", _members(type_))
+            return _Leaf(type_.serialize, kinds.get(type_, "other"))
         if is_object_type(type_):
             return self.object(type_, nodes)
         abstract: GraphQLAbstractType = type_  # type: ignore[assignment]
@@ -253,11 +260,30 @@ def _none(required: bool) -> None:
         raise _Fallback
 
 
+def _members(type_: GraphQLEnumType) -> tuple[type[enum.Enum], dict[Any, Any]] | None:
+    """The Python enum behind a Strawberry enum type, and what each of its members serialises
+    to (by the member's value: a member's hash is a Python call, its value's is not)."""
+    definition = type_.extensions.get("strawberry-definition")
+    cls = getattr(definition, "wrapped_cls", None)
+    if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+        return None
+    table: dict[Any, Any] = {}
+    for member in cls:
+        try:
+            serialized: Any = type_.serialize(member)
+        except Exception:
+            return None
+        if serialized is None or serialized is Undefined:
+            return None
+        table[member._value_] = serialized
+    return cls, table
+
+
 def _leaf(shape: _Leaf, required: bool) -> Callable[[Any], Any]:
     """Completes a leaf as ``serialize`` would: the common Python types pass as they are (what
-    graphql-core's serializers return for them), enum members are looked up once each."""
+    graphql-core's serializers return for them), enum members by their precomputed names."""
     serialize, kind = shape.serialize, shape.kind
-    memo: dict[Any, Any] = {}
+    enum_class, names = shape.enum or (None, {})
 
     def complete(value: Any) -> Any:
         if value is None:
@@ -271,16 +297,14 @@ def _leaf(shape: _Leaf, required: bool) -> Callable[[Any], Any]:
             return value
         if kind == "bool" and value_type is bool:
             return value
-        if kind == "enum" and (known := memo.get(value)) is not None:
-            return known
+        if value_type is enum_class:
+            return names[value._value_]
         try:
             serialized = serialize(value)
         except Exception as error:  # graphql-core reports it as a field error: let it
             raise _Fallback from error
         if serialized is None or serialized is Undefined:
             raise _Fallback
-        if kind == "enum":
-            memo[value] = serialized
         return serialized
 
     return complete
@@ -323,25 +347,62 @@ def _compile(shape: Any, types: Mapping[type, str], required: bool = False) -> C
     return _object(shape, types, check=True, required=required)
 
 
+# The fast path of each leaf kind, as an expression on ``x`` (the value): what passes unchanged.
+_PASSES = {
+    "string": "type(x) is str",
+    "float": "type(x) is float and isfinite(x)",
+    "int": f"type(x) is int and {_INT_MIN} <= x <= {_INT_MAX}",
+    "bool": "type(x) is bool",
+}
+
+
 def _object(
     shape: _Object, types: Mapping[type, str], *, check: bool, required: bool
 ) -> Callable[[Any], Any]:
-    name = shape.name
-    fields = [(f.key, f.attribute, None if f.attribute is None else _compile(f.shape, types))
-              for f in shape.fields]  # fmt: skip
-    accepted = frozenset(cls for cls, type_name in types.items() if type_name == name)
+    """A function completing one object type's selection, generated as Python source once per
+    plan (as graphql-jit does in JavaScript): a dict display with a line a field, leaves of the
+    common types inlined (``type(x) is str``), everything else a call to its own completer.
 
-    def complete_object(value: Any) -> Any:
-        if value is None:
-            return _none(required)
-        if check and type(value) not in accepted:  # what graphql-core's is_type_of refuses
-            raise _Fallback
-        return {
-            key: name if attribute is None else complete(getattr(value, attribute))  # type: ignore[misc]
-            for key, attribute, complete in fields
-        }
-
-    return complete_object
+    Only names go into the source: each response key as a string literal (``repr``; GraphQL
+    names are ``[_A-Za-z][_0-9A-Za-z]*`` anyway) and each attribute, an identifier checked
+    here; the completers and the accepted classes are passed in the namespace."""
+    namespace: dict[str, Any] = {
+        "_Fallback": _Fallback,
+        "isfinite": math.isfinite,
+        "accepted": frozenset(cls for cls, type_name in types.items() if type_name == shape.name),
+    }
+    entries = []
+    for index, f in enumerate(shape.fields):
+        if f.attribute is None:
+            entries.append(f"{f.key!r}: {shape.name!r}")
+            continue
+        if not f.attribute.isidentifier() or keyword.iskeyword(f.attribute):
+            raise NotCompilable(f"attribute {f.attribute!r}")
+        namespace[f"c{index}"] = _compile(f.shape, types)
+        read = f"value.{f.attribute}"
+        required_leaf = type(f.shape) is _NonNull
+        leaf = f.shape.of if required_leaf else f.shape
+        passes = _PASSES.get(leaf.kind) if type(leaf) is _Leaf else None
+        if type(leaf) is _Leaf and leaf.enum is not None:
+            namespace[f"e{index}"], namespace[f"n{index}"] = leaf.enum
+            entries.append(f"{f.key!r}: (n{index}[x._value_] if type(x := {read}) is e{index} "
+                           f"else c{index}(x))")  # fmt: skip
+        elif passes is None:
+            entries.append(f"{f.key!r}: c{index}({read})")
+        else:  # a null passes where the field is nullable; else its completer raises
+            passes = f"is not None and {passes}" if required_leaf else f"is None or {passes}"
+            entries.append(f"{f.key!r}: (x if (x := {read}) {passes} else c{index}(x))")
+    lines = [
+        "def complete_object(value):",
+        "    if value is None:",
+        "        raise _Fallback" if required else "        return None",
+    ]
+    if check:  # what graphql-core's is_type_of refuses
+        lines += ["    if type(value) not in accepted:", "        raise _Fallback"]
+    lines += ["    return {", *(f"        {entry}," for entry in entries), "    }"]
+    exec(compile("\n".join(lines), f"<compiled {shape.name}>", "exec"), namespace)
+    complete: Callable[[Any], Any] = namespace["complete_object"]
+    return complete
 
 
 class CompiledExecutor(Executor):  # type: ignore[type-arg]
