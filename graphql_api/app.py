@@ -172,8 +172,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_api_route(
-        "/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    # A plain Starlette route: the endpoint reads the request itself (no FastAPI dependencies).
+    app.add_route(
+        "/graphql", endpoint.__call__, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )  # fmt: skip
     if settings.graphiql_enabled:
