@@ -47,15 +47,18 @@ async def _connection(
     def cursor(index: int) -> str:
         return encode_cursor(items[index][1], query=listing.key, page_size=service.page_size)
 
-    # Edge cursors only when the operation selects them (encoding is most of a page's cost).
-    every_cursor = ctx.selects(info, "cursor")
-    edges = [
-        CatalogProductEdge(
-            cursor=cursor(index) if every_cursor else "",
-            node=product,  # type: ignore[arg-type]  # the model is the type's source
-        )
-        for index, (product, _) in enumerate(items)
-    ]
+    # Edges only when the operation selects them, their cursors only when it selects those
+    # (encoding is most of a page's cost).
+    edges = []
+    if ctx.selects(info, "edges"):
+        every_cursor = ctx.selects(info, "cursor")
+        edges = [
+            CatalogProductEdge(
+                cursor=cursor(index) if every_cursor else "",
+                node=product,  # type: ignore[arg-type]  # the model is the type's source
+            )
+            for index, (product, _) in enumerate(items)
+        ]
     return CatalogProductConnection(
         edges=edges,
         nodes=[product for product, _ in items],  # type: ignore[misc]  # models are the sources
