@@ -18,6 +18,7 @@ does not serialise) makes that root field complete on graphql-core, which report
 from __future__ import annotations
 
 import enum
+import inspect
 import keyword
 import math
 from collections.abc import Callable, Mapping
@@ -25,12 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLField,
     GraphQLFloat,
     GraphQLID,
     GraphQLInt,
@@ -41,7 +45,9 @@ from graphql import (
     GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
+    execute,
     is_abstract_type,
     is_leaf_type,
     is_list_type,
@@ -50,9 +56,19 @@ from graphql import (
     value_from_ast,
 )
 from graphql.execution import Executor
-from graphql.pyutils import Undefined
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path, Undefined
+from strawberry.schema.schema_converter import get_arguments
+from strawberry.types.field import StrawberryField
 
-__all__ = ["CompiledExecutor", "NotCompilable", "compile_operation", "source_types"]
+__all__ = [
+    "CompiledExecutor",
+    "CompiledOperation",
+    "NotCompilable",
+    "compile_operation",
+    "run",
+    "source_types",
+]
 
 _BOOLEAN = GraphQLNonNull(GraphQLBoolean)
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -228,30 +244,78 @@ def source_types(schema: GraphQLSchema) -> dict[type, str]:
     return types
 
 
+@dataclass(frozen=True, slots=True)
+class _Root:
+    """A root field the compiled path resolves itself (``field`` ``None``: ``__typename``)."""
+
+    key: str
+    nodes: list[FieldNode]
+    definition: GraphQLField | None
+    field: StrawberryField | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledOperation:
+    plans: dict[str, Callable[[Any], Any]]  # by root response key: completes its value
+    selected: dict[str, frozenset[str]]  # by root response key: the field names below it
+    # The root fields in response order when :func:`run` may resolve them itself (one field
+    # with a plain Strawberry resolver, and any ``__typename``, in a query without operation
+    # directives); ``None``: graphql-core does.
+    roots: tuple[_Root, ...] | None
+
+
 def compile_operation(
     schema: GraphQLSchema,
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     types: Mapping[type, str],
-) -> tuple[dict[str, Callable[[Any], Any]], dict[str, frozenset[str]]]:
-    """Completion functions by root response key (``types``: see :func:`source_types`), and the
-    names of the fields each root field selects below it (what its resolver needs to fetch)."""
+) -> CompiledOperation:
+    """Completion functions by root response key (``types``: see :func:`source_types`), the
+    names of the fields each root field selects below it (what its resolver needs to fetch),
+    and the root fields, if :func:`run` may resolve them itself."""
     compiler = _Compiler(schema, fragments, variables)
     root = schema.query_type
     assert root is not None
     plans: dict[str, Any] = {}
     selected: dict[str, frozenset[str]] = {}
+    roots: list[_Root] | None = [] if _resolvable(schema, operation) else None
     for key, nodes in compiler.collect(root, [operation.selection_set]).items():
         name = nodes[0].name.value
         if name in ("__schema", "__type"):
             raise NotCompilable("introspection")
         if name == "__typename":
+            if roots is not None:
+                roots.append(_Root(key, nodes, None, None))
             continue
         compiler.names = set()
-        plans[key] = _compile(compiler.shape(root.fields[name].type, nodes), types)
+        definition = root.fields[name]
+        plans[key] = _compile(compiler.shape(definition.type, nodes), types)
         selected[key] = frozenset(compiler.names)
-    return plans, selected
+        resolver = definition.extensions.get("strawberry-definition")
+        if roots is not None and isinstance(resolver, StrawberryField) \
+                and resolver.base_resolver and not resolver.extensions:  # fmt: skip
+            roots.append(_Root(key, nodes, definition, resolver))
+        else:
+            roots = None
+    if roots is not None and sum(r.field is not None for r in roots) != 1:
+        # Several root fields run concurrently; which of their errors graphql-core reports
+        # when one nulls the whole response depends on their timing: it runs them itself.
+        roots = None
+    return CompiledOperation(plans, selected, None if roots is None else tuple(roots))
+
+
+def _resolvable(schema: GraphQLSchema, operation: OperationDefinitionNode) -> bool:
+    """Whether :func:`run` may resolve the operation's root fields as Strawberry would: a query
+    without directives on the operation, on a Strawberry schema with no exception handlers
+    (which would turn errors into values)."""
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    return (
+        operation.operation is OperationType.QUERY
+        and not operation.directives
+        and getattr(converter, "_exception_handler_specs", None) == ()
+    )
 
 
 def _none(required: bool) -> None:
@@ -428,3 +492,98 @@ class CompiledExecutor(Executor):  # type: ignore[type-arg]
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+
+class _Replay:
+    """graphql-core middleware answering the root fields with what :func:`run` resolved (values
+    and exceptions alike), so graphql-core reports their errors without resolving them again."""
+
+    def __init__(self, outcomes: Mapping[str, Any]) -> None:
+        self._outcomes = outcomes
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **args: Any) -> Any:
+        path = info.path
+        if path.prev is None and path.key in self._outcomes:
+            return self._settled(self._outcomes[path.key])
+        return next_(source, info, **args)
+
+    @staticmethod
+    async def _settled(outcome: Any) -> Any:  # async, as the resolvers it stands for
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+async def _finished(result: Any) -> ExecutionResult:
+    if inspect.isawaitable(result):
+        result = await result
+    assert isinstance(result, ExecutionResult)
+    return result
+
+
+async def run(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    compiled: CompiledOperation,
+    *,
+    context: Any,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    hide_suggestions: bool,
+) -> ExecutionResult:
+    """Executes an operation with its compiled plans.
+
+    When ``compiled.roots`` allows, its root field is resolved here as Strawberry's resolver
+    wrapper would (graphql-core's variable and argument coercion, Strawberry's argument
+    conversion, the same ``Info``) and its value completed by the plan: no graphql-core
+    execution at all. Whatever this cannot answer exactly goes to graphql-core: variables or
+    arguments that do not coerce (before the resolver runs), and a resolver that failed or a
+    value the plan cannot complete (the outcome replayed, not resolved again)."""
+    options: dict[str, Any] = {
+        "context_value": context, "variable_values": variables, "operation_name": operation_name,
+        "hide_suggestions": hide_suggestions, "executor_class": CompiledExecutor,
+        "plans": compiled.plans,
+    }  # fmt: skip
+    query = schema.query_type
+    root = next((r for r in compiled.roots or () if r.field is not None), None)
+    if query is None or root is None or root.field is None or root.definition is None:
+        return await _finished(execute(schema, document, **options))
+    executor = CompiledExecutor.build(
+        schema, document, None, context, variables, operation_name,
+        hide_suggestions=hide_suggestions, plans=compiled.plans,
+    )  # fmt: skip
+    if isinstance(executor, list):  # variables that do not coerce
+        return await _finished(execute(schema, document, **options))
+    strawberry_schema: Any = getattr(schema, "_strawberry_schema")  # noqa: B009
+    config = strawberry_schema.config
+    node, path = root.nodes[0], Path(None, root.key, query.name)
+    info = config.info_class(
+        _raw_info=executor.build_resolve_info(root.definition, root.nodes, query, path),
+        _field=root.field,
+    )
+    try:
+        args = get_argument_values(
+            root.definition, node, executor.variable_values, None, hide_suggestions
+        ) if root.definition.args or node.arguments else {}  # fmt: skip
+        field_args, field_kwargs = get_arguments(
+            field=root.field, source=None, info=info, kwargs=args, config=config,
+            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+        )  # fmt: skip
+    except Exception:  # arguments that do not coerce or convert
+        return await _finished(execute(schema, document, **options))
+    value: Any
+    try:
+        value = root.field.get_result(None, info=info, args=field_args, kwargs=field_kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as error:
+        value = error
+    try:
+        if isinstance(value, Exception):  # raised or returned: graphql-core reports it
+            raise _Fallback
+        completed = compiled.plans[root.key](value)
+    except _Fallback:
+        replay = _Replay({root.key: value})
+        return await _finished(execute(schema, document, middleware=[replay], **options))
+    data = {r.key: query.name if r.field is None else completed for r in compiled.roots or ()}
+    return ExecutionResult(data, None)

@@ -36,7 +36,13 @@ from graphql import (
 )
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from graphql_api.compiled import CompiledExecutor, NotCompilable, compile_operation, source_types
+from graphql_api.compiled import (
+    CompiledOperation,
+    NotCompilable,
+    compile_operation,
+    run,
+    source_types,
+)
 from graphql_api.limits import Limits, limit_rules, root_fields, upstream_cost
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
@@ -123,9 +129,7 @@ class Executor:
         self.operation = lru_cache(maxsize=cache_size)(self._operation)
         self._compiled = compiled
         self._types = source_types(schema)
-        self._plans: OrderedDict[
-            tuple[Any, ...], tuple[dict[str, Any], dict[str, frozenset[str]]] | None
-        ] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], CompiledOperation | None] = OrderedDict()
         self._plans_size = cache_size
 
     def _prepare(self, query: str) -> Prepared:
@@ -209,26 +213,28 @@ class Executor:
                 extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
             )
             return self._request_error([error], label)
-        compiled: dict[str, Any] = {}
+        variable_values = dict(variables) if variables is not None else None
         if self._compiled and (planned := self._plan(query, resolved, variables)):
-            plans, context.selected_below = planned
-            compiled = {"executor_class": CompiledExecutor, "plans": plans}
-        result = execute(
+            context.selected_below = planned.selected
+            result = await run(self._schema, document, planned, context=context,
+                               variables=variable_values, operation_name=operation_name,
+                               hide_suggestions=not self._suggestions)  # fmt: skip
+            return self._finish(result, context, label)
+        executed = execute(
             self._schema,
             document,
             context_value=context,
-            variable_values=dict(variables) if variables is not None else None,
+            variable_values=variable_values,
             operation_name=operation_name,
             hide_suggestions=not self._suggestions,
-            **compiled,
         )
-        if not isinstance(result, ExecutionResult):
-            result = await result
-        return self._finish(result, context, label)
+        if not isinstance(executed, ExecutionResult):
+            executed = await executed
+        return self._finish(executed, context, label)
 
     def _plan(
         self, query: str, resolved: _Operation, variables: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], dict[str, frozenset[str]]] | None:
+    ) -> CompiledOperation | None:
         """The compiled plans of an operation, once per document, operation and the values of
         the variables its directives read (``None``: not compilable, graphql-core runs it)."""
         operation = resolved.node
@@ -240,7 +246,7 @@ class Executor:
             self._plans.move_to_end(key)
             return self._plans[key]
         try:
-            plans: tuple[dict[str, Any], dict[str, frozenset[str]]] | None = compile_operation(
+            plans: CompiledOperation | None = compile_operation(
                 self._schema, operation, resolved.fragments, effective, self._types
             )
         except NotCompilable:

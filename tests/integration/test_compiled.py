@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from graphql_api.cache import MemoryStore, PageCache
 from graphql_api.execution import Executor
 from graphql_api.limits import Limits
+from graphql_api.pagination import Position, encode_cursor
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context
-from graphql_api.service import CatalogService
+from graphql_api.service import CatalogService, Listing
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.demo_catalog import build_catalog
 from tests.helpers import COMPILED_EXECUTION, resilience
@@ -120,26 +121,49 @@ class _Query:
         return " ".join(parts)
 
 
+LIST_KEY = Listing("product_group_products", product_group_id="1").key
+CURSOR = encode_cursor(Position(None, 1), query=LIST_KEY, page_size=250)
+FEED = '{feedBased: {feedId: "7", filters: {anyOf: [{minPrice: {values: 0}}]}}}'
+# RETAIL without country and locale: the resolver refuses it (BAD_USER_INPUT).
+NO_LOCALE = ('{catalogBased: {catalogType: RETAIL, catalogId: "1", '
+             'filters: {anyOf: [{minPrice: {values: 0}}]}}}')  # fmt: skip
+MISSING_PIN = "404"  # the fake upstream answers 404 for it
+
+
 @st.composite
 def queries(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """An operation of 1 to 3 root fields (lists, Pins, __typename), with arguments that are
+    sometimes refused (a bad `first`, cursor or filter, a missing Pin, variables that do not
+    coerce), so errors at the root and their null propagation are compared too."""
     query = _Query(draw)
-    root = draw(st.sampled_from(["list", "pin"]))
-    if root == "list":
-        connection = SCHEMA.get_type("CatalogProductConnection")
-        body = query.fields(connection, draw(st.integers(1, 6)))
-        head = 'productGroupProducts(productGroupId: "1", first: $first)'
-    else:
-        body = query.fields(SCHEMA.get_type("Pin"), draw(st.integers(1, 5)))
-        head = "pin(id: $id)"
-    root_variable = "$first: Int" if root == "list" else "$id: ID!"
+    count = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    kinds = draw(st.lists(st.sampled_from(["list", "filter", "pin", "typename"]),
+                          min_size=count, max_size=count))  # fmt: skip
+    connection = SCHEMA.get_type("CatalogProductConnection")
+    roots: list[str] = []
+    for index, kind in enumerate(kinds):
+        alias = f"r{index}: " if len(kinds) > 1 else ""
+        depth = draw(st.integers(1, 6 if len(kinds) == 1 else 2))
+        if kind == "list":
+            after = draw(st.sampled_from(["", ", after: $after"]))
+            head = f'productGroupProducts(productGroupId: "1", first: $first{after})'
+            roots.append(f"{alias}{head} {{ {query.fields(connection, depth)} }}")
+        elif kind == "filter":
+            literal = NO_LOCALE if draw(st.integers(0, 4)) == 0 else FEED
+            head = f"productsByFilter(filter: {literal}, first: $first)"
+            roots.append(f"{alias}{head} {{ {query.fields(connection, depth)} }}")
+        elif kind == "pin":
+            body = query.fields(SCHEMA.get_type("Pin"), min(depth, 5))
+            roots.append(f"{alias}pin(id: $id) {{ {body} }}")
+        else:
+            roots.append(f"{alias}__typename")
     declared = "".join(f", ${name}: Boolean!" for name in query.variables)
-    text = (f"query Q({root_variable}{declared}) {{ {head} {{ {body} }} }} "
+    text = (f"query Q($first: Int, $after: String, $id: ID!{declared}) {{ {' '.join(roots)} }} "
             + " ".join(query.fragments))  # fmt: skip
     variables: dict[str, Any] = dict(query.variables)
-    if root == "list":
-        variables["first"] = draw(st.integers(0, 8))
-    else:
-        variables["id"] = "900000000000000001"
+    variables["first"] = draw(st.one_of(st.integers(0, 8), st.sampled_from([-1, 10**6, "x"])))
+    variables["after"] = draw(st.sampled_from([CURSOR, CURSOR, "not-a-cursor", None]))
+    variables["id"] = draw(st.sampled_from(["900000000000000001"] * 3 + [MISSING_PIN]))
     return text, variables
 
 
@@ -152,6 +176,8 @@ class _Upstream:
     page: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(f"/pins/{MISSING_PIN}"):
+            return httpx.Response(404, json={"code": 3, "message": "Pin not found."})
         if "/pins/" in request.url.path:
             pin = self.page[0]["pin"] if self.page else {"id": "900000000000000001"}
             return httpx.Response(200, json=pin)
@@ -170,12 +196,14 @@ async def _run(page: list[dict[str, Any]], cases: list[tuple[str, dict[str, Any]
     service = CatalogService(CLIENT, cache, page_size=250)  # a fresh cache: this page only
     for text, variables in cases:
         results = []
-        for executor in (COMPILED, INTERPRETED):
+        # graphql-core first, unread: both compared runs find the same pages in the cache (which
+        # of several root fields' errors is reported depends on whether they wait for I/O).
+        for executor in (INTERPRETED, COMPILED, INTERPRETED):
             context = Context(service, "tok", max_first=250)
             outcome = await executor.run(text, variables=variables, operation_name="Q",
                                          context=context, allow_mutations=False)  # fmt: skip
             results.append(outcome.body)
-        assert results[0] == results[1], text
+        assert results[1] == results[2], text
 
 
 @pytest.mark.skipif(
@@ -197,6 +225,64 @@ def test_the_compiled_path_is_taken_for_product_queries() -> None:
     plans = [plan for key, plan in COMPILED._plans.items() if key[0] == text]
     assert plans
     assert plans[0] is not None
-    completers, selected = plans[0]
-    assert "productGroupProducts" in completers
-    assert selected["productGroupProducts"] == {"nodes", "__typename", "pin", "id"}
+    assert "productGroupProducts" in plans[0].plans
+    assert plans[0].selected["productGroupProducts"] == {"nodes", "__typename", "pin", "id"}
+    assert plans[0].roots is not None  # the root field is resolved without graphql-core
+
+
+def _count_upstream(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    handler = UPSTREAM.__call__
+
+    def counting(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return handler(request)
+
+    monkeypatch.setattr(_Upstream, "__call__", lambda self, request: counting(request))
+    return seen
+
+
+def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operation with one root field (and __typename) that resolves and completes never
+    reaches graphql-core's execution; one whose root field failed reaches it once, to report
+    the error, without resolving the field again (one upstream request for the missing Pin).
+    Several root fields run on graphql-core (their errors' order depends on their timing)."""
+    import graphql_api.compiled as compiled
+
+    executions: list[str] = []
+    real_execute = compiled.execute
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        executions.append("execute")
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(compiled, "execute", spy)
+    upstream = _count_upstream(monkeypatch)
+    UPSTREAM.page = POOL[:3]
+
+    async def one(text: str, pin_id: str = MISSING_PIN) -> dict[str, Any]:
+        cache = PageCache(MemoryStore(100), secret=b"k" * 32, fresh_ttl=60, stale_ttl=0)
+        context = Context(CatalogService(CLIENT, cache, page_size=250), "tok", max_first=250)
+        variables = {"id": pin_id} if "pin(" in text else {}
+        outcome = await COMPILED.run(text, variables=variables, operation_name="Q",
+                                     context=context, allow_mutations=False)  # fmt: skip
+        return outcome.body
+
+    listing = ('query Q($id: ID) { __typename a: productGroupProducts(productGroupId: "1", '
+               "first: 2, adAccountId: $id) { nodes { pin { id } } } }")  # fmt: skip
+    body = RUNNER.run(one(listing))
+    assert body == {"data": {"__typename": "Query", "a": {"nodes": [
+        {"pin": {"id": item["pin"]["id"]}} for item in POOL[:2]]}}}  # fmt: skip
+    assert executions == []
+
+    pin = "query Q($id: ID!) { b: pin(id: $id) { id } __typename }"
+    body = RUNNER.run(one(pin))
+    assert body["data"] == {"b": None, "__typename": "Query"}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [(["b"], "NOT_FOUND")]
+    assert executions == ["execute"]
+    assert sum(path.endswith(f"/pins/{MISSING_PIN}") for path in upstream) == 1
+
+    executions.clear()
+    both = listing.replace("$id: ID", "$id: ID!").replace("__typename", "b: pin(id: $id) { id }")
+    assert "errors" in RUNNER.run(one(both))
+    assert executions == ["execute"]
