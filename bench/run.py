@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -257,6 +258,13 @@ def run(
     return rows, notes
 
 
+def _http_stack() -> str:
+    """What uvicorn serves with here: its fast parser and loop when installed (``auto``)."""
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{parser}, {loop}"
+
+
 def render(rows: list[Row], notes: list[str], args: argparse.Namespace) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
@@ -265,7 +273,8 @@ def render(rows: list[Row], notes: list[str], args: argparse.Namespace) -> str:
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; "
         f"service pinned to core {SERVICE_CPU}, load generator (wrk, 1 thread, "
         f"{args.connections} connections, {args.duration} s a case) to core {CLIENT_CPU}; "
-        f"{args.workers} uvicorn worker(s); upstream latency {args.latency * 1000:.0f} ms.",
+        f"{args.workers} uvicorn worker(s) ({_http_stack()}); upstream latency "
+        f"{args.latency * 1000:.0f} ms.",
         "",
         "| case | items | variant | req/s | p50 ms | p99 ms | upstream req per request | "
         "peak RSS MB | of floor |",
