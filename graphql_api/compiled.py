@@ -1,18 +1,21 @@
 """Compiled execution: an operation's selection below each root field, compiled once into a
 plan that projects the cached typed objects straight into the response.
 
-The root fields still run on graphql-core (arguments, resolvers, errors, async); their values
-are then completed by the plan instead of graphql-core's per-field completion. The plan reads
-plain attributes (the data types have no resolvers below the root), writes response keys in
-graphql-core's order (aliases, ``__typename``, fragments with type conditions on interfaces and
-unions, ``@skip``/``@include``, field merging), and serialises leaves as the schema's types do.
-Each object type's selection becomes one generated Python function (a dict display; strings,
-numbers, booleans and enum members completed inline), as graphql-jit generates JavaScript.
+The plan reads plain attributes (the data types have no resolvers below the root), writes
+response keys in graphql-core's order (aliases, ``__typename``, fragments with type conditions on
+interfaces and unions, ``@skip``/``@include``, field merging), and serialises leaves as the
+schema's types do. Each object type's selection becomes one generated Python function (a dict
+display; strings, numbers, booleans and enum members completed inline), as graphql-jit generates
+JavaScript.
+
+An operation's lone root field is resolved by :func:`run` itself, as Strawberry's resolver
+wrapper would, so graphql-core's execution is not entered at all; with several root fields,
+graphql-core runs the resolvers and the plans complete their values (:class:`CompiledExecutor`).
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
 it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
-does not serialise) makes that root field complete on graphql-core, which reports the error.
+does not serialise) or a failed root field goes to graphql-core, which reports the error.
 """
 
 from __future__ import annotations
@@ -308,7 +311,8 @@ def compile_operation(
 def _resolvable(schema: GraphQLSchema, operation: OperationDefinitionNode) -> bool:
     """Whether :func:`run` may resolve the operation's root fields as Strawberry would: a query
     without directives on the operation, on a Strawberry schema with no exception handlers
-    (which would turn errors into values)."""
+    (which would turn errors into values). Strawberry keeps those in a private attribute: should
+    it go, this path turns itself off (and a test that expects it fails)."""
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
     converter = getattr(strawberry_schema, "schema_converter", None)
     return (
