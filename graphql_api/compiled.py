@@ -339,11 +339,11 @@ def _members(type_: GraphQLEnumType) -> tuple[type[enum.Enum], dict[Any, Any]] |
     for member in cls:
         try:
             serialized: Any = type_.serialize(member)
+            table[member._value_] = serialized  # an unhashable value: no table
         except Exception:
             return None
         if serialized is None or serialized is Undefined:
             return None
-        table[member._value_] = serialized
     return cls, table
 
 
