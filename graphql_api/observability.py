@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api.cache import PageCache
@@ -75,7 +75,7 @@ def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> No
     handler = logging.StreamHandler()
     handler.addFilter(_ContextFilter(tuple(s for s in secrets if s)))
     if fmt == "json":
-        handler.setFormatter(JsonFormatter(
+        handler.setFormatter(OrjsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         ))  # fmt: skip
