@@ -274,6 +274,9 @@ def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPa
     assert body == {"data": {"__typename": "Query", "a": {"nodes": [
         {"pin": {"id": item["pin"]["id"]}} for item in POOL[:2]]}}}  # fmt: skip
     assert executions == []
+    by_filter = f"query Q {{ productsByFilter(filter: {FEED}) {{ nodes {{ __typename }} }} }}"
+    assert "errors" not in RUNNER.run(one(by_filter))  # its input converted by Strawberry
+    assert executions == []
 
     pin = "query Q($id: ID!) { b: pin(id: $id) { id } __typename }"
     body = RUNNER.run(one(pin))
