@@ -528,14 +528,14 @@ async def _finished(result: Any) -> ExecutionResult:
 async def run(
     schema: GraphQLSchema,
     document: DocumentNode,
-    compiled: CompiledOperation,
+    compiled: CompiledOperation | None,
     *,
     context: Any,
     variables: dict[str, Any] | None,
     operation_name: str | None,
     hide_suggestions: bool,
 ) -> ExecutionResult:
-    """Executes an operation with its compiled plans.
+    """Executes an operation with its compiled plans (``None``: on graphql-core alone).
 
     When ``compiled.roots`` allows, its root field is resolved here as Strawberry's resolver
     wrapper would (graphql-core's variable and argument coercion, Strawberry's argument
@@ -545,9 +545,11 @@ async def run(
     value the plan cannot complete (the outcome replayed, not resolved again)."""
     options: dict[str, Any] = {
         "context_value": context, "variable_values": variables, "operation_name": operation_name,
-        "hide_suggestions": hide_suggestions, "executor_class": CompiledExecutor,
-        "plans": compiled.plans,
+        "hide_suggestions": hide_suggestions,
     }  # fmt: skip
+    if compiled is None:
+        return await _finished(execute(schema, document, **options))
+    options.update(executor_class=CompiledExecutor, plans=compiled.plans)
     query = schema.query_type
     root = next((r for r in compiled.roots or () if r.field is not None), None)
     if query is None or root is None or root.field is None or root.definition is None:

@@ -25,7 +25,6 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
-    execute,
     get_operation_ast,
     parse,
     print_ast,
@@ -213,24 +212,15 @@ class Executor:
                 extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
             )
             return self._request_error([error], label)
-        variable_values = dict(variables) if variables is not None else None
-        if self._compiled and (planned := self._plan(query, resolved, variables)):
+        planned = self._plan(query, resolved, variables) if self._compiled else None
+        if planned is not None:
             context.selected_below = planned.selected
-            result = await run(self._schema, document, planned, context=context,
-                               variables=variable_values, operation_name=operation_name,
-                               hide_suggestions=not self._suggestions)  # fmt: skip
-            return self._finish(result, context, label)
-        executed = execute(
-            self._schema,
-            document,
-            context_value=context,
-            variable_values=variable_values,
-            operation_name=operation_name,
-            hide_suggestions=not self._suggestions,
-        )
-        if not isinstance(executed, ExecutionResult):
-            executed = await executed
-        return self._finish(executed, context, label)
+        result = await run(
+            self._schema, document, planned, context=context,
+            variables=dict(variables) if variables is not None else None,
+            operation_name=operation_name, hide_suggestions=not self._suggestions,
+        )  # fmt: skip
+        return self._finish(result, context, label)
 
     def _plan(
         self, query: str, resolved: _Operation, variables: Mapping[str, Any] | None
