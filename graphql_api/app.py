@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphql_api import __version__
+from graphql_api.boundary import ErrorBoundary, ErrorReporter
 from graphql_api.cache import PageCache, create_store
 from graphql_api.config import Settings
 from graphql_api.execution import Executor
@@ -153,6 +154,7 @@ def create_app(
         page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 
+    reporter = ErrorReporter()  # one per app: a kind of bug is logged once per interval
     endpoint = GraphQLHTTP(
         executor,
         context=context,
@@ -162,6 +164,7 @@ def create_app(
         graphiql=graphiql if settings.graphiql_enabled else None,
         observe=metrics.observe_request,
         caller=caller,
+        reporter=reporter,
     )
 
     app = FastAPI(
@@ -189,6 +192,7 @@ def create_app(
             max_age=600,
         )
 
+    app.add_middleware(ErrorBoundary, reporter=reporter)  # inside: the access line sees the 500
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

@@ -22,6 +22,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from graphql_api.boundary import INTERNAL_ERROR_BODY, ErrorReporter
 from graphql_api.execution import Executor, Outcome
 from graphql_api.persisted import AutomaticPersistedQueries, sha256
 from graphql_api.response_cache import ResponseCache
@@ -112,6 +113,7 @@ class GraphQLHTTP:
         observe: Callable[[Outcome], None] = lambda outcome: None,
         responses: ResponseCache | None = None,
         caller: Callable[[Request], str | None] = lambda request: None,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         self._executor = executor
         self._context = context
@@ -122,8 +124,19 @@ class GraphQLHTTP:
         self._observe = observe
         self.responses = responses  # set once the page cache exists (app lifespan)
         self._caller = caller  # the caller's identity (an HMAC of the token), if any
+        self._reporter = reporter or ErrorReporter()
 
     async def __call__(self, request: Request) -> Response:
+        try:
+            return await self._handle(request)
+        except Exception as error:  # a bug: answered in the GraphQL shape, reported once
+            self._reporter.report(error)
+            outcome = Outcome(INTERNAL_ERROR_BODY, request_error=False, operation="failed")
+            self._observe(outcome)
+            media = negotiate(request.headers.get("accept")) or JSON
+            return self._respond(INTERNAL_ERROR_BODY, 500, media)
+
+    async def _handle(self, request: Request) -> Response:
         if (
             self._graphiql is not None
             and request.method == "GET"
