@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
+    from graphql_api.server import server_config
 
     secrets = tuple(
         secret.get_secret_value()
@@ -69,13 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if secret is not None
     )
     configure_logging(settings.log_level, settings.log_format, secrets)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # the root logger configured above: JSON lines with request ids
-        access_log=False,  # one access line per request comes from RequestIdMiddleware
-        proxy_headers=False,
-        server_header=False,
-    )
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
     return 0

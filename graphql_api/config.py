@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         description="A persisted query manifest (Apollo's JSON format): when set, only its "
         "operations run.",
     )
+    idle_timeout: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a client connection may stay open without sending a whole request "
+        "(on opening, and between requests): idle and trickling connections are closed.",
+    )
 
     @property
     def production(self) -> bool:

@@ -15,6 +15,7 @@ import pytest
 from graphql_api.app import EXAMPLE_QUERY
 
 pytestmark = pytest.mark.e2e
+IDLE_TIMEOUT = 1.0  # seconds (default 5): the idle-connection tests wait for it
 
 
 def _free_port() -> int:
@@ -29,6 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     log = log_path.open("wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
+    env["GRAPHQL_API_IDLE_TIMEOUT"] = str(IDLE_TIMEOUT)
     process = subprocess.Popen(
         [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
         env=env,
@@ -89,3 +91,40 @@ def test_graphiql_page_is_served_offline(server: str) -> None:
     for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js", "boot.js"):
         assert f"/graphiql/static/{asset}" in page.text
         assert httpx.get(f"{server}/graphiql/static/{asset}").status_code == 200
+
+
+def _closed_by_server(sock: socket.socket) -> float:
+    """Seconds until the server closes the connection (reads until EOF, at most 10 s)."""
+    started = time.monotonic()
+    sock.settimeout(10)
+    while sock.recv(4096):
+        pass
+    return time.monotonic() - started
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        waited = _closed_by_server(sock)  # recv times out (an error) if it is never closed
+    assert waited >= IDLE_TIMEOUT * 0.5
+
+
+def test_a_connection_that_trickles_its_headers_is_closed(server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        _closed_by_server(sock)
+
+
+def test_keep_alive_serves_requests_and_closes_when_idle(server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(10)
+        for _ in range(2):  # two requests on one connection, the second after a pause
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = b""
+            while not reply.endswith(b'{"status":"ok"}'):
+                reply += sock.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 200")
+            time.sleep(IDLE_TIMEOUT / 4)
+        _closed_by_server(sock)

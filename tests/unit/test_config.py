@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import uvicorn
 
 from graphql_api import cli
 from graphql_api.config import Settings
@@ -68,15 +69,15 @@ def test_every_setting_is_a_flag_with_its_environment_variable() -> None:
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHQL_API_PORT", "9001")
-    captured: dict[str, Settings] = {}
+    captured: list[uvicorn.Config] = []
 
-    def fake_run(app: object, **kwargs: object) -> None:
-        captured["kwargs"] = kwargs  # type: ignore[assignment]
+    def fake_run(server: uvicorn.Server) -> None:
+        captured.append(server.config)
 
-    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setattr("uvicorn.Server.run", fake_run)
     assert cli.main(["serve", "--demo", "--port", "9100", "--host", "0.0.0.0"]) == 0
-    assert captured["kwargs"]["port"] == 9100  # type: ignore[index]
-    assert captured["kwargs"]["host"] == "0.0.0.0"  # type: ignore[index]
+    assert captured[0].port == 9100
+    assert captured[0].host == "0.0.0.0"
 
 
 def test_invalid_settings_name_the_setting_not_the_value(
