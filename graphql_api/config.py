@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     retry_backoff_max: Annotated[float, Field(ge=0)] = Field(
         5.0, description="Largest backoff window in seconds."
     )
+    hold_wait: Annotated[float, Field(ge=0)] = Field(
+        1.0,
+        description="Longest wait for a caller's rate-limit hold (after a 429 or an exhausted "
+        "X-RateLimit-Remaining); a longer hold answers RATE_LIMITED with retryAfter at once.",
+    )
     retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
         0.1, description="Retries may add at most this share of the recent upstream requests."
     )
@@ -95,19 +100,16 @@ class Settings(BaseSettings):
         60.0, description="Seconds of history the retry budget counts."
     )
     breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = Field(
-        0.5, description="Failure rate that opens an operation's circuit breaker."
+        0.6,
+        description="Upstream failure rate an operation tolerates before its breaker (adaptive "
+        "throttling) refuses calls; above it only the excess over what the upstream accepts is "
+        "refused (above 0.5, so a half-failing upstream is never throttled).",
     )
     breaker_window: Annotated[float, Field(gt=0)] = Field(
-        30.0, description="Seconds of outcomes the circuit breaker counts."
+        30.0, description="Seconds of requests and successes the breaker counts."
     )
     breaker_min_calls: Annotated[int, Field(ge=1)] = Field(
-        20, description="Fewest outcomes in the window before the breaker may open."
-    )
-    breaker_open_seconds: Annotated[float, Field(gt=0)] = Field(
-        15.0, description="Seconds an open breaker fails fast before it lets probes through."
-    )
-    breaker_probes: Annotated[int, Field(ge=1)] = Field(
-        2, description="Calls let through by a half-open breaker."
+        20, description="Fewest requests in the window before the breaker may refuse a call."
     )
     upstream_max_concurrency: Annotated[int, Field(ge=1)] = Field(
         64, description="Most concurrent upstream requests per process (bulkhead)."
