@@ -72,12 +72,14 @@ class Settings(BaseSettings):
         description="Largest `first` a client may ask for (never below 250).",
     )
     upstream_timeout: Annotated[float, Field(gt=0)] = Field(
-        10.0, description="Seconds one upstream attempt may take, whole answer included."
+        4.0,
+        description="Seconds one upstream attempt may take, whole answer included (under half "
+        "the request deadline, so a retry still fits after a silent attempt).",
     )
     request_deadline: Annotated[float, Field(gt=0)] = Field(
-        30.0,
+        10.0,
         description="Seconds a GraphQL request may spend on the upstream, retries and waits "
-        "included.",
+        "included (sized for a UI: an answer or an error within 10 s).",
     )
     retry_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
         3, description="Most attempts of one upstream request (1: no retries)."
@@ -121,7 +123,9 @@ class Settings(BaseSettings):
         2.0, description="Seconds a request waits for a bulkhead slot before it fails."
     )
     upstream_connect_timeout: Annotated[float, Field(gt=0)] = Field(
-        5.0, description="Seconds to wait for an upstream connection."
+        2.0,
+        description="Seconds to wait for an upstream connection (bounded by the attempt's "
+        "timeout too).",
     )
     upstream_max_connections: Annotated[int, Field(ge=1)] = Field(
         100, description="Most concurrent upstream connections per process."
