@@ -72,12 +72,14 @@ class Settings(BaseSettings):
         description="Largest `first` a client may ask for (never below 250).",
     )
     upstream_timeout: Annotated[float, Field(gt=0)] = Field(
-        10.0, description="Seconds one upstream attempt may take, whole answer included."
+        4.0,
+        description="Seconds one upstream attempt may take, whole answer included (under half "
+        "the request deadline, so a retry still fits after a silent attempt).",
     )
     request_deadline: Annotated[float, Field(gt=0)] = Field(
-        30.0,
+        10.0,
         description="Seconds a GraphQL request may spend on the upstream, retries and waits "
-        "included.",
+        "included (sized for a UI: an answer or an error within 10 s).",
     )
     retry_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
         3, description="Most attempts of one upstream request (1: no retries)."
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
     retry_backoff_max: Annotated[float, Field(ge=0)] = Field(
         5.0, description="Largest backoff window in seconds."
     )
+    hold_wait: Annotated[float, Field(ge=0)] = Field(
+        1.0,
+        description="Longest wait for a caller's rate-limit hold (after a 429 or an exhausted "
+        "X-RateLimit-Remaining); a longer hold answers RATE_LIMITED with retryAfter at once.",
+    )
     retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
         0.1, description="Retries may add at most this share of the recent upstream requests."
     )
@@ -95,19 +102,16 @@ class Settings(BaseSettings):
         60.0, description="Seconds of history the retry budget counts."
     )
     breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = Field(
-        0.5, description="Failure rate that opens an operation's circuit breaker."
+        0.6,
+        description="Upstream failure rate an operation tolerates before its breaker (adaptive "
+        "throttling) refuses calls; above it only the excess over what the upstream accepts is "
+        "refused (above 0.5, so a half-failing upstream is never throttled).",
     )
     breaker_window: Annotated[float, Field(gt=0)] = Field(
-        30.0, description="Seconds of outcomes the circuit breaker counts."
+        30.0, description="Seconds of requests and successes the breaker counts."
     )
     breaker_min_calls: Annotated[int, Field(ge=1)] = Field(
-        20, description="Fewest outcomes in the window before the breaker may open."
-    )
-    breaker_open_seconds: Annotated[float, Field(gt=0)] = Field(
-        15.0, description="Seconds an open breaker fails fast before it lets probes through."
-    )
-    breaker_probes: Annotated[int, Field(ge=1)] = Field(
-        2, description="Calls let through by a half-open breaker."
+        20, description="Fewest requests in the window before the breaker may refuse a call."
     )
     upstream_max_concurrency: Annotated[int, Field(ge=1)] = Field(
         64, description="Most concurrent upstream requests per process (bulkhead)."
@@ -119,7 +123,9 @@ class Settings(BaseSettings):
         2.0, description="Seconds a request waits for a bulkhead slot before it fails."
     )
     upstream_connect_timeout: Annotated[float, Field(gt=0)] = Field(
-        5.0, description="Seconds to wait for an upstream connection."
+        2.0,
+        description="Seconds to wait for an upstream connection (bounded by the attempt's "
+        "timeout too).",
     )
     upstream_max_connections: Annotated[int, Field(ge=1)] = Field(
         100, description="Most concurrent upstream connections per process."

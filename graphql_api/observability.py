@@ -146,7 +146,8 @@ class _LiveFigures(Collector):
         if resilience is not None:
             gauge = GaugeMetricFamily(
                 "graphql_api_breaker_state",
-                "Circuit breaker state per upstream operation: 0 closed, 1 half-open, 2 open.",
+                "Breaker (adaptive throttling) state per upstream operation: 0 closed (nothing "
+                "refused), 1 half-open (a share refused), 2 open (no success in the window).",
                 labels=["operation"],
             )
             breakers: dict[str, Breaker] = resilience.breakers

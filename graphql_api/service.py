@@ -115,7 +115,12 @@ class CatalogService:
         """``first`` products from ``after`` (or the start), across as many pages as needed.
 
         If a later page fails, the products already fetched are returned with ``has_next_page``
-        and the error, so the client keeps them and resumes after the last one.
+        and the error, so the client keeps them and resumes after the last one. If the upstream's
+        pagination does not advance (a bookmark repeats, or empty pages go on past the budget),
+        the products gathered so far are returned with an ``UPSTREAM_ERROR`` and no next page:
+        there is nothing to resume. That holds even with nothing gathered yet (an empty
+        connection with the error, rather than a null ``data``: sibling fields keep their
+        answers, and the error says why the listing ended).
         """
         position = after or START
         items: list[tuple[Product, Position]] = []
@@ -125,7 +130,9 @@ class CatalogService:
         sources: list[Lookup[Page]] = []
         while True:
             if position.bookmark in seen or len(seen) >= budget:
-                raise UpstreamError("The Pinterest API's pagination does not advance.")
+                error = UpstreamError("The Pinterest API's pagination does not advance.")
+                has_next = False
+                break
             seen.add(position.bookmark)
             try:
                 lookup = await self.page(

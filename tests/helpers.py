@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import socket
 import threading
 import time
@@ -95,11 +96,16 @@ class Clock:
         return Timer(monotonic=self, wall=self, sleep=self.sleep)
 
 
-def resilience(clock: Clock | None = None, **values: Any) -> Resilience:
-    """The resilience of a process with these settings, on a test clock."""
+def resilience(
+    clock: Clock | None = None, rng: Callable[[], float] | None = None, **values: Any
+) -> Resilience:
+    """The resilience of a process with these settings, on a test clock (and coin)."""
     timer = (clock or Clock()).timer
     return build_resilience(
-        settings(**values), timer, lambda token: hashlib.sha256(token.encode()).hexdigest()[:16]
+        settings(**values),
+        timer,
+        lambda token: hashlib.sha256(token.encode()).hexdigest()[:16],
+        rng=rng or random.Random(0).random,
     )
 
 

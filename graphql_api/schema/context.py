@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from graphql_api.cache import Lookup
 from graphql_api.errors import APIError, Unauthenticated
+from graphql_api.schema.ids import check_id
 from graphql_api.schema.selection import selects
 from graphql_api.service import CatalogService
 from graphql_api.upstream.models import Pin
@@ -81,8 +82,10 @@ class Context(BaseContext):
         request are batched and deduplicated (entity lookups name many Pins at once).
 
         A future, not a coroutine: Strawberry's entity resolver may drop it unawaited when a
-        later representation of the batch is invalid, and a future dropped does not warn."""
-        return self._pins.load((pin_id, pin_metrics))
+        later representation of the batch is invalid, and a future dropped does not warn.
+        An id that is no Pinterest id raises ``BAD_USER_INPUT`` here, before any upstream call
+        (for an entity: a null entity with that error)."""
+        return self._pins.load((check_id(pin_id, "id"), pin_metrics))
 
     @cached_property
     def _pins(self) -> DataLoader[tuple[str, bool], Pin]:

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import BadUserInput
+from graphql_api.schema.ids import check_id
 from graphql_api.schema.types import CatalogType
 
 __all__ = ["SCALARS", "ProductsByFilterInput", "to_request_body"]
@@ -273,7 +274,7 @@ def to_request_body(value: ProductsByFilterInput) -> dict[str, Any]:
     if value.feed_based:
         feed = value.feed_based
         return {
-            "feed_id": str(feed.feed_id),
+            "feed_id": check_id(feed.feed_id, "feedId"),
             "filters": _filters(feed.filters, _RETAIL_KEYS, "feed-based"),
         }
     catalog = value.catalog_based
@@ -283,7 +284,7 @@ def to_request_body(value: ProductsByFilterInput) -> dict[str, Any]:
         raise BadUserInput(f"catalogType {catalog_type} cannot be filtered.")
     body: dict[str, Any] = {
         "catalog_type": catalog_type,
-        "catalog_id": str(catalog.catalog_id),
+        "catalog_id": check_id(catalog.catalog_id, "catalogId"),
         "filters": _filters(catalog.filters, _KEYS_BY_CATALOG[catalog_type], catalog_type),
     }
     if catalog_type == "RETAIL":

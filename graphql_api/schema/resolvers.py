@@ -11,6 +11,7 @@ from strawberry.types import Info
 from graphql_api.pagination import check_first, decode_cursor, encode_cursor
 from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
 from graphql_api.schema.context import Context
+from graphql_api.schema.ids import AD_ACCOUNT_ID_DIGITS, check_id
 from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
@@ -19,6 +20,13 @@ __all__ = ["Query"]
 
 DEFAULT_FIRST = 25
 AppInfo = Info[Context, None]
+
+
+def _ad_account(ad_account_id: strawberry.ID | None) -> str | None:
+    """The ad account to act as: none when unset or null, else a checked id."""
+    if ad_account_id is None or ad_account_id is strawberry.UNSET:
+        return None
+    return check_id(ad_account_id, "adAccountId", digits=AD_ACCOUNT_ID_DIGITS)
 
 
 async def _connection(
@@ -91,8 +99,8 @@ class Query:
     ) -> CatalogProductConnection:
         listing = Listing(
             "product_group_products",
-            product_group_id=str(product_group_id),
-            ad_account_id=str(ad_account_id) if ad_account_id else None,
+            product_group_id=check_id(product_group_id, "productGroupId"),
+            ad_account_id=_ad_account(ad_account_id),
         )
         return await _connection(info, listing, first, after)
 
@@ -115,7 +123,7 @@ class Query:
         listing = Listing(
             "products_by_filter",
             body=to_request_body(filter),
-            ad_account_id=str(ad_account_id) if ad_account_id else None,
+            ad_account_id=_ad_account(ad_account_id),
         )
         return await _connection(info, listing, first, after)
 

@@ -138,7 +138,20 @@ class PinterestClient:
         r = self._r
         deadline = deadline or Deadline.after(r.default_deadline, r.timer)
         idempotent = method == "GET" or operation in _IDEMPOTENT_POSTS
-        r.budget.request()
+
+        def retryable(error: BaseException) -> bool:
+            if not (idempotent and is_retryable(error)):
+                return False
+            # A 429 is retried only when its hold is one worth waiting for.
+            return not isinstance(error, UpstreamRateLimited) or (
+                error.retry_after is not None and error.retry_after <= r.hold_wait
+            )
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(error, UpstreamRateLimited) and error.retry_after is not None:
+                return error.retry_after  # the hold, within the hold wait (see retryable)
+            return self._jitter(state)
 
         def stop(state: RetryCallState) -> bool:
             return (
@@ -148,18 +161,18 @@ class PinterestClient:
             )
 
         retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda error: idempotent and is_retryable(error)),
-            wait=self._jitter,
+            retry=retry_if_exception(retryable),
+            wait=wait,
             stop=stop,
             sleep=r.timer.sleep,
-            before_sleep=lambda state: r.budget.retry(),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
                 return await self._attempt(
-                    operation, method, path, token, params=params, json=json, deadline=deadline
-                )
+                    operation, method, path, token, params=params, json=json, deadline=deadline,
+                    retry=attempt.retry_state.attempt_number > 1,
+                )  # fmt: skip
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def _attempt(
@@ -172,12 +185,16 @@ class PinterestClient:
         params: Mapping[str, str],
         json: Any,
         deadline: Deadline,
+        retry: bool,
     ) -> Any:
+        """One attempt. Only an attempt that reaches the upstream is recorded (retry budget,
+        breaker): a hold, the breaker, the bulkhead or a spent deadline refuse it before."""
         r = self._r
         caller = r.identify(token)
         wait = await r.holds.until(caller) - r.timer.wall()
         if wait > 0:  # the upstream asked this caller to wait (429): no request before then
-            if wait >= deadline.remaining():
+            if wait > r.hold_wait or wait >= deadline.remaining():
+                # Tell the caller at once rather than sleep through its deadline.
                 raise UpstreamRateLimited(upstream_status=None, retry_after=wait)
             await r.timer.sleep(wait)
         breaker = r.breakers[operation]
@@ -189,10 +206,11 @@ class PinterestClient:
             headers["Content-Type"] = "application/json"
         async with r.bulkhead.slot(caller):
             budget = min(r.try_timeout, deadline.remaining())
+            if budget <= 0:  # the deadline is spent: no request, and no upstream failure
+                raise UpstreamTimeout()
+            (r.budget.retry if retry else r.budget.request)()
             started = r.timer.monotonic()
             try:
-                if budget <= 0:
-                    raise TimeoutError
                 async with asyncio.timeout(budget):
                     response = await self._http.request(
                         method, path, params=params, content=content, headers=headers

@@ -1,11 +1,12 @@
 """What keeps a bad minute at the upstream cheap: deadlines, a retry policy with a budget,
-per-caller rate-limit holds, a circuit breaker per operation, and a bulkhead.
+per-caller rate-limit holds, adaptive throttling per operation (the "breaker"), and a bulkhead.
 
 Retries use tenacity (full-jitter exponential backoff, attempts, stop before the deadline).
 The rest is small and ours, because the libraries made for it do not fit: purgatory and
-aiobreaker open breakers on *consecutive* failures, not on a failure rate over a window, and
-none of them take an injectable clock; a retry budget and per-caller holds shared through Redis
-have no library. All waiting and time goes through an injected :class:`Timer`.
+aiobreaker are circuit breakers that open on *consecutive* failures (see :class:`Breaker` for
+why we throttle instead of opening), and none of them take an injectable clock; a retry budget
+and per-caller holds shared through Redis have no library. All waiting and time goes through an
+injected :class:`Timer`, and the throttle's coin through an injected ``rng``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
+import random
 import time
 import urllib.parse
 from collections import deque
@@ -64,96 +67,125 @@ class Deadline:
 
 class RetryBudget:
     """Retries may add at most ``ratio`` of the requests of the last ``window`` seconds (plus a
-    small floor), so a storm of failures does not multiply the upstream's load."""
+    small floor), so a storm of failures does not multiply the upstream's load.
+
+    Only attempts that reach the upstream are recorded (a call refused by the breaker, a hold or
+    the bulkhead is no request), and every record prunes what left the window, so the record is
+    bounded by the traffic of one window whether or not anything is ever retried."""
 
     def __init__(self, ratio: float, window: float, minimum: int, timer: Timer) -> None:
         self._ratio, self._window, self._minimum, self._timer = ratio, window, minimum, timer
         self._requests: deque[float] = deque()
         self._retries: deque[float] = deque()
 
-    def _trim(self, now: float) -> None:
+    def _now(self) -> float:
+        now = self._timer.monotonic()
         for events in (self._requests, self._retries):
             while events and events[0] <= now - self._window:
                 events.popleft()
+        return now
 
     def request(self) -> None:
-        self._requests.append(self._timer.monotonic())
+        """A first attempt went upstream."""
+        self._requests.append(self._now())
 
     def can_retry(self) -> bool:
-        now = self._timer.monotonic()
-        self._trim(now)
+        self._now()
         return len(self._retries) < self._minimum + self._ratio * len(self._requests)
 
     def retry(self) -> None:
-        self._retries.append(self._timer.monotonic())
+        """A retry went upstream."""
+        self._retries.append(self._now())
+
+    def __len__(self) -> int:
+        """Events on record (requests and retries of the window)."""
+        return len(self._requests) + len(self._retries)
 
 
 class BreakerState(enum.Enum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+    CLOSED = "closed"  # nothing refused
+    HALF_OPEN = "half_open"  # a share of the calls refused: the excess over what succeeds
+    OPEN = "open"  # nothing succeeded in the window: all but the odd probe refused
 
 
 class Breaker:
-    """A circuit breaker for one upstream operation.
+    """Client-side adaptive throttling for one upstream operation (after the Google SRE book,
+    "Handling Overload"), in place of a closed/open/half-open circuit breaker.
 
-    Closed: calls go through; outcomes of the last ``window`` seconds are kept, and once there are
-    at least ``min_calls`` of them with a failure rate of ``failure_rate`` or more, it opens.
-    Open: calls fail fast (``UPSTREAM_UNAVAILABLE``) for ``open_for`` seconds. Half-open: up to
-    ``probes`` calls go through; a success closes it, a failure opens it again.
+    Over the last ``window`` seconds it counts the *requests* that went upstream and the
+    *accepts* among them (answers without a 5xx, a timeout or a broken connection). Once there
+    are ``min_calls`` requests, a call is refused (``UPSTREAM_UNAVAILABLE``, no upstream request)
+    with probability ``max(0, (requests - K * accepts) / (requests + 1))``,
+    ``K = 1 / (1 - failure_rate)``.
+
+    Why not a breaker that opens on a failure rate: with the upstream failing half of the calls,
+    a breaker at a 50% threshold flaps open and refuses *everything* for its open period (98% of
+    the requests failed where the upstream would have answered half): it amplifies the failure
+    it should contain, and any fixed threshold has the same cliff just above it. Throttling
+    sheds only the excess: nothing is refused while the upstream's failure rate stays below
+    ``failure_rate`` (the default, 0.6, sits above 50% because at the rate itself the refusals
+    only follow the noise), above it only the share beyond what the upstream accepts is refused,
+    and on a dead upstream (no accepts) the refusal probability tends to 1: calls fail fast, and
+    the few that still go through are the probes that notice recovery.
+
+    Unlike the book, refused calls do not count as requests: counted, they feed back (each
+    refusal raises the next refusal's odds), and a 90%-failing upstream ends up with nearly
+    every call refused, a hundredth of the successes it would give; this way the throttle stays
+    proportional, and recovers as soon as a few accepts come back (or the window moves on).
+    ``state`` reports it in the vocabulary of the ``graphql_api_breaker_state`` metric; ``rng``
+    (uniform in [0, 1)) is injectable so tests are deterministic.
     """
 
     def __init__(
-        self, name: str, *, failure_rate: float, window: float, min_calls: int,
-        open_for: float, probes: int, timer: Timer,
+        self, name: str, *, failure_rate: float, window: float, min_calls: int, timer: Timer,
+        rng: Callable[[], float] = random.random,
     ) -> None:  # fmt: skip
         self.name = name
-        self._failure_rate, self._window, self._min_calls = failure_rate, window, min_calls
-        self._open_for, self._probes, self._timer = open_for, probes, timer
-        self._outcomes: deque[tuple[float, bool]] = deque()
-        self._opened_at = 0.0
-        self._probing = 0
-        self._state = BreakerState.CLOSED
+        # A call is worth making while at least 1/K of the calls are accepted.
+        self.k = math.inf if failure_rate >= 1 else 1 / (1 - failure_rate)
+        self._window, self._min_calls, self._timer = window, min_calls, timer
+        self.rng = rng
+        self._requests: deque[float] = deque()
+        self._accepts: deque[float] = deque()
+
+    def _now(self) -> float:
+        now = self._timer.monotonic()
+        for events in (self._requests, self._accepts):
+            while events and events[0] <= now - self._window:
+                events.popleft()
+        return now
+
+    def refusal_probability(self) -> float:
+        """The share of calls refused now."""
+        self._now()
+        requests, accepts = len(self._requests), len(self._accepts)
+        if requests < self._min_calls:
+            return 0.0
+        excess = requests if accepts == 0 else requests - self.k * accepts
+        return max(0.0, excess / (requests + 1))
 
     @property
     def state(self) -> BreakerState:
-        if self._state is BreakerState.OPEN and self._timer.monotonic() >= self._opened_at + (
-            self._open_for
-        ):
-            self._state, self._probing = BreakerState.HALF_OPEN, 0
-        return self._state
+        probability = self.refusal_probability()
+        if probability == 0:
+            return BreakerState.CLOSED
+        return BreakerState.OPEN if not self._accepts else BreakerState.HALF_OPEN
 
     def before_call(self) -> None:
-        """Raise ``UPSTREAM_UNAVAILABLE`` at once unless a call may go upstream now."""
-        state = self.state
-        if state is BreakerState.OPEN or (
-            state is BreakerState.HALF_OPEN and self._probing >= self._probes
-        ):
+        """Raise ``UPSTREAM_UNAVAILABLE`` at once if this call is refused."""
+        if self.rng() < self.refusal_probability():
             raise UpstreamUnavailable("The Pinterest API is failing; not calling it for a while.")
-        if state is BreakerState.HALF_OPEN:
-            self._probing += 1
 
     def record(self, success: bool) -> None:
-        now = self._timer.monotonic()
-        if self._state is BreakerState.HALF_OPEN:
-            if success:
-                self._state = BreakerState.CLOSED
-                self._outcomes.clear()
-            else:
-                self._open(now)
-            return
-        self._outcomes.append((now, success))
-        while self._outcomes and self._outcomes[0][0] <= now - self._window:
-            self._outcomes.popleft()
-        failures = sum(not ok for _, ok in self._outcomes)
-        if len(self._outcomes) >= self._min_calls and failures >= self._failure_rate * len(
-            self._outcomes
-        ):
-            self._open(now)
+        """The outcome of a call that went upstream."""
+        now = self._now()
+        self._requests.append(now)
+        if success:
+            self._accepts.append(now)
 
-    def _open(self, now: float) -> None:
-        self._state, self._opened_at = BreakerState.OPEN, now
-        self._outcomes.clear()
+    def __len__(self) -> int:
+        """Events on record (requests and accepts of the window)."""
+        return len(self._requests) + len(self._accepts)
 
 
 class Bulkhead:
@@ -263,12 +295,16 @@ class Resilience:
     breakers: dict[str, Breaker]
     bulkhead: Bulkhead
     holds: Holds
+    hold_wait: float  # the longest hold a request waits for; a longer one is refused at once
     # Called after each upstream attempt: (operation, status or failure, seconds).
     observe: Callable[[str, str, float], None] = lambda operation, status, seconds: None
 
 
 def build_resilience(
-    settings: Settings, timer: Timer, identify: Callable[[str], str]
+    settings: Settings,
+    timer: Timer,
+    identify: Callable[[str], str],
+    rng: Callable[[], float] = random.random,
 ) -> Resilience:
     """The resilience of one process, from the settings; holds in Redis with a Redis cache."""
     scheme = urllib.parse.urlparse(settings.cache_url).scheme
@@ -279,9 +315,8 @@ def build_resilience(
             failure_rate=settings.breaker_failure_rate,
             window=settings.breaker_window,
             min_calls=settings.breaker_min_calls,
-            open_for=settings.breaker_open_seconds,
-            probes=settings.breaker_probes,
             timer=timer,
+            rng=rng,
         )
         for operation in ("products_by_filter", "product_group_products", "pin")
     }
@@ -303,4 +338,5 @@ def build_resilience(
             settings.upstream_queue_timeout,
         ),
         holds=holds,
+        hold_wait=settings.hold_wait,
     )

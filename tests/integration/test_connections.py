@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
@@ -175,3 +176,52 @@ async def test_ad_account_id_goes_upstream() -> None:
         assert "errors" not in result
         assert h.requests[0].url.params["ad_account_id"] == "549755885175"
         assert h.requests[0].url.path == "/v5/catalogs/product_groups/1/products"
+
+
+def _repeating(items_per_page: int) -> Any:
+    """A mock built from the spec's examples: every page has the same bookmark."""
+    fake = FakePinterest(CATALOG)
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/product_groups/2/products"):
+            return fake.handler(request)  # a healthy listing beside the broken one
+        start = 0 if "bookmark" not in request.url.params else items_per_page
+        page = CATALOG[start : start + items_per_page]
+        return httpx.Response(200, json={"items": page, "bookmark": "c3BlYy1leGFtcGxl"})
+
+    return upstream
+
+
+REPEATING = """
+query($first: Int) {
+  productGroupProducts(productGroupId: "1", first: $first) {
+    nodes { pin { id } } pageInfo { hasNextPage endCursor }
+  }
+  other: productGroupProducts(productGroupId: "2", first: 2) { nodes { pin { id } } }
+}"""
+
+
+async def test_a_repeated_bookmark_keeps_the_products_gathered_so_far() -> None:
+    async with open_app(_repeating(10), upstream_page_size=10) as h:
+        result = await h.gql(REPEATING, {"first": 50})
+    connection = result["data"]["productGroupProducts"]
+    assert [node["pin"]["id"] for node in connection["nodes"]] == PIN_IDS[:20]
+    assert connection["pageInfo"]["hasNextPage"] is False
+    assert connection["pageInfo"]["endCursor"] is not None
+    assert len(result["data"]["other"]["nodes"]) == 2  # the sibling field is answered
+    (error,) = result["errors"]
+    assert error["path"] == ["productGroupProducts"]
+    assert error["extensions"] == {"code": "UPSTREAM_ERROR"}
+    assert "does not advance" in error["message"]
+    assert len([r for r in h.requests if "/product_groups/1/" in r.url.path]) == 2
+
+
+async def test_a_repeated_bookmark_before_any_product_gives_an_empty_connection() -> None:
+    async with open_app(_repeating(0), upstream_page_size=10) as h:
+        result = await h.gql(REPEATING, {"first": 5})
+    connection = result["data"]["productGroupProducts"]
+    assert connection == {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    assert len(result["data"]["other"]["nodes"]) == 2
+    (error,) = result["errors"]
+    assert (error["path"], error["extensions"]) == (["productGroupProducts"],
+                                                    {"code": "UPSTREAM_ERROR"})  # fmt: skip

@@ -659,20 +659,28 @@ TEMPLATES["many"] = (
     " d: _entities(representations: $reps) { ... on Pin { id media { mediaType } } } }"
 )
 _VARIABLES["many"] = {"id": _IDS, "filter": _FILTERS, "reps": _VARIABLES["entities"]["reps"]}
+# Only Pinterest ids (digits) reach the upstream: other ids are BAD_USER_INPUT before any call.
+_UPSTREAM_IDS = st.integers(0, 10**20).map(str)
+_AD_ACCOUNT_IDS = st.integers(0, 10**18 - 1).map(str)
 _PLAUSIBLE = {
-    "list": {"id": _IDS, "first": st.integers(1, 250), "after": st.none(), "ad": _IDS},
+    "list": {
+        "id": _UPSTREAM_IDS,
+        "first": st.integers(1, 250),
+        "after": st.none(),
+        "ad": _AD_ACCOUNT_IDS,
+    },
     "filter": {"filter": _CLEAN_FILTERS, "first": st.integers(1, 250)},
-    "pin": {"id": _IDS, "metrics": st.booleans()},
+    "pin": {"id": _UPSTREAM_IDS, "metrics": st.booleans()},
     "entities": {
         "reps": st.lists(
-            st.fixed_dictionaries({"__typename": st.just("Pin"), "id": _IDS}),
+            st.fixed_dictionaries({"__typename": st.just("Pin"), "id": _UPSTREAM_IDS}),
             min_size=1,
             max_size=4,
         )
     },
 }
 _PLAUSIBLE["many"] = {
-    "id": _IDS,
+    "id": _UPSTREAM_IDS,
     "filter": _CLEAN_FILTERS,
     "reps": _PLAUSIBLE["entities"]["reps"],
 }

@@ -7,7 +7,7 @@ import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
-from tests.helpers import json_response, open_app
+from tests.helpers import open_app
 
 CATALOG = build_catalog(40)
 SEED_PIN = CATALOG[0]["pin"]
@@ -38,10 +38,61 @@ async def test_unknown_pin_is_null_with_not_found() -> None:
         assert result["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_pin_id_is_escaped_in_the_path() -> None:
-    async with open_app(json_response(404, {"code": 50, "message": "x"})) as h:
-        await h.gql('{ pin(id: "../catalogs/x?y=1") { id } }')
-        assert h.requests[0].url.raw_path.startswith(b"/v5/pins/..%2Fcatalogs%2Fx%3Fy%3D1")
+FEED = '{feedBased: {feedId: "%s", filters: {anyOf: [{minPrice: {values: 1}}]}}}'
+CATALOG_BASED = (
+    '{catalogBased: {catalogType: HOTEL, catalogId: "%s", filters: {anyOf: [{hotelId: {values:'
+    ' ["h"]}}]}}}'
+)
+BAD_IDS = {
+    "empty": "",
+    "90 KB": "9" * 90_000,
+    "33 digits": "1" * 33,
+    "a path": "../catalogs/x?y=1",
+    "letters": "abc",
+    "a sign": "-5",
+    "spaces": " 5 ",
+    "fullwidth digits": "\uff11\uff12",
+}
+BAD_ID_FIELDS = {
+    "pin(id)": ('{ pin(id: "%s") { id } }', "id", {"pin": None}),
+    "productGroupId": ('{ productGroupProducts(productGroupId: "%s") { nodes { catalogType } } }',
+                       "productGroupId", None),
+    "adAccountId": ('{ productGroupProducts(productGroupId: "1", adAccountId: "%s") '
+                    "{ nodes { catalogType } } }", "adAccountId", None),
+    "feedId": ("{ productsByFilter(filter: " + FEED + ") { nodes { catalogType } } }",
+               "feedId", None),
+    "catalogId": ("{ productsByFilter(filter: " + CATALOG_BASED + ") { nodes { catalogType } } }",
+                  "catalogId", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("field", BAD_ID_FIELDS, ids=BAD_ID_FIELDS.keys())
+@pytest.mark.parametrize("bad", BAD_IDS.values(), ids=BAD_IDS.keys())
+async def test_a_bad_id_is_bad_user_input_before_any_upstream_call(field: str, bad: str) -> None:
+    query, argument, data = BAD_ID_FIELDS[field]
+    async with open_app(FakePinterest(CATALOG)) as h:
+        result = await h.gql(query % bad)
+    assert result["data"] == data
+    (error,) = result["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert error["message"].startswith(f"`{argument}` must be a Pinterest id: 1 to ")
+    assert bad not in error["message"] or not bad
+    assert h.requests == []
+
+
+async def test_an_ad_account_id_is_bounded_by_the_spec() -> None:
+    query = (
+        '{ productGroupProducts(productGroupId: "1", adAccountId: "%s") { nodes { catalogType } } }'
+    )
+    async with open_app(FakePinterest(CATALOG)) as h:
+        refused = await h.gql(query % ("1" * 19))
+        served = await h.gql(query % ("1" * 18))
+    assert (
+        refused["errors"][0]["message"]
+        == "`adAccountId` must be a Pinterest id: 1 to 18 digits (0-9)."
+    )
+    assert "errors" not in served
+    assert [r.url.params["ad_account_id"] for r in h.requests] == ["1" * 18]
 
 
 LIST = 'productGroupProducts(productGroupId: "1", first: 3)'
@@ -115,3 +166,16 @@ async def test_entities_batch_with_null_entities_for_unknown_and_forbidden_ids()
     assert sorted(r.url.path for r in h.requests) == sorted(
         f"/v5/pins/{i}" for i in set(ids)
     )  # one lookup per distinct id
+
+
+async def test_an_entity_with_a_bad_id_is_null_with_bad_user_input() -> None:
+    ids: list[object] = [CATALOG[1]["pin"]["id"], "", "x" * 50_000, "../pins/5", 12]
+    representations = [{"__typename": "Pin", "id": pin_id} for pin_id in ids]
+    async with open_app(FakePinterest(CATALOG)) as h:
+        result = await h.gql(ENTITIES, {"representations": representations})
+    entities = result["data"]["_entities"]
+    assert [e and e["id"] for e in entities] == [ids[0], None, None, None, None]
+    codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
+    assert codes == {("_entities", 1): "BAD_USER_INPUT", ("_entities", 2): "BAD_USER_INPUT",
+                     ("_entities", 3): "BAD_USER_INPUT", ("_entities", 4): "NOT_FOUND"}  # fmt: skip
+    assert sorted(r.url.path for r in h.requests) == sorted([f"/v5/pins/{ids[0]}", "/v5/pins/12"])

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
 from graphql_api.upstream.resilience import BreakerState
-from tests.helpers import Clock, open_app
+from tests.helpers import Clock, Harness, open_app
 
 CATALOG = build_catalog(60)
 QUERY = """query($first: Int, $after: String) {
@@ -87,16 +92,17 @@ async def test_an_open_breaker_fails_fast_or_serves_the_stale_page() -> None:
         return fake.handler(request)
 
     clock = Clock()
-    options = {"breaker_min_calls": 3, "breaker_open_seconds": 30, "retry_attempts": 1,
-               "cache_ttl": 10, "cache_stale_ttl": 100}  # fmt: skip
+    options = {"breaker_min_calls": 3, "retry_attempts": 1, "cache_ttl": 10,
+               "cache_stale_ttl": 100}  # fmt: skip
     async with open_app(upstream, clock=clock, **options) as h:  # type: ignore[arg-type]
+        resilience = h.client._transport.app.state.resilience  # type: ignore[attr-defined]
+        breaker = resilience.breakers["product_group_products"]
+        breaker.rng = lambda: 0.0  # refuse whenever the refusal probability is above zero
         cached = await h.gql(QUERY, {"first": 5})
         failing = True
         for group in ("2", "3", "4"):
             await h.gql(QUERY.replace('"1"', f'"{group}"'), {"first": 1})
-        resilience = h.client._transport.app.state.resilience  # type: ignore[attr-defined]
-        breaker = resilience.breakers["product_group_products"]
-        assert breaker.state is BreakerState.OPEN
+        assert breaker.state is BreakerState.HALF_OPEN  # 3 failures, 1 success: shedding
         sent = len(h.requests)
         refused = await h.gql(QUERY.replace('"1"', '"5"'), {"first": 1})
         assert refused["errors"][0]["extensions"] == {"code": "UPSTREAM_UNAVAILABLE"}
@@ -107,7 +113,80 @@ async def test_an_open_breaker_fails_fast_or_serves_the_stale_page() -> None:
         await h.settle()
         assert len(h.requests) == sent  # nothing reached the failing upstream while open
         failing = False
-        clock.advance(30)
-        assert breaker.state is BreakerState.HALF_OPEN
-        assert "errors" not in await h.gql(QUERY.replace('"1"', '"6"'), {"first": 1})
+        clock.advance(10)  # the failures leave the breaker's window
         assert breaker.state is BreakerState.CLOSED
+        assert "errors" not in await h.gql(QUERY.replace('"1"', '"6"'), {"first": 1})
+
+
+def _flaky(
+    failing: Callable[[], bool],
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[bool]]:
+    """The demo upstream, answering 503 whenever ``failing()`` says so; records each outcome."""
+    fake, outcomes = FakePinterest(CATALOG), []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        fail = failing()
+        outcomes.append(not fail)
+        return (
+            httpx.Response(503, json={"code": 0, "message": "down"})
+            if fail
+            else fake.handler(request)
+        )
+
+    return upstream, outcomes
+
+
+async def _distinct(h: Harness, i: int) -> dict[str, Any]:
+    """The ``i``-th of 300 listings that share nothing in the caches (100 groups, 3 callers)."""
+    return await h.gql(QUERY.replace('"1"', f'"{i % 100 + 1}"'), {"first": 1}, token=f"t{i // 100}")
+
+
+def _alternating() -> Callable[[], bool]:
+    calls = itertools.count()
+    return lambda: next(calls) % 2 == 1
+
+
+def _coin() -> Callable[[], bool]:
+    coin = random.Random(5)
+    return lambda: coin.random() < 0.5
+
+
+@pytest.mark.parametrize("failing", [_alternating, _coin], ids=["alternating", "seeded"])
+async def test_a_half_failing_upstream_is_not_amplified(
+    failing: Callable[[], Callable[[], bool]],
+) -> None:
+    upstream, outcomes = _flaky(failing())
+    n = 300
+    async with open_app(upstream) as h:  # default settings: breaker, retries and budget
+        h.client._transport.app.state.resilience.breakers["product_group_products"].rng = (  # type: ignore[attr-defined]
+            random.Random(6).random
+        )
+        results = [await _distinct(h, i) for i in range(n)]
+    served = sum("errors" not in r for r in results)
+    assert {r["errors"][0]["extensions"]["code"] for r in results if "errors" in r} <= {
+        "UPSTREAM_UNAVAILABLE"
+    }
+    upstream_share = sum(outcomes) / len(outcomes)
+    assert 0.4 < upstream_share < 0.6
+    assert served / n >= upstream_share  # the client sees at least the upstream's successes
+    paths = [(r.url.path, r.headers["authorization"]) for r in h.requests]
+    first_attempts = len(set(paths))
+    retries = len(paths) - first_attempts
+    assert first_attempts == n  # nothing refused: every request went upstream
+    assert 0 < retries <= 3 + 0.1 * first_attempts  # the retry budget holds
+
+
+async def test_a_dead_upstream_fails_fast_and_refusals_do_not_feed_the_retry_budget() -> None:
+    upstream, outcomes = _flaky(lambda: True)
+    n = 300
+    async with open_app(upstream) as h:
+        resilience = h.client._transport.app.state.resilience  # type: ignore[attr-defined]
+        resilience.breakers["product_group_products"].rng = random.Random(7).random
+        results = [await _distinct(h, i) for i in range(n)]
+    assert {r["errors"][0]["extensions"]["code"] for r in results} == {"UPSTREAM_UNAVAILABLE"}
+    paths = [(r.url.path, r.headers["authorization"]) for r in h.requests]
+    first_attempts = len(set(paths))
+    assert first_attempts < n / 4  # after the window's first calls, most fail without a request
+    assert len(paths) - first_attempts <= 3 + 0.1 * first_attempts  # retries within the budget
+    assert len(resilience.budget) == len(paths)  # the budget counted only what went upstream
+    assert not any(outcomes)

@@ -42,9 +42,11 @@ def _status(status: int, headers: dict[str, str] | None = None) -> httpx.Respons
     return httpx.Response(status, json=body, headers=headers)
 
 
-def _client(script: Script, clock: Clock, **values: Any) -> tuple[PinterestClient, Resilience]:
+def _client(
+    script: Script, clock: Clock, rng: Callable[[], float] | None = None, **values: Any
+) -> tuple[PinterestClient, Resilience]:
     script.clock = clock
-    r = resilience(clock, **values)
+    r = resilience(clock, rng, **values)
     http = build_http_client(settings(**values), httpx.MockTransport(script))
     return PinterestClient(http, r), r
 
@@ -143,20 +145,62 @@ async def test_retry_after_is_honoured_per_caller() -> None:
         await client.get_pin("alice", "5")
     await client.list_product_group_products("bob", "1", bookmark=None, page_size=25)
     assert script.times[-1] == start  # bob is not held back
+    with pytest.raises(APIError) as held:  # alice is: told at once, the upstream not asked
+        await client.list_product_group_products("alice", "1", bookmark=None, page_size=25)
+    assert held.value.extensions == {"code": "RATE_LIMITED", "retryAfter": 20}
+    assert len(script.requests) == 2
+    clock.advance(12.5)
+    with pytest.raises(APIError) as later:
+        await client.list_product_group_products("alice", "1", bookmark=None, page_size=25)
+    assert later.value.extensions["retryAfter"] == 8  # what is left of the hold, rounded up
+    clock.advance(7.5)
     await client.list_product_group_products("alice", "1", bookmark=None, page_size=25)
-    assert script.times[-1] >= start + 20  # alice's request waited for her Retry-After
-    assert clock.sleeps == [20]
+    assert script.times[-1] == start + 20
+    assert clock.sleeps == []  # nobody slept for a hold
 
 
-async def test_retry_after_an_http_date() -> None:
+async def test_a_long_retry_after_is_not_retried_within_the_request() -> None:
     clock = Clock(now=1_000_000_000.0)  # 2001-09-09T01:46:40Z
     script = Script(
-        _status(429, {"Retry-After": "Sun, 09 Sep 2001 01:47:00 GMT"}),
+        _status(429, {"Retry-After": "Sun, 09 Sep 2001 01:47:00 GMT"}),  # an HTTP date: 20 s
         httpx.Response(200, json={"id": "5"}),
     )
     client, _ = _client(script, clock)
+    with pytest.raises(APIError) as raised:
+        await client.get_pin("alice", "5")
+    assert raised.value.extensions == {"code": "RATE_LIMITED", "upstreamStatus": 429,
+                                       "upstreamCode": 7, "retryAfter": 20}  # fmt: skip
+    assert len(script.requests) == 1
+    assert clock.sleeps == []  # no backoff, no sleeping through the hold
+
+
+@pytest.mark.parametrize(("retry_after", "hold_wait"), [("1", 1.0), ("2", 3.0)])
+async def test_a_short_retry_after_is_slept_then_retried(
+    retry_after: str, hold_wait: float
+) -> None:
+    script = Script(
+        _status(429, {"Retry-After": retry_after}), httpx.Response(200, json={"id": "5"})
+    )
+    clock = Clock()
+    client, _ = _client(script, clock, hold_wait=hold_wait)
     await client.get_pin("alice", "5")
-    assert sum(clock.sleeps) == pytest.approx(20)  # backoff, then the rest of the hold
+    assert len(script.requests) == 2
+    assert clock.sleeps == [float(retry_after)]  # exactly the hold, no backoff on top
+
+
+async def test_a_held_caller_waits_at_most_the_hold_wait() -> None:
+    script, clock = Script(_status(429, {"Retry-After": "1"}), _status(200)), Clock()
+    client, r = _client(script, clock, retry_attempts=1, hold_wait=0.5)
+    with pytest.raises(APIError):
+        await client.get_pin("alice", "5")
+    with pytest.raises(APIError) as held:  # 1 s > the hold wait: refused at once
+        await client.list_product_group_products("alice", "1", bookmark=None, page_size=25)
+    assert held.value.extensions == {"code": "RATE_LIMITED", "retryAfter": 1}
+    clock.advance(0.6)  # 0.4 s left: within the hold wait, slept
+    await client.list_product_group_products("alice", "1", bookmark=None, page_size=25)
+    assert clock.sleeps == [pytest.approx(0.4)]
+    assert len(script.requests) == 2
+    assert len(r.budget) == 2  # the refused call was no request
 
 
 async def test_a_wait_beyond_the_deadline_fails_at_once_with_retry_after() -> None:
@@ -175,15 +219,23 @@ async def test_a_wait_beyond_the_deadline_fails_at_once_with_retry_after() -> No
     assert len(script.requests) == 1  # held: no request went upstream
 
 
-async def test_rate_limit_headers_are_read_as_hints() -> None:
-    hint = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "7"}
+@pytest.mark.parametrize(("reset", "waited"), [("7", None), ("1", 1.0)])
+async def test_rate_limit_headers_are_read_as_hints(reset: str, waited: float | None) -> None:
+    hint = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
     script, clock = Script(httpx.Response(200, json={"id": "5"}, headers=hint)), Clock()
     client, _ = _client(script, clock)
     await client.get_pin("alice", "5")
-    await client.get_pin("alice", "5")
-    assert clock.sleeps == [7]  # the second request waited for the reset
-    await client.get_pin("bob", "5")
-    assert clock.sleeps == [7]
+    if waited is None:  # the next request would be refused for longer than the hold wait
+        with pytest.raises(APIError) as raised:
+            await client.get_pin("alice", "5")
+        assert raised.value.extensions == {"code": "RATE_LIMITED", "retryAfter": int(reset)}
+        assert len(script.requests) == 1
+    else:
+        await client.get_pin("alice", "5")
+        assert len(script.requests) == 2
+    assert clock.sleeps == ([] if waited is None else [waited])
+    await client.get_pin("bob", "5")  # another caller is not held
+    assert clock.sleeps == ([] if waited is None else [waited])
 
 
 async def test_holds_are_shared_by_replicas_through_redis(redis_url: str) -> None:
@@ -204,26 +256,28 @@ async def test_holds_are_shared_by_replicas_through_redis(redis_url: str) -> Non
     await r2.holds.close()
 
 
-async def test_breaker_opens_fails_fast_probes_and_closes() -> None:
+async def test_breaker_fails_fast_then_recovers_and_refusals_are_no_requests() -> None:
     script, clock = Script(_status(503)), Clock()
-    client, r = _client(script, clock, retry_attempts=1, breaker_min_calls=5,
-                        breaker_open_seconds=15, breaker_probes=1)  # fmt: skip
+    client, r = _client(script, clock, rng=lambda: 0.0, breaker_min_calls=5)
     breaker = r.breakers["pin"]
-    for _ in range(5):
+    for _ in range(2):  # 2 requests of 3 attempts: 5 failures, then the last retry is refused
         with pytest.raises(APIError):
             await client.get_pin("tok", "5")
     assert breaker.state is BreakerState.OPEN
-    sent = len(script.requests)
-    with pytest.raises(APIError) as raised:
-        await client.get_pin("tok", "5")
-    assert raised.value.extensions == {"code": "UPSTREAM_UNAVAILABLE"}
+    sent, recorded = len(script.requests), len(r.budget)
+    assert recorded == sent == 5
+    for _ in range(100):
+        with pytest.raises(APIError) as raised:
+            await client.get_pin("tok", "5")
+        assert raised.value.extensions == {"code": "UPSTREAM_UNAVAILABLE"}
     assert len(script.requests) == sent  # failed fast
+    assert len(r.budget) == recorded  # refusals are neither requests nor retries
     with pytest.raises(APIError) as other:  # another operation has its own breaker: still asked
         await client.list_product_group_products("tok", "1", bookmark=None, page_size=25)
     assert other.value.extensions["upstreamStatus"] == 503
     assert r.breakers["product_group_products"].state is BreakerState.CLOSED
-    clock.advance(15)
-    assert breaker.state is BreakerState.HALF_OPEN
+    clock.advance(30)  # the failures leave the window
+    assert breaker.state is BreakerState.CLOSED
     script.answers = [httpx.Response(200, json={"id": "5"})]
     await client.get_pin("tok", "5")
     assert breaker.state is BreakerState.CLOSED

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -45,65 +47,110 @@ def test_retry_budget_caps_retries_at_a_share_of_requests() -> None:
     assert budget.can_retry()
 
 
-def _breaker(clock: Clock) -> Breaker:
-    return Breaker("op", failure_rate=0.5, window=30, min_calls=4, open_for=15, probes=2,
-                   timer=clock.timer)  # fmt: skip
-
-
-def test_breaker_opens_on_a_failure_rate_over_its_window() -> None:
+def test_retry_budget_record_is_pruned_by_time_without_any_retry() -> None:
     clock = Clock()
-    breaker = _breaker(clock)
-    for ok in (True, False, True):
-        breaker.record(success=ok)
-    assert breaker.state is BreakerState.CLOSED  # too few calls yet
-    breaker.record(success=True)
-    assert breaker.state is BreakerState.CLOSED  # 1 failure in 4: below the rate
-    breaker.record(success=False)
-    breaker.record(success=False)
-    assert breaker.state is BreakerState.OPEN  # 3 failures in 6
-    with pytest.raises(UpstreamUnavailable):
-        breaker.before_call()
+    budget = RetryBudget(0.1, window=60, minimum=3, timer=clock.timer)
+    sizes = []
+    for _ in range(20_000):  # 10 requests a second for 2,000 s, never a retry
+        clock.advance(0.1)
+        budget.request()
+        sizes.append(len(budget))
+    assert max(sizes) <= 601  # one window of requests, not all of them
+    assert sizes[-1] == sizes[10_000]
 
 
-def test_old_outcomes_leave_the_window() -> None:
+def _breaker(clock: Clock, rng: float = 0.0, failure_rate: float = 0.5) -> Breaker:
+    # rng 0.0: refuse whenever the refusal probability is above zero.
+    return Breaker("op", failure_rate=failure_rate, window=30, min_calls=4, timer=clock.timer,
+                   rng=lambda: rng)  # fmt: skip
+
+
+def test_breaker_refuses_nothing_while_enough_calls_succeed() -> None:
     clock = Clock()
-    breaker = _breaker(clock)
+    breaker = _breaker(clock)  # K = 2: fine while at least half of the calls succeed
     for _ in range(3):
         breaker.record(success=False)
-    clock.advance(31)
-    breaker.record(success=False)
-    assert breaker.state is BreakerState.CLOSED  # only one outcome is recent
-
-
-def test_half_open_probes_then_closes_on_success() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    for _ in range(4):
-        breaker.record(success=False)
-    clock.advance(15)
-    assert breaker.state is BreakerState.HALF_OPEN
-    breaker.before_call()
-    breaker.before_call()
-    with pytest.raises(UpstreamUnavailable):
-        breaker.before_call()  # only two probes
-    breaker.record(success=True)
+    assert breaker.state is BreakerState.CLOSED  # too few calls yet
+    clock.advance(30)  # they leave the window
+    for ok in [True, False] * 10 + [True, True, False] * 5:
+        breaker.before_call()  # never refused: every other call, or fewer, fails
+        breaker.record(success=ok)
     assert breaker.state is BreakerState.CLOSED
-    breaker.before_call()
 
 
-def test_a_failed_probe_opens_again() -> None:
+def test_breaker_refuses_only_the_excess() -> None:
     clock = Clock()
     breaker = _breaker(clock)
+    for ok in [True] * 10 + [False] * 20:
+        breaker.record(success=ok)
+    assert breaker.refusal_probability() == pytest.approx((30 - 2 * 10) / 31)
+    assert breaker.state is BreakerState.HALF_OPEN  # shedding a share
+    with pytest.raises(UpstreamUnavailable):
+        breaker.before_call()
+    lenient = _breaker(clock, rng=0.5)
+    for ok in [True] * 10 + [False] * 20:
+        lenient.record(success=ok)
+    lenient.before_call()  # 0.5 >= 10/31: this one goes through
+    assert len(lenient) == 40  # a refusal is no request: only outcomes are on record
+
+
+def test_breaker_fails_fast_on_a_dead_upstream_and_lets_probes_through() -> None:
+    clock = Clock()
+    seeded = random.Random(12)
+    breaker = Breaker("op", failure_rate=0.5, window=30, min_calls=20, timer=clock.timer,
+                      rng=seeded.random)  # fmt: skip
+    sent = refused = 0
+    for _ in range(1000):
+        clock.advance(0.01)
+        try:
+            breaker.before_call()
+        except UpstreamUnavailable:
+            refused += 1
+            continue
+        sent += 1
+        breaker.record(success=False)
+    assert breaker.state is BreakerState.OPEN
+    assert 20 < sent < 100  # the window's first calls, then the odd probe: 90% fail fast
+    assert refused == 1000 - sent
+    calls = 0
+    while breaker.state is not BreakerState.CLOSED:  # the upstream is back: probes succeed
+        calls += 1
+        clock.advance(0.01)
+        with contextlib.suppress(UpstreamUnavailable):
+            breaker.before_call()
+            breaker.record(success=True)
+    assert calls < 1000  # closed by the accepts, well before the failures leave the window
+    breaker.before_call()
+
+
+def test_breaker_sheds_in_proportion_to_the_upstreams_failures() -> None:
+    """A simulated upstream failing 50%, then 80%, of the calls, through the default rate."""
+    for failing, refused_at_most, refused_at_least in [(0.5, 0.0, 0.0), (0.8, 0.6, 0.3)]:
+        clock, upstream = Clock(), random.Random(3)
+        breaker = Breaker("op", failure_rate=0.6, window=30, min_calls=20, timer=clock.timer,
+                          rng=random.Random(4).random)  # fmt: skip
+        refused = 0
+        for _ in range(3000):
+            clock.advance(0.1)
+            try:
+                breaker.before_call()
+            except UpstreamUnavailable:
+                refused += 1
+                continue
+            breaker.record(success=upstream.random() >= failing)
+        assert refused_at_least * 3000 <= refused <= refused_at_most * 3000
+
+
+def test_a_breaker_at_failure_rate_one_refuses_only_without_any_success() -> None:
+    clock = Clock()
+    breaker = _breaker(clock, failure_rate=1.0)
+    for ok in [True] + [False] * 50:
+        breaker.record(success=ok)
+    assert breaker.state is BreakerState.CLOSED
+    clock.advance(30)
     for _ in range(4):
         breaker.record(success=False)
-    clock.advance(15)
-    breaker.before_call()
-    breaker.record(success=False)
     assert breaker.state is BreakerState.OPEN
-    clock.advance(14)
-    assert breaker.state is BreakerState.OPEN
-    clock.advance(1)
-    assert breaker.state is BreakerState.HALF_OPEN
 
 
 async def test_bulkhead_bounds_each_caller_and_the_process() -> None:
