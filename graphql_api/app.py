@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphql_api import __version__
-from graphql_api.cache import PageCache, create_store
+from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store
 from graphql_api.config import Settings
 from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
@@ -22,6 +22,7 @@ from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
+from graphql_api.redis_link import open_redis
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
@@ -98,19 +99,25 @@ def create_app(
     allowlist = (
         load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None
     )
-    redis_url = settings.cache_url if settings.cache_url.startswith("redis") else None
-    apq = AutomaticPersistedQueries(redis_url=redis_url) if settings.persisted_queries else None
+    # The one Redis client of the process (None with memory://): the page cache, the holds and
+    # APQ all go through it and its guard. It connects on first use.
+    redis = open_redis(settings)
+    apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        max_entries = settings.cache_max_entries
+        store: Store = (
+            RedisStore(redis, max_entries=max_entries) if redis else MemoryStore(max_entries)
+        )
         cache = PageCache(
-            create_store(settings.cache_url, max_entries=settings.cache_max_entries),
+            store,
             secret=secret,
             fresh_ttl=settings.cache_ttl,
             stale_ttl=settings.cache_stale_ttl,
             clock=timer.wall,
         )
-        resilience = build_resilience(settings, timer, cache.identity)
+        resilience = build_resilience(settings, timer, cache.identity, redis)
         resilience.observe = metrics.observe_upstream
         if settings.response_cache:
             endpoint.responses = ResponseCache(
@@ -128,6 +135,8 @@ def create_app(
                 await resilience.holds.close()
                 if apq is not None:
                     await apq.close()
+                if redis is not None:
+                    await redis.close()
 
     def token_of(request: Request) -> str | None:
         if service_token is not None:
@@ -198,12 +207,16 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
-        """Readiness: settings loaded, lifespan done, the cache backend reachable."""
+        """Readiness: settings loaded and lifespan done. A Redis that is away makes the replica
+        ``degraded``, still ready (200): every replica shares that Redis, so failing readiness
+        would turn a cache outage into a full outage. Bounded by the Redis timeout."""
         service = getattr(request.app.state, "service", None)
-        cache_ok = service is not None and await service._cache.store.ping()
-        body = {"status": "ready" if cache_ok else "unavailable",
-                "cache": "ok" if cache_ok else "unreachable"}  # fmt: skip
-        return JSONResponse(body, status_code=200 if cache_ok else 503)
+        if service is None:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        cache_ok = await service._cache.store.ping()
+        body = {"status": "ready" if cache_ok else "degraded",
+                "cache": "ok" if cache_ok else "unavailable"}  # fmt: skip
+        return JSONResponse(body, status_code=200)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field(
         "memory://",
-        description="Page cache backend: memory:// or redis://host:port/db.",
+        repr=False,  # it may hold a Redis password
+        description="Page cache backend: memory://, redis://[user:password@]host[:port][/db] or "
+        "rediss://... (TLS; ssl_ca_certs=... and redis-py's other ssl_* options in the query).",
     )
     cache_ttl: Annotated[float, Field(gt=0)] = Field(
         60.0, description="Seconds an upstream page stays fresh in the cache (less up to 10%)."
@@ -57,6 +59,18 @@ class Settings(BaseSettings):
     )
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         128, description="Most pages the memory cache holds (least recently used out first)."
+    )
+    redis_timeout: Annotated[float, Field(gt=0, le=10)] = Field(
+        0.05,
+        description="Seconds one Redis operation may take, connecting included; a slower or "
+        "failing one is answered without Redis, and a few in a row open the guard.",
+    )
+    redis_probe_interval: Annotated[float, Field(gt=0)] = Field(
+        1.0,
+        description="Seconds between PINGs while Redis is away; the first answer resumes sharing.",
+    )
+    redis_max_connections: Annotated[int, Field(ge=1)] = Field(
+        32, description="Most connections to Redis per process."
     )
     secret: SecretStr | None = Field(
         None,

@@ -17,7 +17,7 @@ from graphql_api.upstream.resilience import (
     RedisHolds,
     RetryBudget,
 )
-from tests.helpers import Clock
+from tests.helpers import Clock, redis_link
 
 
 def test_deadline_counts_down_on_the_clock() -> None:
@@ -136,12 +136,16 @@ async def test_bulkhead_bounds_each_caller_and_the_process() -> None:
 @pytest.fixture(params=["memory", "redis"])
 async def holds(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Holds, Clock]]:
     clock = Clock()
+    link = None
     if request.param == "memory":
         h: Holds = Holds(clock.timer)
     else:
-        h = RedisHolds(request.getfixturevalue("redis_url"), clock.timer)
+        link = redis_link(request.getfixturevalue("redis_url"))
+        h = RedisHolds(link, clock.timer)
     yield h, clock
     await h.close()
+    if link is not None:
+        await link.close()
 
 
 async def test_holds_per_caller(holds: tuple[Holds, Clock]) -> None:
