@@ -229,6 +229,7 @@ class PageCache:
         jitter: float = 0.1,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        max_versions: int = 100_000,
     ) -> None:
         self.store = store
         self._secret = secret
@@ -240,7 +241,12 @@ class PageCache:
         self._inflight: dict[tuple[str, bool], asyncio.Task[Entry]] = {}
         # The version (stored_at) of each entry this process stored and still holds: what a
         # response built from those entries was built from (see graphql_api.response_cache).
+        # Bounded whatever the store: a version goes when its entry is evicted from memory or
+        # its freshness ends (no response kept by the response cache outlives that), and past
+        # ``max_versions`` the oldest go (a forgotten version only costs a response-cache miss).
         self.versions: dict[str, float] = {}
+        self._fresh_until: OrderedDict[str, float] = OrderedDict()  # by time of storing
+        self._max_versions = max_versions
         if isinstance(store, MemoryStore):
             store.on_evict = self._forget
         # hits, stale, misses, joins (a miss that waited for a fetch already under way)
@@ -248,6 +254,19 @@ class PageCache:
 
     def _forget(self, key: str) -> None:
         self.versions.pop(key, None)
+        self._fresh_until.pop(key, None)
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        self.versions[key] = entry.stored_at
+        self._fresh_until[key] = entry.fresh_until
+        self._fresh_until.move_to_end(key)
+        # Stored in time order, so the first are the first to end (give or take the jitter).
+        oldest = next(iter(self._fresh_until.items()), None)
+        while oldest is not None and (
+            oldest[1] <= entry.stored_at or len(self._fresh_until) > self._max_versions
+        ):
+            self._forget(oldest[0])
+            oldest = next(iter(self._fresh_until.items()), None)
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
@@ -303,7 +322,7 @@ class PageCache:
         ttl = fresh + self._stale_ttl
         entry = Entry(value, now, now + fresh, now + ttl, metrics)
         await self.store.set(key, entry, ttl)
-        self.versions[key] = now
+        self._remember(key, entry)
         return entry
 
     def _settle(self, key: str, metrics: bool, task: asyncio.Task[Entry]) -> None:

@@ -256,3 +256,22 @@ async def test_a_request_without_metrics_joins_a_fetch_with_them() -> None:
     upstream.gate.set()
     assert (await with_metrics).value is (await without).value
     assert upstream.calls == 1
+
+
+async def test_versions_are_pruned_with_either_store(store: Store) -> None:
+    """The response cache's record of versions cannot grow without bound: a version goes when
+    its entry's freshness ends (Redis included, which evicts nothing in the process) or when
+    there are more than ``max_versions``."""
+    clock, upstream = Clock(), Upstream()
+    cache = PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
+                      rng=lambda: 0.0, max_versions=50)  # fmt: skip
+    for i in range(20):
+        await cache.get(f"old{i}", upstream, metrics=False)
+    assert len(cache.versions) == 20
+    clock.advance(FRESH)  # their freshness is over: no kept response can use them
+    await cache.get("new", upstream, metrics=False)
+    assert list(cache.versions) == ["new"]
+    for i in range(200):
+        await cache.get(f"k{i}", upstream, metrics=False)
+        assert len(cache.versions) <= 50
+    assert list(cache.versions)[-1] == "k199"
