@@ -125,6 +125,7 @@ def create_app(
             )
         async with build_http_client(settings, transport) as http:
             app.state.resilience = resilience
+            app.state.redis = redis  # its state and counters, for /readyz and metrics
             app.state.service = CatalogService(
                 PinterestClient(http, resilience), cache, page_size=settings.upstream_page_size
             )

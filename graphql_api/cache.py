@@ -166,6 +166,8 @@ class RedisStore:
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
         if self._redis.available:
             blob = _encode(entry)
+            # A float: aiocache sends PSETEX (ms) for it, redis-py's deprecated SETEX for an int.
+            ttl = float(ttl)
             stored = await self._redis.run(lambda: self.backend.set(key, blob, ttl=ttl), AWAY)
             if stored is not AWAY:
                 await self.local.delete(key)  # Redis holds the newer entry

@@ -166,34 +166,39 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server of one test's own, on a free loopback port, that the test can kill
     (SIGKILL), hang (SIGSTOP: it still accepts connections, never answers), resume (SIGCONT)
-    and start again on the same port. ``args`` are more redis-server arguments (TLS, ACL)."""
+    and start again on the same port. ``args`` are more redis-server arguments (TLS: ``{port}``
+    in them is the port)."""
 
     def __init__(self, binary: str, *args: str) -> None:
         self.port = free_port()
+        more = [arg.format(port=self.port) for arg in args]
         self._command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                         "--appendonly", "no", *args]  # fmt: skip
+                         "--appendonly", "no", *more]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
+        self._ready: Callable[[int], redis.Redis] = lambda port: redis.Redis(port=port)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, ready: redis.Redis | None = None) -> None:
-        """Start it and wait until it answers (through ``ready``, e.g. a TLS client)."""
+    def start(self, ready: Callable[[int], redis.Redis] | None = None) -> None:
+        """Start it and wait until it answers (to ``ready(port)``, e.g. a TLS client; kept for
+        restarts)."""
+        if ready is not None:
+            self._ready = ready
         self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)  # fmt: skip
-        client = ready or redis.Redis(port=self.port)
+        client = self._ready(self.port)
         try:
-            for _ in range(200):
+            for _ in range(400):
                 try:
                     client.ping()
                     return
-                except (redis.ConnectionError, redis.AuthenticationError, OSError):
+                except (redis.ConnectionError, OSError):
                     time.sleep(0.025)
             pytest.fail("redis-server did not start")
         finally:
-            if ready is None:
-                client.close()
+            client.close()
 
     def kill(self) -> None:
         assert self.process is not None
