@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         128, description="Most pages the memory cache holds (least recently used out first)."
     )
-    redis_timeout: Annotated[float, Field(gt=0, le=10)] = Field(
+    redis_timeout: Annotated[float, Field(gt=0, le=1)] = Field(
         0.05,
         description="Seconds one Redis operation may take, connecting included; a slower or "
         "failing one is answered without Redis, and a few in a row open the guard.",

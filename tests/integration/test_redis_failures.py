@@ -291,3 +291,11 @@ async def test_a_wrong_password_is_redis_away(
     assert len(warnings) == 1
     assert "AuthenticationError" in warnings[0]
     assert "canary" not in logs.text
+
+
+async def test_readyz_answers_within_a_second_whatever_the_redis_timeout(
+    own_redis: RedisProcess,
+) -> None:
+    async with _app(own_redis.url, redis_timeout=1.0) as h:
+        own_redis.stop()
+        assert await _readyz(h) == {"status": "degraded", "cache": "unavailable"}
