@@ -137,8 +137,8 @@ async def open_app(
         return handle(request)
 
     timer = (clock or Clock()).timer  # backoff and holds never sleep in real time
-    # A loaded test machine can stall the event loop past the default Redis timeout; tests of
-    # that bound pass their own.
+    # A loaded test machine can starve the Redis thread past the default Redis timeout (and
+    # skip a write a test means to share); tests of that bound pass their own.
     values.setdefault("redis_timeout", 0.5)
     app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
     async with (

@@ -106,6 +106,10 @@ async def test_redis_away_every_query_answered_and_the_guard_stops_asking(
         # The process' own memory kept what it fetched meanwhile: no more upstream requests
         # than memory:// would make.
         assert len(h.requests) == sent + 2
+        for _ in range(100):  # an immediate PING confirms an outage of timeouts alone
+            if link.outages:
+                break
+            await asyncio.sleep(0.01)
 
         own_redis.restart() if failure == "killed" else own_redis.cont()
         await _until_ready(h)
