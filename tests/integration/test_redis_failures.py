@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import trustme
 
 from graphql_api.persisted import sha256
 from graphql_api.redis_link import LinkState, RedisLink
@@ -209,7 +210,6 @@ async def test_sharing_resumes_after_redis_restarts(own_redis: RedisProcess) -> 
 
 
 def _tls_files(directory: Path) -> dict[str, Path]:
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     files = {"ca": directory / "ca.pem", "cert": directory / "cert.pem",
