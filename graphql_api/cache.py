@@ -156,12 +156,16 @@ class RedisStore:
         if key in self._dropped and not await self._delete_shared(key):
             return await self.local.get(key)
         data = await self._redis.run(lambda: self.backend.get(key), AWAY)
+        mine = await self.local.get(key) if len(self.local) else None  # kept in an outage
         if isinstance(data, bytes):
             try:
-                return _decode(data)
+                shared = _decode(data)
             except (ValueError, KeyError, TypeError):  # not ours, or from another version
                 _log.debug("unreadable cache entry in Redis: ignored")
-        return await self.local.get(key)  # Redis is away or does not hold it
+            else:
+                # A Redis that hung holds what it had: a copy fetched here since is newer.
+                return mine if mine is not None and mine.stored_at > shared.stored_at else shared
+        return mine  # Redis is away or does not hold it
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
         if self._redis.available:

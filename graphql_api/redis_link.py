@@ -86,7 +86,7 @@ class RedisLink:
         self.failures = 0
         self.skipped = 0
         self.outages = 0
-        self.blips = 0  # openings on timeouts that an immediate PING found answered
+        self.blips = 0  # openings on timeouts alone that an immediate PING found answered
 
     @classmethod
     def from_url(
@@ -212,7 +212,8 @@ class RedisLink:
         self._consecutive = 0
         self._state = LinkState.UP
         if self._home is not None and self._on_up:
-            self._home.call_soon_threadsafe(self._recover)
+            with contextlib.suppress(RuntimeError):  # the service's loop is closed: no one left
+                self._home.call_soon_threadsafe(self._recover)
 
     async def _close_client(self) -> None:
         if self._probe is not None:

@@ -137,3 +137,21 @@ async def test_a_page_dropped_while_redis_is_away_is_deleted_from_it_when_back(
     assert (admin.exists("revoked"), admin.exists("kept")) == (0, 1)
     admin.close()
     assert await store.get("revoked") is None
+
+
+async def test_after_a_hang_the_newer_of_the_process_copy_and_redis_copy_is_served(
+    own_redis: RedisProcess, link: RedisLink
+) -> None:
+    store = RedisStore(link, max_entries=10)
+    await store.set("k", _entry(1.0), ttl=360)
+    own_redis.stop()  # Redis keeps the old entry
+    for _ in range(3):
+        await store.get("other")
+    await _until(lambda: link.outages == 1)
+    await store.set("k", _entry(2.0), ttl=360)  # refreshed meanwhile, kept in the process
+    own_redis.cont()
+    await _until_up(link)
+    assert (await store.get("k")) == _entry(2.0)  # not Redis' older copy
+    await store.set("k", _entry(3.0), ttl=360)
+    assert (await store.get("k")) == _entry(3.0)
+    assert len(store.local) == 0
