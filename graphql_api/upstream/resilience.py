@@ -223,6 +223,7 @@ class RedisHolds(Holds):
     def __init__(self, redis: RedisLink, timer: Timer) -> None:
         super().__init__(timer)
         self._redis = redis
+        self._prune_at = 1024  # local holds past which the expired ones are dropped
 
     async def _shared(self, caller: str) -> float:
         client = self._redis.client
@@ -237,7 +238,11 @@ class RedisHolds(Holds):
 
     async def hold(self, caller: str, seconds: float) -> None:
         await super().hold(caller, seconds)
-        until = self._timer.wall() + seconds
+        now = self._timer.wall()
+        if len(self._until) >= self._prune_at:  # callers held once and never seen again
+            self._until = {c: t for c, t in self._until.items() if t > now}
+            self._prune_at = max(1024, 2 * len(self._until))
+        until = now + seconds
         # Keep the later of two holds; the key expires with the hold.
         if self._redis.available and until > await self._shared(caller):
             client = self._redis.client
