@@ -241,9 +241,12 @@ def check_cache_url(url: str) -> str:
     is allowed (never echoing the URL: it may hold a password)."""
     try:
         parsed = urllib.parse.urlsplit(url)
-        port = parsed.port  # parses it: ValueError when it is not a port
     except ValueError:
         raise ValueError(f"not a URL: {_CACHE_URLS}") from None
+    try:
+        port = parsed.port  # parses it: ValueError when it is not a port
+    except ValueError:
+        raise ValueError("the Redis port must be a number, 1..65535") from None
     if parsed.scheme == "memory":
         if url != "memory://":
             raise ValueError("memory:// takes no host, path or options")
@@ -253,7 +256,7 @@ def check_cache_url(url: str) -> str:
     if not parsed.hostname:
         raise ValueError(f"a Redis URL needs a host: {_CACHE_URLS}")
     if port == 0:
-        raise ValueError("the Redis port must be 1..65535")
+        raise ValueError("the Redis port must be a number, 1..65535")
     if parsed.path not in ("", "/") and not parsed.path[1:].isdigit():
         raise ValueError("the Redis database (the URL's path) must be a number, like /0")
     options = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
