@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphql_api import __version__
 from graphql_api.boundary import ErrorBoundary, ErrorReporter
-from graphql_api.cache import PageCache, create_store
+from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store
 from graphql_api.config import Settings
 from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
@@ -23,6 +25,7 @@ from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
+from graphql_api.redis_link import open_redis
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
@@ -35,6 +38,7 @@ from graphql_api.upstream.resilience import Deadline, Timer, build_resilience
 __all__ = ["EXAMPLE_QUERY", "create_app"]
 
 DEMO_TOKEN = "demo"
+_READYZ_CACHE_SECONDS = 0.5  # /readyz answers within a second, whatever the cache does
 
 EXAMPLE_QUERY = """\
 # A page of the demo catalog (product group 1 holds all of it).
@@ -99,19 +103,25 @@ def create_app(
     allowlist = (
         load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None
     )
-    redis_url = settings.cache_url if settings.cache_url.startswith("redis") else None
-    apq = AutomaticPersistedQueries(redis_url=redis_url) if settings.persisted_queries else None
+    # The one Redis client of the process (None with memory://): the page cache, the holds and
+    # APQ all go through it and its guard. It connects on first use.
+    redis = open_redis(settings)
+    apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        max_entries = settings.cache_max_entries
+        store: Store = (
+            RedisStore(redis, max_entries=max_entries) if redis else MemoryStore(max_entries)
+        )
         cache = PageCache(
-            create_store(settings.cache_url, max_entries=settings.cache_max_entries),
+            store,
             secret=secret,
             fresh_ttl=settings.cache_ttl,
             stale_ttl=settings.cache_stale_ttl,
             clock=timer.wall,
         )
-        resilience = build_resilience(settings, timer, cache.identity)
+        resilience = build_resilience(settings, timer, cache.identity, redis=redis)
         resilience.observe = metrics.observe_upstream
         if settings.response_cache:
             endpoint.responses = ResponseCache(
@@ -119,6 +129,7 @@ def create_app(
             )
         async with build_http_client(settings, transport) as http:
             app.state.resilience = resilience
+            app.state.redis = redis  # its state and counters, for /readyz and metrics
             app.state.service = CatalogService(
                 PinterestClient(http, resilience), cache, page_size=settings.upstream_page_size
             )
@@ -129,6 +140,8 @@ def create_app(
                 await resilience.holds.close()
                 if apq is not None:
                     await apq.close()
+                if redis is not None:
+                    await redis.close()
 
     def token_of(request: Request) -> str | None:
         if service_token is not None:
@@ -202,12 +215,19 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
-        """Readiness: settings loaded, lifespan done, the cache backend reachable."""
+        """Readiness: settings loaded and lifespan done. A Redis that is away makes the replica
+        ``degraded``, still ready (200): every replica shares that Redis, so failing readiness
+        would turn a cache outage into a full outage. Bounded by the Redis timeout."""
         service = getattr(request.app.state, "service", None)
-        cache_ok = service is not None and await service._cache.store.ping()
-        body = {"status": "ready" if cache_ok else "unavailable",
-                "cache": "ok" if cache_ok else "unreachable"}  # fmt: skip
-        return JSONResponse(body, status_code=200 if cache_ok else 503)
+        if service is None:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        cache_ok = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_READYZ_CACHE_SECONDS):  # whatever the Redis timeout
+                cache_ok = await service._cache.store.ping()
+        body = {"status": "ready" if cache_ok else "degraded",
+                "cache": "ok" if cache_ok else "unavailable"}  # fmt: skip
+        return JSONResponse(body, status_code=200)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

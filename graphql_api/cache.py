@@ -18,31 +18,37 @@ What aiocache lacks is built here, small:
 It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` objects: the
 memory store by reference (values are frozen models, so no caller can change a cached value, and a
 hit costs a dict lookup), Redis as JSON.
+
+The Redis store goes through the process's :class:`~graphql_api.redis_link.RedisLink`: while
+Redis is away (or for a key Redis does not hold) it serves from, and stores into, a bounded
+memory store of its own, so an outage costs no more upstream requests than ``memory://`` does.
+Pages stored during an outage stay in that process (they are not copied to Redis when it is
+back); a page dropped on 401/403 while Redis is away is deleted from Redis when it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import hmac
 import logging
 import random
 import time
-import urllib.parse
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
-from aiocache import Cache, SimpleMemoryCache
+from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
-from redis.exceptions import RedisError
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
+from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.models import Page, Pin, dump_page, load_page
 
-__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store", "create_store"]
+__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
 _log = logging.getLogger("graphql_api.cache")
 Cached = Page | Pin
@@ -123,51 +129,95 @@ def _dump_pin(pin: Pin) -> bytes:
     return pin.model_dump_json(by_alias=True).encode()
 
 
-class RedisStore:
-    """aiocache's ``RedisCache`` holding entries as JSON, shared by every replica."""
+class _Away(enum.Enum):
+    AWAY = "away"  # what an operation answers while Redis is unavailable
 
-    def __init__(self, url: str) -> None:
-        self.backend = Cache.from_url(url)
-        self.backend.serializer = NullSerializer(encoding=None)  # bytes in, bytes out
+
+AWAY = _Away.AWAY
+
+
+class RedisStore:
+    """aiocache's ``RedisCache`` on the process's Redis link, holding entries as JSON, shared
+    by every replica; and a bounded :class:`MemoryStore` for what Redis cannot take or give."""
+
+    # Keys dropped (401/403) while Redis was away, deleted from Redis when it is back.
+    _MAX_DROPPED = 10_000
+
+    def __init__(self, redis: RedisLink, *, max_entries: int) -> None:
+        # timeout=None: the link bounds every operation; the link owns the client.
+        self.backend = RedisCache(serializer=NullSerializer(encoding=None), timeout=None)
+        self.backend.client = redis.client  # bytes in, bytes out
+        self.local = MemoryStore(max_entries)
+        self._redis = redis
+        self._dropped: OrderedDict[str, None] = OrderedDict()
+        redis.on_up(self._delete_dropped)
 
     async def get(self, key: str) -> Entry | None:
-        data = await self.backend.get(key)
-        if data is None:
-            return None
-        head, _, body = data.partition(b"\n")
-        meta = orjson.loads(head)
-        value = load_page(body) if meta["k"] == "page" else Pin.model_validate_json(body)
-        return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
+        if key in self._dropped and not await self._delete_shared(key):
+            return await self.local.get(key)
+        data = await self._redis.run(lambda: self.backend.get(key), AWAY)
+        mine = await self.local.get(key) if len(self.local) else None  # kept in an outage
+        if isinstance(data, bytes):
+            try:
+                shared = _decode(data)
+            except (ValueError, KeyError, TypeError):  # not ours, or from another version
+                _log.debug("unreadable cache entry in Redis: ignored")
+            else:
+                # A Redis that hung holds what it had: a copy fetched here since is newer.
+                return mine if mine is not None and mine.stored_at > shared.stored_at else shared
+        return mine  # Redis is away or does not hold it
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
-        value = entry.value
-        meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
-                "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
-        body = dump_page(value) if isinstance(value, Page) else _dump_pin(value)
-        await self.backend.set(key, orjson.dumps(meta) + b"\n" + body, ttl=ttl)
+        if self._redis.available:
+            blob = _encode(entry)
+            # A float: aiocache sends PSETEX (ms) for it, redis-py's deprecated SETEX for an int.
+            ttl = float(ttl)
+            stored = await self._redis.run(lambda: self.backend.set(key, blob, ttl=ttl), AWAY)
+            if stored is not AWAY:
+                await self.local.delete(key)  # Redis holds the newer entry
+                return
+        await self.local.set(key, entry, ttl)
 
     async def delete(self, key: str) -> None:
-        await self.backend.delete(key)
+        await self.local.delete(key)
+        if not await self._delete_shared(key):
+            self._dropped[key] = None
+            self._dropped.move_to_end(key)
+            while len(self._dropped) > self._MAX_DROPPED:
+                self._dropped.popitem(last=False)
+
+    async def _delete_shared(self, key: str) -> bool:
+        """Delete ``key`` in Redis; whether that was done."""
+        if await self._redis.run(lambda: self.backend.delete(key), AWAY) is AWAY:
+            return False
+        self._dropped.pop(key, None)
+        return True
+
+    async def _delete_dropped(self) -> None:
+        for key in list(self._dropped):
+            if not await self._delete_shared(key):
+                return
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self.backend.client.ping())
-        except (OSError, RedisError):
-            return False
+        return await self._redis.ping()
 
     async def close(self) -> None:
-        # aiocache 0.12 calls redis' deprecated close(); aclose() is its replacement.
-        await self.backend.client.aclose()
+        await self.local.close()  # the link is closed by its owner
 
 
-def create_store(url: str, *, max_entries: int) -> Store:
-    """The store of ``memory://`` (bounded) or ``redis://host:port/db``."""
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme == "memory":
-        return MemoryStore(max_entries)
-    if scheme in ("redis", "rediss"):
-        return RedisStore(url)
-    raise ValueError(f"unsupported cache URL scheme {scheme!r}: use memory:// or redis://")
+def _encode(entry: Entry) -> bytes:
+    value = entry.value
+    meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
+            "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
+    body = dump_page(value) if isinstance(value, Page) else _dump_pin(value)
+    return orjson.dumps(meta) + b"\n" + body
+
+
+def _decode(data: bytes) -> Entry:
+    head, _, body = data.partition(b"\n")
+    meta = orjson.loads(head)
+    value = load_page(body) if meta["k"] == "page" else Pin.model_validate_json(body)
+    return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
 
 
 def _lookup(key: str, entry: Entry, *, stale: bool, age: float) -> Lookup[Any]:
@@ -185,6 +235,7 @@ class PageCache:
         jitter: float = 0.1,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        max_versions: int = 100_000,
     ) -> None:
         self.store = store
         self._secret = secret
@@ -196,7 +247,12 @@ class PageCache:
         self._inflight: dict[tuple[str, bool], asyncio.Task[Entry]] = {}
         # The version (stored_at) of each entry this process stored and still holds: what a
         # response built from those entries was built from (see graphql_api.response_cache).
+        # Bounded whatever the store: a version goes when its entry is evicted from memory or
+        # its freshness ends (no response kept by the response cache outlives that), and past
+        # ``max_versions`` the oldest go (a forgotten version only costs a response-cache miss).
         self.versions: dict[str, float] = {}
+        self._fresh_until: OrderedDict[str, float] = OrderedDict()  # by time of storing
+        self._max_versions = max_versions
         if isinstance(store, MemoryStore):
             store.on_evict = self._forget
         # hits, stale, misses, joins (a miss that waited for a fetch already under way)
@@ -204,6 +260,19 @@ class PageCache:
 
     def _forget(self, key: str) -> None:
         self.versions.pop(key, None)
+        self._fresh_until.pop(key, None)
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        self.versions[key] = entry.stored_at
+        self._fresh_until[key] = entry.fresh_until
+        self._fresh_until.move_to_end(key)
+        # Stored in time order, so the first are the first to end (give or take the jitter).
+        oldest = next(iter(self._fresh_until.items()), None)
+        while oldest is not None and (
+            oldest[1] <= entry.stored_at or len(self._fresh_until) > self._max_versions
+        ):
+            self._forget(oldest[0])
+            oldest = next(iter(self._fresh_until.items()), None)
 
     def identity(self, token: str) -> str:
         """The caller's identity in keys: an HMAC of the token, never the token itself."""
@@ -251,7 +320,7 @@ class PageCache:
         try:
             value = await fetch()
         except (UpstreamUnauthorized, UpstreamForbidden):
-            self.versions.pop(key, None)
+            self._forget(key)
             await self.store.delete(key)  # never answer an auth failure from the cache
             raise
         now = self._clock()
@@ -259,7 +328,7 @@ class PageCache:
         ttl = fresh + self._stale_ttl
         entry = Entry(value, now, now + fresh, now + ttl, metrics)
         await self.store.set(key, entry, ttl)
-        self.versions[key] = now
+        self._remember(key, entry)
         return entry
 
     def _settle(self, key: str, metrics: bool, task: asyncio.Task[Entry]) -> None:

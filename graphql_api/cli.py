@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import AliasChoices, ValidationError
 from graphql_api import __version__
 from graphql_api.config import Settings
 
-__all__ = ["build_parser", "env_name", "main"]
+__all__ = ["build_parser", "describe_errors", "env_name", "main"]
 
 
 def env_name(field: str) -> str:
@@ -25,6 +26,32 @@ def env_name(field: str) -> str:
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
     return f"GRAPHQL_API_{field.upper()}"
+
+
+def _field_of(location: str) -> str | None:
+    """The settings field a validation error is about (by name, or by environment alias)."""
+    if location in Settings.model_fields:
+        return location
+    for name in Settings.model_fields:
+        if env_name(name).lower() == location.lower():
+            return name
+    return None
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting: its flag, its environment variable and what is allowed.
+    Never the value given (a token or a password may be among them)."""
+    lines: dict[str, str] = {}
+    for problem in error.errors(include_input=False, include_url=False):
+        location = str(problem["loc"][0]) if problem["loc"] else ""
+        field = _field_of(location)
+        if field is None:
+            lines.setdefault(location, f"graphql-api: unknown setting {location}")
+            continue
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        flag = "--" + field.replace("_", "-")
+        lines.setdefault(field, f"graphql-api: invalid {flag} ({env_name(field)}): {message}")
+    return list(lines.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        # Name the bad settings, never echo their values (a token may be among them).
-        bad = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
-        print(f"graphql-api: invalid settings: {', '.join(bad)}", file=sys.stderr)
+        for line in describe_errors(exc):
+            print(line, file=sys.stderr)
         return 2
 
     import uvicorn
@@ -68,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret.get_secret_value()
         for secret in (settings.pinterest_access_token, settings.secret)
         if secret is not None
-    )
+    ) + tuple(filter(None, [urllib.parse.urlsplit(settings.cache_url).password]))
     configure_logging(settings.log_level, settings.log_format, secrets)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
     return 0

@@ -6,13 +6,14 @@ and passed in explicitly.
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "check_cache_url"]
 
 _PAGE_SIZE_MAX = 250  # the upstream's maximum page_size
 
@@ -45,7 +46,9 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field(
         "memory://",
-        description="Page cache backend: memory:// or redis://host:port/db.",
+        repr=False,  # it may hold a Redis password
+        description="Page cache backend: memory://, redis://[user:password@]host[:port][/db] or "
+        "rediss://... (TLS; ssl_ca_certs=... and redis-py's other ssl_* options in the query).",
     )
     cache_ttl: Annotated[float, Field(gt=0)] = Field(
         60.0, description="Seconds an upstream page stays fresh in the cache (less up to 10%)."
@@ -57,6 +60,18 @@ class Settings(BaseSettings):
     )
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         128, description="Most pages the memory cache holds (least recently used out first)."
+    )
+    redis_timeout: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.05,
+        description="Seconds one Redis operation may take, connecting included; a slower or "
+        "failing one is answered without Redis, and a few in a row open the guard.",
+    )
+    redis_probe_interval: Annotated[float, Field(gt=0)] = Field(
+        1.0,
+        description="Seconds between PINGs while Redis is away; the first answer resumes sharing.",
+    )
+    redis_max_connections: Annotated[int, Field(ge=1)] = Field(
+        32, description="Most connections to Redis per process."
     )
     secret: SecretStr | None = Field(
         None,
@@ -133,7 +148,9 @@ class Settings(BaseSettings):
     upstream_max_keepalive: Annotated[int, Field(ge=0)] = Field(
         20, description="Idle upstream connections kept open per process."
     )
-    log_level: str = Field("info", description="Log level of the server.")
+    log_level: str = Field(
+        "info", description="Log level of the server: debug, info, warning, error or critical."
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="Log lines as JSON objects (with the request id) or plain text."
     )
@@ -206,3 +223,67 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.production
+
+    @field_validator("cache_url")
+    @classmethod
+    def _valid_cache_url(cls, url: str) -> str:
+        return check_cache_url(url)
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_log_level(cls, level: str) -> str:
+        if level.lower() not in _LOG_LEVELS:
+            raise ValueError(f"use one of {', '.join(_LOG_LEVELS)}")
+        return level.lower()
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_CACHE_URLS = "use memory://, redis://[user:password@]host[:port][/db] or rediss://..."
+# URL query options passed to redis-py (timeouts and the pool are settings of their own).
+_SSL_OPTIONS = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
+                "ssl_check_hostname", "ssl_ciphers")  # fmt: skip
+_SSL_FILES = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile")
+_CERT_REQS = ("none", "optional", "required")
+_BOOLEANS = ("true", "false", "yes", "no", "1", "0")
+
+
+def check_cache_url(url: str) -> str:
+    """``url`` if it is a cache URL this service can use, else a ``ValueError`` saying what
+    is allowed (never echoing the URL: it may hold a password)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError:
+        raise ValueError(f"not a URL: {_CACHE_URLS}") from None
+    try:
+        port = parsed.port  # parses it: ValueError when it is not a port
+    except ValueError:
+        raise ValueError("the Redis port must be a number, 1..65535") from None
+    if parsed.scheme == "memory":
+        if url != "memory://":
+            raise ValueError("memory:// takes no host, path or options")
+        return url
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ValueError(_CACHE_URLS)
+    if not parsed.hostname:
+        raise ValueError(f"a Redis URL needs a host: {_CACHE_URLS}")
+    if port == 0:
+        raise ValueError("the Redis port must be a number, 1..65535")
+    if parsed.path not in ("", "/") and not parsed.path[1:].isdigit():
+        raise ValueError("the Redis database (the URL's path) must be a number, like /0")
+    options = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    for name, values in options.items():
+        value = values[-1]
+        if name not in _SSL_OPTIONS:
+            raise ValueError(
+                f"unsupported Redis URL option {name!r}: use {', '.join(_SSL_OPTIONS)} "
+                "(timeouts and the pool are GRAPHQL_API_REDIS_* settings)"
+            )
+        if parsed.scheme != "rediss":
+            raise ValueError(f"{name} needs a rediss:// URL (TLS)")
+        if name in _SSL_FILES and not Path(value).exists():
+            raise ValueError(f"{name}: no such file or directory")
+        if name == "ssl_cert_reqs" and value.lower() not in _CERT_REQS:
+            raise ValueError(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}")
+        if name == "ssl_check_hostname" and value.lower() not in _BOOLEANS:
+            raise ValueError("ssl_check_hostname must be true or false")
+    return url

@@ -7,11 +7,15 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from graphql_api.redis_link import RedisLink
+
 __all__ = ["AutomaticPersistedQueries", "load_manifest", "sha256"]
+
+
+_REDIS_TTL = 7 * 24 * 3600  # seconds a registered query is kept in Redis
 
 
 def sha256(query: str) -> str:
@@ -20,24 +24,24 @@ def sha256(query: str) -> str:
 
 class AutomaticPersistedQueries:
     """Query texts by hash: a bounded LRU in the process, and Redis too when it is configured
-    (so a query registered on one replica is known to all)."""
+    (so a query registered on one replica is known to all). While Redis is away, a lookup it
+    would answer is a miss (the client sends the query again) and a registration stays here."""
 
-    def __init__(self, max_entries: int = 2000, redis_url: str | None = None) -> None:
+    def __init__(self, max_entries: int = 2000, redis: RedisLink | None = None) -> None:
         self._local: OrderedDict[str, str] = OrderedDict()
         self._max_entries = max_entries
-        self._redis: Any = None
-        if redis_url:
-            import redis.asyncio as redis
-
-            self._redis = redis.Redis.from_url(redis_url)
+        self._redis = redis
 
     async def get(self, digest: str) -> str | None:
         query = self._local.get(digest)
         if query is None and self._redis is not None:
-            stored = await self._redis.get(f"apq:{digest}")
-            query = stored.decode() if stored is not None else None
-            if query is not None:
+            client = self._redis.client
+            stored = await self._redis.run(lambda: client.get(f"apq:{digest}"), None)
+            query = stored.decode(errors="replace") if isinstance(stored, bytes) else None
+            if query is not None and sha256(query) == digest:
                 self._remember(digest, query)
+            else:
+                query = None
         elif query is not None:
             self._local.move_to_end(digest)
         return query
@@ -45,7 +49,8 @@ class AutomaticPersistedQueries:
     async def put(self, digest: str, query: str) -> None:
         self._remember(digest, query)
         if self._redis is not None:
-            await self._redis.set(f"apq:{digest}", query, ex=7 * 24 * 3600)
+            client = self._redis.client
+            await self._redis.run(lambda: client.set(f"apq:{digest}", query, ex=_REDIS_TTL), None)
 
     def _remember(self, digest: str, query: str) -> None:
         self._local[digest] = query
@@ -54,8 +59,7 @@ class AutomaticPersistedQueries:
             self._local.popitem(last=False)
 
     async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
+        return None  # the Redis link is closed by its owner
 
 
 def load_manifest(path: Path) -> dict[str, str]:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+
+from tests.helpers import RedisProcess, free_port
 
 
 @pytest.fixture(autouse=True)
@@ -19,22 +20,22 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A real redis-server on a loopback port, started for the session (CI installs it; a
-    developer machine without it skips these tests, CI fails instead)."""
+def _redis_binary() -> str:
+    """redis-server (CI installs it; a developer machine without it skips these tests, CI
+    fails instead)."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed: .ci/run must install it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server on a loopback port, started for the session."""
+    binary = _redis_binary()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -64,3 +65,20 @@ def redis_url(redis_server: str) -> str:
     client.flushall()
     client.close()
     return redis_server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A redis-server for this test alone, running; see :class:`RedisProcess`."""
+    server = RedisProcess(_redis_binary())
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.kill()
+
+
+@pytest.fixture
+def redis_binary() -> str:
+    return _redis_binary()

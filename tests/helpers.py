@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import os
 import random
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,9 +19,12 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
+import redis
 
 from graphql_api.app import create_app
 from graphql_api.config import Settings
+from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.fake import FakePinterest
 from graphql_api.upstream.resilience import Resilience, Timer, build_resilience
 
@@ -97,16 +102,27 @@ class Clock:
 
 
 def resilience(
-    clock: Clock | None = None, rng: Callable[[], float] | None = None, **values: Any
+    clock: Clock | None = None,
+    rng: Callable[[], float] | None = None,
+    redis: RedisLink | None = None,
+    **values: Any,
 ) -> Resilience:
-    """The resilience of a process with these settings, on a test clock (and coin)."""
+    """The resilience of a process with these settings, on a test clock (and coin; holds shared
+    through ``redis`` when given)."""
     timer = (clock or Clock()).timer
     return build_resilience(
         settings(**values),
         timer,
         lambda token: hashlib.sha256(token.encode()).hexdigest()[:16],
+        redis=redis,
         rng=rng or random.Random(0).random,
     )
+
+
+def redis_link(url: str, *, timeout: float = 1.0, probe_interval: float = 0.1) -> RedisLink:
+    """A link to a test's Redis (a timeout generous enough for a busy test machine)."""
+    return RedisLink.from_url(url, timeout=timeout, probe_interval=probe_interval,
+                              max_connections=8)  # fmt: skip
 
 
 @asynccontextmanager
@@ -126,6 +142,9 @@ async def open_app(
         return handle(request)
 
     timer = (clock or Clock()).timer  # backoff and holds never sleep in real time
+    # A loaded test machine can starve the Redis thread past the default Redis timeout (and
+    # skip a write a test means to share); tests of that bound pass their own.
+    values.setdefault("redis_timeout", 0.5)
     app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
     async with (
         app.router.lifespan_context(app),
@@ -141,6 +160,70 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         return httpx.Response(status, json=body, headers=headers)
 
     return handler
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """A redis-server of one test's own, on a free loopback port, that the test can kill
+    (SIGKILL), hang (SIGSTOP: it still accepts connections, never answers), resume (SIGCONT)
+    and start again on the same port. ``args`` are more redis-server arguments (TLS: ``{port}``
+    in them is the port)."""
+
+    def __init__(self, binary: str, *args: str) -> None:
+        self.port = free_port()
+        more = [arg.format(port=self.port) for arg in args]
+        self._command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", *more]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+        self._ready: Callable[[int], redis.Redis] = lambda port: redis.Redis(port=port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, ready: Callable[[int], redis.Redis] | None = None) -> None:
+        """Start it and wait until it answers (to ``ready(port)``, e.g. a TLS client; kept for
+        restarts)."""
+        if ready is not None:
+            self._ready = ready
+        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        client = self._ready(self.port)
+        try:
+            for _ in range(400):
+                try:
+                    client.ping()
+                    return
+                except (redis.ConnectionError, OSError):
+                    time.sleep(0.025)
+            pytest.fail("redis-server did not start")
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)  # a stopped process dies at once too
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def cont(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def restart(self) -> None:
+        if self.process is not None:
+            self.kill()
+        self.start()
 
 
 @contextmanager

@@ -17,15 +17,14 @@ import enum
 import math
 import random
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from graphql_api.config import Settings
 from graphql_api.errors import UpstreamRateLimited, UpstreamUnavailable
+from graphql_api.redis_link import RedisLink
 
 __all__ = [
     "Breaker",
@@ -249,27 +248,43 @@ class Holds:
 
 
 class RedisHolds(Holds):
-    """The same holds, kept in Redis so every replica honours them."""
+    """The same holds, also kept in Redis so every replica honours them. Each is kept in this
+    process too: a hold set while Redis is away still applies here, and a caller's hold is the
+    later of this process' and Redis' (when Redis answers)."""
 
-    def __init__(self, url: str, timer: Timer) -> None:
-        import redis.asyncio as redis
-
+    def __init__(self, redis: RedisLink, timer: Timer) -> None:
         super().__init__(timer)
-        self._redis: Any = redis.Redis.from_url(url)
+        self._redis = redis
+        self._prune_at = 1024  # local holds past which the expired ones are dropped
+
+    async def _shared(self, caller: str) -> float:
+        client = self._redis.client
+        value = await self._redis.run(lambda: client.get(f"hold:{caller}"), None)
+        try:
+            return float(value) if value is not None else 0.0
+        except ValueError:  # not a hold of ours
+            return 0.0
 
     async def until(self, caller: str) -> float:
-        value = await self._redis.get(f"hold:{caller}")
-        return float(value) if value is not None else 0.0
+        return max(await super().until(caller), await self._shared(caller))
 
     async def hold(self, caller: str, seconds: float) -> None:
-        until = self._timer.wall() + seconds
+        await super().hold(caller, seconds)
+        now = self._timer.wall()
+        if len(self._until) >= self._prune_at:  # callers held once and never seen again
+            self._until = {c: t for c, t in self._until.items() if t > now}
+            self._prune_at = max(1024, 2 * len(self._until))
+        until = now + seconds
         # Keep the later of two holds; the key expires with the hold.
-        current = await self.until(caller)
-        if until > current:
-            await self._redis.set(f"hold:{caller}", repr(until), px=max(1, int(seconds * 1000)))
+        if self._redis.available and until > await self._shared(caller):
+            client = self._redis.client
+            await self._redis.run(
+                lambda: client.set(f"hold:{caller}", repr(until), px=max(1, int(seconds * 1000))),
+                None,
+            )
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        return None  # the Redis link is closed by its owner
 
 
 def hold_seconds(error: UpstreamRateLimited, hint: float | None, default: float) -> float:
@@ -304,11 +319,13 @@ def build_resilience(
     settings: Settings,
     timer: Timer,
     identify: Callable[[str], str],
+    *,
+    redis: RedisLink | None = None,
     rng: Callable[[], float] = random.random,
 ) -> Resilience:
-    """The resilience of one process, from the settings; holds in Redis with a Redis cache."""
-    scheme = urllib.parse.urlparse(settings.cache_url).scheme
-    holds = RedisHolds(settings.cache_url, timer) if scheme.startswith("redis") else Holds(timer)
+    """The resilience of one process, from the settings; holds shared through ``redis`` (the
+    process' link to the Redis cache) when there is one."""
+    holds = RedisHolds(redis, timer) if redis is not None else Holds(timer)
     breakers = {
         operation: Breaker(
             operation,

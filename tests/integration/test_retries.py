@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from graphql_api.errors import APIError
+from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.resilience import BreakerState, Deadline, Resilience
-from tests.helpers import Clock, resilience, settings
+from tests.helpers import Clock, redis_link, resilience, settings
 
 OK_PAGE = {"items": [], "bookmark": None}
 BODY = {"feed_id": "1", "filters": {"any_of": [{"MIN_PRICE": {"values": 1}}]}}
@@ -43,10 +44,14 @@ def _status(status: int, headers: dict[str, str] | None = None) -> httpx.Respons
 
 
 def _client(
-    script: Script, clock: Clock, rng: Callable[[], float] | None = None, **values: Any
+    script: Script,
+    clock: Clock,
+    redis: RedisLink | None = None,
+    rng: Callable[[], float] | None = None,
+    **values: Any,
 ) -> tuple[PinterestClient, Resilience]:
     script.clock = clock
-    r = resilience(clock, rng, **values)
+    r = resilience(clock, rng, redis, **values)
     http = build_http_client(settings(**values), httpx.MockTransport(script))
     return PinterestClient(http, r), r
 
@@ -242,8 +247,9 @@ async def test_holds_are_shared_by_replicas_through_redis(redis_url: str) -> Non
     clock = Clock()
     first = Script(_status(429, {"Retry-After": "50"}))
     second = Script(_status(200))
-    one, r1 = _client(first, clock, cache_url=redis_url, retry_attempts=1, request_deadline=10)
-    two, r2 = _client(second, clock, cache_url=redis_url, request_deadline=10)
+    links = [redis_link(redis_url), redis_link(redis_url)]
+    one, _ = _client(first, clock, links[0], retry_attempts=1, request_deadline=10)
+    two, _ = _client(second, clock, links[1], request_deadline=10)
     with pytest.raises(APIError):
         await one.get_pin("alice", "5")
     with pytest.raises(APIError) as raised:
@@ -252,8 +258,8 @@ async def test_holds_are_shared_by_replicas_through_redis(redis_url: str) -> Non
     assert second.requests == []  # the other replica never asked the upstream
     await two.list_product_group_products("bob", "1", bookmark=None, page_size=25)
     assert len(second.requests) == 1
-    await r1.holds.close()
-    await r2.holds.close()
+    for link in links:
+        await link.close()
 
 
 async def test_breaker_fails_fast_then_recovers_and_refusals_are_no_requests() -> None:

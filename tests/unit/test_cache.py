@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store, create_store
+from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store
 from graphql_api.errors import (
     UpstreamForbidden,
     UpstreamRateLimited,
@@ -17,7 +17,7 @@ from graphql_api.errors import (
 )
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.models import Page, parse_page
-from tests.helpers import Clock
+from tests.helpers import Clock, redis_link
 
 PAGES = [parse_page({"items": build_catalog(3, seed=s), "bookmark": f"b{s}"}) for s in range(4)]
 FRESH, STALE = 60.0, 300.0
@@ -44,11 +44,13 @@ class Upstream:
 @pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     if request.param == "memory":
-        s: Store = create_store("memory://", max_entries=100)
-    else:
-        s = create_store(request.getfixturevalue("redis_url"), max_entries=100)
+        yield MemoryStore(max_entries=100)
+        return
+    link = redis_link(request.getfixturevalue("redis_url"))
+    s = RedisStore(link, max_entries=100)
     yield s
     await s.close()
+    await link.close()
 
 
 async def _joined(cache: PageCache, count: int) -> None:
@@ -63,13 +65,6 @@ async def _joined(cache: PageCache, count: int) -> None:
 def _cache(store: Store, clock: Clock, rng: float = 0.0) -> PageCache:
     return PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
                      rng=lambda: rng)  # fmt: skip
-
-
-def test_create_store_by_url() -> None:
-    assert isinstance(create_store("memory://", max_entries=1), MemoryStore)
-    assert isinstance(create_store("redis://127.0.0.1:1/0", max_entries=1), RedisStore)
-    with pytest.raises(ValueError, match="memcached"):
-        create_store("memcached://x", max_entries=1)
 
 
 def test_keys_carry_a_keyed_hash_of_the_token_never_the_token() -> None:
@@ -261,3 +256,22 @@ async def test_a_request_without_metrics_joins_a_fetch_with_them() -> None:
     upstream.gate.set()
     assert (await with_metrics).value is (await without).value
     assert upstream.calls == 1
+
+
+async def test_versions_are_pruned_with_either_store(store: Store) -> None:
+    """The response cache's record of versions cannot grow without bound: a version goes when
+    its entry's freshness ends (Redis included, which evicts nothing in the process) or when
+    there are more than ``max_versions``."""
+    clock, upstream = Clock(), Upstream()
+    cache = PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
+                      rng=lambda: 0.0, max_versions=50)  # fmt: skip
+    for i in range(20):
+        await cache.get(f"old{i}", upstream, metrics=False)
+    assert len(cache.versions) == 20
+    clock.advance(FRESH)  # their freshness is over: no kept response can use them
+    await cache.get("new", upstream, metrics=False)
+    assert list(cache.versions) == ["new"]
+    for i in range(200):
+        await cache.get(f"k{i}", upstream, metrics=False)
+        assert len(cache.versions) <= 50
+    assert list(cache.versions)[-1] == "k199"

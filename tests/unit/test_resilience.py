@@ -19,7 +19,7 @@ from graphql_api.upstream.resilience import (
     RedisHolds,
     RetryBudget,
 )
-from tests.helpers import Clock
+from tests.helpers import Clock, redis_link
 
 
 def test_deadline_counts_down_on_the_clock() -> None:
@@ -183,12 +183,16 @@ async def test_bulkhead_bounds_each_caller_and_the_process() -> None:
 @pytest.fixture(params=["memory", "redis"])
 async def holds(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Holds, Clock]]:
     clock = Clock()
+    link = None
     if request.param == "memory":
         h: Holds = Holds(clock.timer)
     else:
-        h = RedisHolds(request.getfixturevalue("redis_url"), clock.timer)
+        link = redis_link(request.getfixturevalue("redis_url"))
+        h = RedisHolds(link, clock.timer)
     yield h, clock
     await h.close()
+    if link is not None:
+        await link.close()
 
 
 async def test_holds_per_caller(holds: tuple[Holds, Clock]) -> None:
@@ -200,3 +204,15 @@ async def test_holds_per_caller(holds: tuple[Holds, Clock]) -> None:
     assert await store.until("alice") == clock.now + 30
     await store.hold("alice", 60)
     assert await store.until("alice") == clock.now + 60
+
+
+async def test_redis_holds_kept_in_the_process_do_not_pile_up(redis_url: str) -> None:
+    clock = Clock()
+    link = redis_link(redis_url)
+    holds = RedisHolds(link, clock.timer)
+    for i in range(2100):  # callers held once, never seen again
+        await holds.hold(f"caller{i}", 1)
+        clock.advance(0.01)
+    assert len(holds._until) < 1100
+    assert await holds.until("caller2099") > clock.now  # the live ones stay
+    await link.close()

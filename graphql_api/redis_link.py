@@ -1,0 +1,269 @@
+"""The process's one link to Redis, and the guard every Redis operation goes through.
+
+Redis is a cache, never a dependency. :class:`RedisLink` owns the one ``redis.asyncio`` client
+of the process (``redis://``, ``rediss://`` with redis-py's ``ssl_*`` URL options, ACL users as
+``redis://user:password@host:port/db``): short socket and connect timeouts, a bounded pool, and
+no retries inside redis-py. :meth:`RedisLink.run` is the only way to use it:
+
+- An operation is bounded, whole, by the timeout (``asyncio.timeout`` over redis-py's socket
+  timeouts). One that fails or runs out of time answers its fallback; Redis' exceptions
+  (``RedisError``, ``OSError``, ``TimeoutError``) stop here and nothing else sees them.
+- After a few consecutive failures the guard opens: every operation answers its fallback at
+  once, without touching Redis, and a background probe (``PING`` every ``probe_interval``
+  seconds) closes it when Redis answers again, so sharing resumes by itself. When only
+  timeouts opened it, a few PINGs at once first check that Redis is really away and not
+  this host briefly starved of CPU (then the guard closes again, without a warning).
+- One warning when Redis goes away and one when it is back; single failures log at DEBUG.
+
+Redis I/O runs on an event loop of its own, in a thread. A timeout measured on the service's
+loop would count that loop's lag: with the loop busy (pages parsed, responses built) a healthy
+Redis answering in a millisecond would look slow, and the guard would open under load. On its
+own loop an operation is timed by how Redis answers (give or take a GIL switch interval).
+
+The counters and :attr:`RedisLink.state` are there for metrics and ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from graphql_api.config import Settings
+
+__all__ = ["FAILURES", "LinkState", "RedisLink", "open_redis"]
+
+_log = logging.getLogger("graphql_api.redis")
+T = TypeVar("T")
+F = TypeVar("F")
+
+# What a failing Redis raises: its own errors, the socket's, and our time bound's.
+# (EOFError: asyncio.IncompleteReadError, should a reply be cut short outside redis-py's parser.)
+FAILURES = (RedisError, OSError, TimeoutError, EOFError)
+
+
+class LinkState(enum.Enum):
+    UP = "up"  # operations go to Redis
+    DOWN = "down"  # the guard is open: operations answer their fallback at once
+
+
+class RedisLink:
+    """A Redis client behind a guard (a small circuit breaker on consecutive failures), on an
+    event loop of its own (started on first use, stopped by :meth:`close`)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        timeout: float,
+        probe_interval: float,
+        failures_to_open: int = 3,
+    ) -> None:
+        self.client = client  # used on the link's loop only (through run())
+        self._timeout = timeout
+        self._probe_interval = probe_interval
+        self._failures_to_open = failures_to_open
+        self._consecutive = 0
+        self._state = LinkState.UP
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the service's loop
+        self._probe: asyncio.Task[None] | None = None
+        self._on_up: list[Callable[[], Awaitable[None]]] = []
+        self._recovery: asyncio.Task[None] | None = None
+        # Counters (read by metrics): operations sent, failed, answered without Redis; outages.
+        self.attempts = 0
+        self.failures = 0
+        self.skipped = 0
+        self.outages = 0
+        self.blips = 0  # openings on timeouts alone that an immediate PING found answered
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, timeout: float, probe_interval: float, max_connections: int
+    ) -> RedisLink:
+        """The link to the Redis at ``url`` (options in its query, as redis-py reads them)."""
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,  # waiting for a free connection is part of the operation
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # the guard decides, not redis-py
+            decode_responses=False,
+        )
+        return cls(redis.Redis(connection_pool=pool), timeout=timeout,
+                   probe_interval=probe_interval)  # fmt: skip
+
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
+    def available(self) -> bool:
+        """Whether operations go to Redis now (the last outcomes were not failures)."""
+        return self._state is LinkState.UP
+
+    def on_up(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call ``callback`` (on the service's loop) each time Redis is back."""
+        self._on_up.append(callback)
+
+    async def run(self, operation: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+        """``operation()``'s result, or ``fallback`` if Redis is away, fails or is too slow.
+        ``operation`` runs on the link's loop: it may use :attr:`client` and nothing bound to
+        the caller's loop."""
+        if self._state is LinkState.DOWN:
+            self.skipped += 1
+            return fallback
+        self._home = asyncio.get_running_loop()
+        attempt = asyncio.run_coroutine_threadsafe(self._attempt(operation, fallback),
+                                                   self._started())  # fmt: skip
+        return await asyncio.wrap_future(attempt)
+
+    async def ping(self) -> bool:
+        """Whether Redis answers ``PING`` now (bounded; at once ``False`` while it is away)."""
+        return bool(await self.run(self.client.ping, False))
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="redis-link",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+        return self._loop
+
+    # On the link's loop:
+
+    async def _attempt(self, operation: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+        self.attempts += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await operation()
+        except FAILURES as error:
+            self._failed(error)
+            return fallback
+        self._consecutive = 0
+        return result
+
+    def _failed(self, error: BaseException) -> None:
+        self.failures += 1
+        self._consecutive += 1
+        _log.debug("Redis operation failed: %s", _describe(error))
+        if self._state is LinkState.UP and self._consecutive >= self._failures_to_open:
+            self._state = LinkState.DOWN  # from now on, nothing waits on Redis
+            # A fresh context: the probe is no request's (its log lines carry no request id).
+            self._probe = asyncio.create_task(
+                self._probe_until_up(error), name="redis-probe", context=contextvars.Context()
+            )
+
+    async def _probe_until_up(self, error: BaseException) -> None:
+        # Timeouts alone can be a stall of this host rather than Redis (starved of CPU, or a
+        # container throttled for the rest of its CPU period): a few PINGs at once tell; if
+        # Redis answers one, that was a blip, not an outage worth a warning.
+        if isinstance(error, TimeoutError) and await self._answers_soon():
+            self.blips += 1
+            _log.debug("Redis was slow (%s) but answers", _describe(error))
+            self._up()
+            return
+        self.outages += 1
+        _log.warning(
+            "Redis is unavailable (%s): caching in this process only until it answers again",
+            _describe(error),
+        )
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            if await self._answers():
+                break
+        # Connections opened before the outage may point at a Redis that restarted since.
+        with contextlib.suppress(*FAILURES):
+            async with asyncio.timeout(self._timeout):
+                await self.client.connection_pool.disconnect()
+        _log.warning("Redis is back: sharing the cache again")
+        self._up()
+
+    async def _answers_soon(self, pings: int = 3) -> bool:
+        for ping in range(pings):
+            if ping:
+                await asyncio.sleep(self._timeout)
+            if await self._answers():
+                return True
+        return False
+
+    async def _answers(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self.client.ping()
+        except FAILURES as error:
+            _log.debug("Redis probe failed: %s", _describe(error))
+            return False
+        return True
+
+    def _up(self) -> None:
+        self._consecutive = 0
+        self._state = LinkState.UP
+        if self._home is not None and self._on_up:
+            with contextlib.suppress(RuntimeError):  # the service's loop is closed: no one left
+                self._home.call_soon_threadsafe(self._recover)
+
+    async def _close_client(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        with contextlib.suppress(*FAILURES):
+            await self.client.aclose(close_connection_pool=True)
+
+    # On the service's loop:
+
+    def _recover(self) -> None:
+        self._recovery = asyncio.create_task(self._run_on_up(), name="redis-recovery")
+
+    async def _run_on_up(self) -> None:
+        for callback in self._on_up:
+            try:
+                await callback()
+            except Exception:  # a callback's bug must not keep the others from running
+                _log.exception("a Redis recovery callback failed")
+
+    async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        if self._loop is None or self._thread is None:
+            return
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._close_client(), self._loop)
+        )
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+        self._loop = self._thread = None
+
+
+def _describe(error: BaseException) -> str:
+    """The error's type and message (redis-py's messages name the address, not credentials)."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def open_redis(settings: Settings) -> RedisLink | None:
+    """The process's link to the Redis of ``settings.cache_url``; ``None`` for ``memory://``."""
+    if not settings.cache_url.startswith(("redis://", "rediss://")):
+        return None
+    return RedisLink.from_url(
+        settings.cache_url,
+        timeout=settings.redis_timeout,
+        probe_interval=settings.redis_probe_interval,
+        max_connections=settings.redis_max_connections,
+    )
