@@ -232,6 +232,7 @@ class Holds:
     def __init__(self, timer: Timer) -> None:
         self._timer = timer
         self._until: dict[str, float] = {}
+        self._prune_at = 1024  # holds on record past which the expired ones are dropped
 
     async def until(self, caller: str) -> float:
         until = self._until.get(caller, 0.0)
@@ -240,8 +241,15 @@ class Holds:
         return until
 
     async def hold(self, caller: str, seconds: float) -> None:
-        until = self._timer.wall() + seconds
-        self._until[caller] = max(until, self._until.get(caller, 0.0))
+        now = self._timer.wall()
+        self._until[caller] = max(now + seconds, self._until.get(caller, 0.0))
+        if len(self._until) >= self._prune_at:  # callers held once and never seen again
+            self._until = {c: t for c, t in self._until.items() if t > now}
+            self._prune_at = max(1024, 2 * len(self._until))  # amortised: O(1) per hold
+
+    def __len__(self) -> int:
+        """Holds on record (in this process)."""
+        return len(self._until)
 
     async def close(self) -> None:
         return None
@@ -255,7 +263,6 @@ class RedisHolds(Holds):
     def __init__(self, redis: RedisLink, timer: Timer) -> None:
         super().__init__(timer)
         self._redis = redis
-        self._prune_at = 1024  # local holds past which the expired ones are dropped
 
     async def _shared(self, caller: str) -> float:
         client = self._redis.client
@@ -270,11 +277,7 @@ class RedisHolds(Holds):
 
     async def hold(self, caller: str, seconds: float) -> None:
         await super().hold(caller, seconds)
-        now = self._timer.wall()
-        if len(self._until) >= self._prune_at:  # callers held once and never seen again
-            self._until = {c: t for c, t in self._until.items() if t > now}
-            self._prune_at = max(1024, 2 * len(self._until))
-        until = now + seconds
+        until = self._timer.wall() + seconds
         # Keep the later of two holds; the key expires with the hold.
         if self._redis.available and until > await self._shared(caller):
             client = self._redis.client
