@@ -3,17 +3,23 @@
 Validation rules (built once per app, so the validation cache keeps hitting) for depth, aliases
 and root fields; the token limit is the parser's; the upstream-cost budget is checked per
 request, with its variables, from the root fields (only they call the upstream).
+
+Every walk here visits each selection set of the document at most once, whatever the fragments
+spread (a fragment spread twice by each of twenty fragments is still walked once), and stops at
+fragment cycles (which ``NoFragmentsCyclesRule`` reports in the same pass): the work is linear in
+the document.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -22,12 +28,16 @@ from graphql import (
     InlineFragmentNode,
     ListValueNode,
     OperationDefinitionNode,
+    SelectionNode,
     SelectionSetNode,
     VariableNode,
     value_from_ast,
 )
 
-__all__ = ["Limits", "limit_rules", "root_fields", "upstream_cost"]
+__all__ = ["Depths", "Limits", "fragments_of", "limit_rules", "root_fields", "upstream_cost"]
+
+Fragments = Mapping[str, FragmentDefinitionNode]
+RootFields = dict[str, list[FieldNode]]  # by response key: the field nodes that merge into it
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +50,76 @@ class Limits:
     max_upstream_cost: int
 
 
-def root_fields(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> Iterator[FieldNode]:
-    """The fields of a selection set, through fragments (each fragment once per path)."""
-    for node in selection_set.selections if selection_set else ():
-        if isinstance(node, FieldNode):
-            yield node
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    """A document's fragment definitions by name."""
+    return {d.name.value: d for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+
+
+def _below(node: SelectionNode, fragments: Fragments) -> SelectionSetNode | None:
+    """The selection set a selection leads to: a field's, an inline fragment's, or that of the
+    fragment a spread names (``None``: a leaf, or an unknown fragment)."""
+    if isinstance(node, FragmentSpreadNode):
+        fragment = fragments.get(node.name.value)
+        return fragment.selection_set if fragment is not None else None
+    selection_set: SelectionSetNode | None = getattr(node, "selection_set", None)
+    return selection_set
+
+
+def root_fields(selection_set: SelectionSetNode, fragments: Fragments) -> RootFields:
+    """The fields of a selection set through fragments, grouped by response key as execution
+    merges them (graphql-core's field collection, without type conditions and directives, so
+    a superset): each fragment is walked once, as execution does."""
+    grouped: RootFields = {}
+    visited: set[str] = set()
+    stack: list[Iterator[SelectionNode]] = [iter(selection_set.selections)]
+    while stack:  # depth first, in document order, without recursion
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+        elif isinstance(node, FieldNode):
+            key = node.alias.value if node.alias else node.name.value
+            grouped.setdefault(key, []).append(node)
         elif isinstance(node, InlineFragmentNode):
-            yield from root_fields(node.selection_set, fragments, seen)
-        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
-            fragment = fragments.get(node.name.value)
-            if fragment is not None:
-                yield from root_fields(fragment.selection_set, fragments, seen | {node.name.value})
+            stack.append(iter(node.selection_set.selections))
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in visited:
+            visited.add(node.name.value)
+            below = _below(node, fragments)
+            if below is not None:
+                stack.append(iter(below.selections))
+    return grouped
 
 
-def _depth(
-    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
-) -> int:
-    return max(
-        (
-            1 + _depth(field.selection_set, fragments)
-            for field in root_fields(selection_set, fragments)
-        ),
-        default=0,
-    )
+class Depths:
+    """The depth of selection sets (fields nested below one another, through fragments),
+    each selection set computed once and remembered: build one per document."""
+
+    def __init__(self, fragments: Fragments) -> None:
+        self._fragments = fragments
+        self._depths: dict[int, int] = {}  # by id() of a selection set of the document
+
+    def _of(self, node: SelectionNode) -> int:
+        below = _below(node, self._fragments)
+        depth = self._depths.get(id(below), 0) if below is not None else 0
+        return depth + 1 if isinstance(node, FieldNode) else depth
+
+    def __call__(self, selection_set: SelectionSetNode) -> int:
+        depths = self._depths
+        open_: set[int] = set()  # being computed: a spread back into one closes a cycle
+        stack: list[tuple[SelectionSetNode, bool]] = [(selection_set, False)]
+        while stack:  # post-order without recursion: the selections' depths first
+            current, ready = stack.pop()
+            if ready:
+                depths[id(current)] = max(map(self._of, current.selections), default=0)
+                open_.discard(id(current))
+            elif id(current) not in depths and id(current) not in open_:
+                open_.add(id(current))
+                stack.append((current, True))
+                for node in current.selections:
+                    below = _below(node, self._fragments)
+                    if below is not None and id(below) not in depths:
+                        stack.append((below, False))
+        return depths[id(selection_set)]
 
 
 def _error(message: str, code: str, node: Any) -> GraphQLError:
@@ -77,26 +130,14 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     """The depth, alias and root-field rules for these limits."""
 
     class OperationLimits(ASTValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            fragments = {f.name.value: f for f in self.context.document.definitions
-                         if isinstance(f, FragmentDefinitionNode)}  # fmt: skip
-            depth = _depth(node.selection_set, fragments)
-            if depth > limits.max_depth:
-                self.report_error(_error(
-                    f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
-                    "(max depth).", "MAX_DEPTH_LIMIT", node,
-                ))  # fmt: skip
-            roots = [f for f in root_fields(node.selection_set, fragments)
-                     if f.name.value != "__typename"]  # fmt: skip
-            if len(roots) > limits.max_root_fields:
-                self.report_error(_error(
-                    f"The operation has {len(roots)} root fields; the limit is "
-                    f"{limits.max_root_fields} (max root fields).", "MAX_ROOT_FIELDS_LIMIT", node,
-                ))  # fmt: skip
+        fragments: dict[str, FragmentDefinitionNode]
+        depths: Depths
 
-        def enter_document(self, node: Any, *_: Any) -> None:
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            self.fragments = fragments_of(node)
+            self.depths = Depths(self.fragments)  # shared by the document's operations
             aliases = 0
-            stack = [node]
+            stack: list[Any] = [node]
             while stack:  # every aliased field of the document, fragments included
                 current = stack.pop()
                 if isinstance(current, FieldNode) and current.alias is not None:
@@ -111,42 +152,66 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     "(max aliases).", "MAX_ALIASES_LIMIT", node,
                 ))  # fmt: skip
 
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            depth = self.depths(node.selection_set)
+            if depth > limits.max_depth:
+                self.report_error(_error(
+                    f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
+                    "(max depth).", "MAX_DEPTH_LIMIT", node,
+                ))  # fmt: skip
+            roots = [key for key, nodes in root_fields(node.selection_set, self.fragments).items()
+                     if nodes[0].name.value != "__typename"]  # fmt: skip
+            if len(roots) > limits.max_root_fields:
+                self.report_error(_error(
+                    f"The operation has {len(roots)} root fields; the limit is "
+                    f"{limits.max_root_fields} (max root fields).", "MAX_ROOT_FIELDS_LIMIT", node,
+                ))  # fmt: skip
+
     return (OperationLimits,)
 
 
 _LISTINGS = frozenset({"productGroupProducts", "productsByFilter"})
 
 
+def _field_cost(
+    field: FieldNode, variables: dict[str, Any], *, page_size: int, default_first: int
+) -> int:
+    name = field.name.value
+    arguments = {arg.name.value: arg.value for arg in field.arguments or ()}
+    if name in _LISTINGS:
+        first = (
+            value_from_ast(arguments["first"], GraphQLInt, variables)
+            if "first" in arguments
+            else None
+        )
+        first = first if isinstance(first, int) else default_first
+        return math.ceil(max(first, 1) / page_size) + 1
+    if name == "pin":
+        return 1
+    if name == "_entities":
+        value = arguments.get("representations")
+        if isinstance(value, VariableNode):
+            representations = variables.get(value.name.value)
+        else:
+            representations = value.values if isinstance(value, ListValueNode) else None
+        # Not a list: variable coercion refuses it later; a list coerces item by item.
+        return len(representations) if isinstance(representations, list | tuple) else 1
+    return 0
+
+
 def upstream_cost(
-    operation: OperationDefinitionNode,
-    fragments: dict[str, FragmentDefinitionNode],
+    roots: Mapping[str, Sequence[FieldNode]],
     variables: dict[str, Any],
     *,
     page_size: int,
     default_first: int,
 ) -> int:
-    """The most upstream requests the operation can trigger: each listing field its pages (one
-    more when the slice crosses a page boundary), each ``pin`` one, each entity one."""
-    cost = 0
-    for field in root_fields(operation.selection_set, fragments):
-        name = field.name.value
-        arguments = {arg.name.value: arg.value for arg in field.arguments or ()}
-        if name in _LISTINGS:
-            first = (
-                value_from_ast(arguments["first"], GraphQLInt, variables)
-                if "first" in arguments
-                else None
-            )
-            first = first if isinstance(first, int) else default_first
-            cost += math.ceil(max(first, 1) / page_size) + 1
-        elif name == "pin":
-            cost += 1
-        elif name == "_entities":
-            value = arguments.get("representations")
-            if isinstance(value, VariableNode):
-                representations = variables.get(value.name.value)
-            else:
-                representations = value.values if isinstance(value, ListValueNode) else None
-            # Not a list: variable coercion refuses it later; a list coerces item by item.
-            cost += len(representations) if isinstance(representations, list | tuple) else 1
-    return cost
+    """The most upstream requests an operation with these root fields (see
+    :func:`root_fields`) can trigger: each listing field its pages (one more when the slice
+    crosses a page boundary), each ``pin`` one, each entity one. Fields merged under one
+    response key run once."""
+    return sum(
+        max(_field_cost(f, variables, page_size=page_size, default_first=default_first)
+            for f in nodes)
+        for nodes in roots.values()
+    )  # fmt: skip
