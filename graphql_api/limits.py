@@ -6,8 +6,10 @@ request, with its variables, from the root fields (only they call the upstream).
 
 Every walk here visits each selection set of the document at most once, whatever the fragments
 spread (a fragment spread twice by each of twenty fragments is still walked once), and stops at
-fragment cycles (which ``NoFragmentsCyclesRule`` reports in the same pass): the work is linear in
-the document.
+fragment cycles (which ``NoFragmentCyclesRule`` reports in the same pass): the work is linear in
+the document. Aliases are also counted as if fragments were inlined: a fragment of five aliased
+fields spread under each of five aliased fields, five levels down, would ask for thousands of
+copies of each object (megabytes from a document of a few hundred bytes).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from graphql import (
     value_from_ast,
 )
 
-__all__ = ["Depths", "Limits", "fragments_of", "limit_rules", "root_fields", "upstream_cost"]
+__all__ = ["Expansion", "Limits", "fragments_of", "limit_rules", "root_fields", "upstream_cost"]
 
 Fragments = Mapping[str, FragmentDefinitionNode]
 RootFields = dict[str, list[FieldNode]]  # by response key: the field nodes that merge into it
@@ -90,36 +92,50 @@ def root_fields(selection_set: SelectionSetNode, fragments: Fragments) -> RootFi
     return grouped
 
 
-class Depths:
-    """The depth of selection sets (fields nested below one another, through fragments),
-    each selection set computed once and remembered: build one per document."""
+class Expansion:
+    """The depth of selection sets and the aliases they select, as if their fragments were
+    inlined (a fragment spread twice beside itself merges, as in execution): each selection
+    set of the document computed once and remembered, so build one per document."""
 
     def __init__(self, fragments: Fragments) -> None:
         self._fragments = fragments
-        self._depths: dict[int, int] = {}  # by id() of a selection set of the document
+        self._done: dict[int, tuple[int, int]] = {}  # by id() of a selection set: its figures
 
-    def _of(self, node: SelectionNode) -> int:
-        below = _below(node, self._fragments)
-        depth = self._depths.get(id(below), 0) if below is not None else 0
-        return depth + 1 if isinstance(node, FieldNode) else depth
+    def _figures(self, selection_set: SelectionSetNode) -> tuple[int, int]:
+        depth = aliases = 0
+        spread: set[str] = set()
+        for node in selection_set.selections:
+            if isinstance(node, FragmentSpreadNode):
+                if node.name.value in spread:
+                    continue
+                spread.add(node.name.value)
+            below = _below(node, self._fragments)
+            # Not computed: a leaf, an unknown fragment, or a cycle back (counts nothing).
+            depth_below, aliases_below = self._done.get(id(below), (0, 0))
+            if isinstance(node, FieldNode):
+                depth_below += 1
+                aliases_below += node.alias is not None
+            depth, aliases = max(depth, depth_below), aliases + aliases_below
+        return depth, aliases
 
-    def __call__(self, selection_set: SelectionSetNode) -> int:
-        depths = self._depths
+    def __call__(self, selection_set: SelectionSetNode) -> tuple[int, int]:
+        """The depth of a selection set (fields nested in one another) and its aliases."""
+        done = self._done
         open_: set[int] = set()  # being computed: a spread back into one closes a cycle
         stack: list[tuple[SelectionSetNode, bool]] = [(selection_set, False)]
-        while stack:  # post-order without recursion: the selections' depths first
+        while stack:  # post-order without recursion: the selections' figures first
             current, ready = stack.pop()
             if ready:
-                depths[id(current)] = max(map(self._of, current.selections), default=0)
+                done[id(current)] = self._figures(current)
                 open_.discard(id(current))
-            elif id(current) not in depths and id(current) not in open_:
+            elif id(current) not in done and id(current) not in open_:
                 open_.add(id(current))
                 stack.append((current, True))
                 for node in current.selections:
                     below = _below(node, self._fragments)
-                    if below is not None and id(below) not in depths:
+                    if below is not None and id(below) not in done:
                         stack.append((below, False))
-        return depths[id(selection_set)]
+        return done[id(selection_set)]
 
 
 def _error(message: str, code: str, node: Any) -> GraphQLError:
@@ -131,11 +147,12 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
 
     class OperationLimits(ASTValidationRule):
         fragments: dict[str, FragmentDefinitionNode]
-        depths: Depths
+        expansion: Expansion
+        aliases: int  # in the document's text
 
         def enter_document(self, node: DocumentNode, *_: Any) -> None:
             self.fragments = fragments_of(node)
-            self.depths = Depths(self.fragments)  # shared by the document's operations
+            self.expansion = Expansion(self.fragments)  # shared by the document's operations
             aliases = 0
             stack: list[Any] = [node]
             while stack:  # every aliased field of the document, fragments included
@@ -146,6 +163,7 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     stack.extend(getattr(current, key, None) or ())
                 if (selection_set := getattr(current, "selection_set", None)) is not None:
                     stack.append(selection_set)
+            self.aliases = aliases
             if aliases > limits.max_aliases:
                 self.report_error(_error(
                     f"The document has {aliases} aliases; the limit is {limits.max_aliases} "
@@ -153,11 +171,17 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                 ))  # fmt: skip
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            depth = self.depths(node.selection_set)
+            depth, aliases = self.expansion(node.selection_set)
             if depth > limits.max_depth:
                 self.report_error(_error(
                     f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
                     "(max depth).", "MAX_DEPTH_LIMIT", node,
+                ))  # fmt: skip
+            if aliases > limits.max_aliases >= self.aliases:  # fragments spread many times
+                shown = f"{aliases}" if aliases < 10**6 else "over a million"
+                self.report_error(_error(
+                    f"The operation has {shown} aliases once its fragments are expanded; the "
+                    f"limit is {limits.max_aliases} (max aliases).", "MAX_ALIASES_LIMIT", node,
                 ))  # fmt: skip
             roots = [key for key, nodes in root_fields(node.selection_set, self.fragments).items()
                      if nodes[0].name.value != "__typename"]  # fmt: skip
