@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from graphql import (
     ASTValidationRule,
@@ -36,8 +36,17 @@ from graphql import (
     value_from_ast,
 )
 
-__all__ = ["Expansion", "Limits", "fragments_of", "limit_rules", "root_fields", "upstream_cost"]
+__all__ = [
+    "Expansion",
+    "Limits",
+    "RootKeys",
+    "fragments_of",
+    "limit_rules",
+    "root_fields",
+    "upstream_cost",
+]
 
+T = TypeVar("T")
 Fragments = Mapping[str, FragmentDefinitionNode]
 RootFields = dict[str, list[FieldNode]]  # by response key: the field nodes that merge into it
 
@@ -92,14 +101,54 @@ def root_fields(selection_set: SelectionSetNode, fragments: Fragments) -> RootFi
     return grouped
 
 
-class Expansion:
-    """The depth of selection sets and the aliases they select, as if their fragments were
-    inlined (a fragment spread twice beside itself merges, as in execution): each selection
-    set of the document computed once and remembered, so build one per document."""
+class _BottomUp(Generic[T]):
+    """Figures of selection sets, each computed from those of the selection sets its selections
+    lead to (children first, without recursion): every selection set of the document is
+    computed once and remembered, so build one per document. A selection set reached again
+    while it is being computed (a fragment cycle) counts as ``empty`` there."""
+
+    def __init__(self, fragments: Fragments, empty: T) -> None:
+        self._fragments = fragments
+        self._empty = empty
+        self._done: dict[int, T] = {}  # by id() of a selection set of the document
+
+    def _leads_to(self, node: SelectionNode) -> SelectionSetNode | None:
+        return _below(node, self._fragments)
+
+    def _of(self, node: SelectionNode) -> T:
+        """The figures of the selection set a selection leads to (``empty``: none, or a
+        cycle)."""
+        return self._done.get(id(self._leads_to(node)), self._empty)
+
+    def _figures(self, selection_set: SelectionSetNode) -> T:
+        raise NotImplementedError
+
+    def __call__(self, selection_set: SelectionSetNode) -> T:
+        done = self._done
+        open_: set[int] = set()  # being computed: a spread back into one closes a cycle
+        stack: list[tuple[SelectionSetNode, bool]] = [(selection_set, False)]
+        while stack:  # post-order: the selection sets below first
+            current, ready = stack.pop()
+            if ready:
+                done[id(current)] = self._figures(current)
+                open_.discard(id(current))
+            elif id(current) not in done and id(current) not in open_:
+                open_.add(id(current))
+                stack.append((current, True))
+                for node in current.selections:
+                    below = self._leads_to(node)
+                    if below is not None and id(below) not in done:
+                        stack.append((below, False))
+        return done[id(selection_set)]
+
+
+class Expansion(_BottomUp[tuple[int, int]]):
+    """The depth of selection sets (fields nested in one another) and the aliases they select,
+    as if their fragments were inlined (a fragment spread twice side by side merges, as in
+    execution)."""
 
     def __init__(self, fragments: Fragments) -> None:
-        self._fragments = fragments
-        self._done: dict[int, tuple[int, int]] = {}  # by id() of a selection set: its figures
+        super().__init__(fragments, (0, 0))
 
     def _figures(self, selection_set: SelectionSetNode) -> tuple[int, int]:
         depth = aliases = 0
@@ -109,33 +158,32 @@ class Expansion:
                 if node.name.value in spread:
                     continue
                 spread.add(node.name.value)
-            below = _below(node, self._fragments)
-            # Not computed: a leaf, an unknown fragment, or a cycle back (counts nothing).
-            depth_below, aliases_below = self._done.get(id(below), (0, 0))
+            depth_below, aliases_below = self._of(node)
             if isinstance(node, FieldNode):
                 depth_below += 1
                 aliases_below += node.alias is not None
             depth, aliases = max(depth, depth_below), aliases + aliases_below
         return depth, aliases
 
-    def __call__(self, selection_set: SelectionSetNode) -> tuple[int, int]:
-        """The depth of a selection set (fields nested in one another) and its aliases."""
-        done = self._done
-        open_: set[int] = set()  # being computed: a spread back into one closes a cycle
-        stack: list[tuple[SelectionSetNode, bool]] = [(selection_set, False)]
-        while stack:  # post-order without recursion: the selections' figures first
-            current, ready = stack.pop()
-            if ready:
-                done[id(current)] = self._figures(current)
-                open_.discard(id(current))
-            elif id(current) not in done and id(current) not in open_:
-                open_.add(id(current))
-                stack.append((current, True))
-                for node in current.selections:
-                    below = _below(node, self._fragments)
-                    if below is not None and id(below) not in done:
-                        stack.append((below, False))
-        return done[id(selection_set)]
+
+class RootKeys(_BottomUp[frozenset[str]]):
+    """The response keys a selection set selects at its own level, through fragments, without
+    ``__typename``: the fields execution merges are one."""
+
+    def __init__(self, fragments: Fragments) -> None:
+        super().__init__(fragments, frozenset())
+
+    def _leads_to(self, node: SelectionNode) -> SelectionSetNode | None:
+        return None if isinstance(node, FieldNode) else _below(node, self._fragments)
+
+    def _figures(self, selection_set: SelectionSetNode) -> frozenset[str]:
+        keys: set[str] = set()
+        for node in selection_set.selections:
+            if not isinstance(node, FieldNode):
+                keys.update(self._of(node))
+            elif node.name.value != "__typename":
+                keys.add(node.alias.value if node.alias else node.name.value)
+        return frozenset(keys)
 
 
 def _error(message: str, code: str, node: Any) -> GraphQLError:
@@ -148,11 +196,13 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     class OperationLimits(ASTValidationRule):
         fragments: dict[str, FragmentDefinitionNode]
         expansion: Expansion
+        root_keys: RootKeys
         aliases: int  # in the document's text
 
         def enter_document(self, node: DocumentNode, *_: Any) -> None:
             self.fragments = fragments_of(node)
-            self.expansion = Expansion(self.fragments)  # shared by the document's operations
+            # Shared by the document's operations: each fragment is computed once.
+            self.expansion, self.root_keys = Expansion(self.fragments), RootKeys(self.fragments)
             aliases = 0
             stack: list[Any] = [node]
             while stack:  # every aliased field of the document, fragments included
@@ -183,8 +233,7 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     f"The operation has {shown} aliases once its fragments are expanded; the "
                     f"limit is {limits.max_aliases} (max aliases).", "MAX_ALIASES_LIMIT", node,
                 ))  # fmt: skip
-            roots = [key for key, nodes in root_fields(node.selection_set, self.fragments).items()
-                     if nodes[0].name.value != "__typename"]  # fmt: skip
+            roots = self.root_keys(node.selection_set)
             if len(roots) > limits.max_root_fields:
                 self.report_error(_error(
                     f"The operation has {len(roots)} root fields; the limit is "
