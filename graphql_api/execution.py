@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     ExecutionResult,
     FieldNode,
@@ -25,6 +26,7 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
+    OverlappingFieldsCanBeMergedRule,
     get_operation_ast,
     parse,
     print_ast,
@@ -44,6 +46,7 @@ from graphql_api.compiled import (
 )
 from graphql_api.limits import (
     Limits,
+    OverlappingFieldsWithinBudget,
     RootFields,
     fragments_of,
     limit_rules,
@@ -122,9 +125,13 @@ class Executor:
         self._page_size = page_size
         self._default_first = default_first
         # Strawberry checks @oneOf inputs with a rule of its own (its input types do not carry
-        # graphql-core's flag), so it joins the specified rules.
+        # graphql-core's flag), so it joins the specified rules; field merging is checked
+        # within a smaller budget than graphql-core's (see limits.OVERLAP_BUDGET).
+        budgeted: dict[type[ASTValidationRule], type[ASTValidationRule]] = {
+            OverlappingFieldsCanBeMergedRule: OverlappingFieldsWithinBudget
+        }
         rules = [
-            *specified_rules,
+            *(budgeted.get(rule, rule) for rule in specified_rules),
             OneOfInputValidationRule,
             MaxIntrospectionDepthRule,
             *limit_rules(limits),
