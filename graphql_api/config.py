@@ -171,7 +171,9 @@ class Settings(BaseSettings):
         15, description="Deepest operation (the standard introspection query is 13 deep)."
     )
     max_aliases: Annotated[int, Field(ge=0)] = Field(
-        30, description="Most aliases a document may use."
+        30,
+        description="Most aliases a document may use (an operation's counted with its "
+        "fragments expanded).",
     )
     max_root_fields: Annotated[int, Field(ge=1)] = Field(
         10, description="Most root fields an operation may select."

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     ExecutionResult,
     FieldNode,
@@ -25,6 +26,7 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
+    OverlappingFieldsCanBeMergedRule,
     get_operation_ast,
     parse,
     print_ast,
@@ -42,7 +44,15 @@ from graphql_api.compiled import (
     run,
     source_types,
 )
-from graphql_api.limits import Limits, limit_rules, root_fields, upstream_cost
+from graphql_api.limits import (
+    Limits,
+    OverlappingFieldsWithinBudget,
+    RootFields,
+    fragments_of,
+    limit_rules,
+    root_fields,
+    upstream_cost,
+)
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
 
@@ -54,6 +64,7 @@ _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 class _Operation(NamedTuple):
     node: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
+    roots: RootFields  # the root fields by response key (the upstream cost reads them)
     label: str  # the root field names, for metrics and logs
     defaults: dict[str, Any]  # the variables' default values
 
@@ -114,9 +125,13 @@ class Executor:
         self._page_size = page_size
         self._default_first = default_first
         # Strawberry checks @oneOf inputs with a rule of its own (its input types do not carry
-        # graphql-core's flag), so it joins the specified rules.
+        # graphql-core's flag), so it joins the specified rules; field merging is checked
+        # within a smaller budget than graphql-core's (see limits.OVERLAP_BUDGET).
+        budgeted: dict[type[ASTValidationRule], type[ASTValidationRule]] = {
+            OverlappingFieldsCanBeMergedRule: OverlappingFieldsWithinBudget
+        }
         rules = [
-            *specified_rules,
+            *(budgeted.get(rule, rule) for rule in specified_rules),
             OneOfInputValidationRule,
             MaxIntrospectionDepthRule,
             *limit_rules(limits),
@@ -161,8 +176,7 @@ class Executor:
         operation = get_operation_ast(document, operation_name) if document else None
         if document is None or operation is None:
             return None
-        fragments = {d.name.value: d for d in document.definitions
-                     if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+        fragments = fragments_of(document)
         defaults: dict[str, Any] = {}
         for definition in operation.variable_definitions or ():
             input_type: Any = type_from_ast(self._schema, definition.type)
@@ -170,7 +184,8 @@ class Executor:
                 defaults[definition.variable.name.value] = value_from_ast(
                     definition.default_value, input_type
                 )
-        return _Operation(operation, fragments, _label(operation, fragments), defaults)
+        roots = root_fields(operation.selection_set, fragments)
+        return _Operation(operation, fragments, roots, _label(roots), defaults)
 
     async def run(
         self,
@@ -201,8 +216,8 @@ class Executor:
                 else "Must provide operation name if query contains multiple operations."
             )
             return self._request_error([GraphQLError(message)])
-        fragments, label = resolved.fragments, resolved.label
-        cost = upstream_cost(operation, fragments, dict(variables or {}), page_size=self._page_size,
+        label = resolved.label
+        cost = upstream_cost(resolved.roots, dict(variables or {}), page_size=self._page_size,
                              default_first=self._default_first)  # fmt: skip
         if cost > self._limits.max_upstream_cost:
             error = GraphQLError(
@@ -268,9 +283,9 @@ class Executor:
         return Outcome(body, False, label)
 
 
-def _label(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> str:
+def _label(roots: RootFields) -> str:
     """The operation's root field names (bounded by the schema), e.g. ``pin+productsByFilter``."""
-    names = sorted({node.name.value for node in root_fields(operation.selection_set, fragments)})
+    names = sorted({nodes[0].name.value for nodes in roots.values()})
     if names and all(name.startswith("__") for name in names):
         return "introspection"
     return "+".join(names) or "empty"
