@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -47,6 +48,17 @@ def _executor(compiled: bool) -> Executor:
 
 
 COMPILED, INTERPRETED = _executor(True), _executor(False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_the_executors_caches() -> Iterator[None]:
+    """The differential test fills both executors' caches (a million objects): empty them after
+    this module, so the rest of the suite does not carry them (every full GC would walk them)."""
+    yield
+    for executor in (COMPILED, INTERPRETED):
+        executor.prepare.cache_clear()
+        executor.operation.cache_clear()
+        executor._plans.clear()
 
 
 # --- pages ----------------------------------------------------------------------------------
