@@ -9,6 +9,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -248,3 +249,33 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_cli(log_path: Path, **environment: str) -> Iterator[str]:
+    """``python -m graphql_api serve --demo`` on a free loopback port, as an operator runs it
+    (these settings in its environment, none of the caller's; output to ``log_path``), until
+    the block ends; yields its URL once it answers /healthz."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
+            env=env | environment, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):  # up to 30 s for a cold start on a busy machine
+                if process.poll() is not None:
+                    pytest.fail(f"server exited: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("server did not start")
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

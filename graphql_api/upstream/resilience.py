@@ -64,6 +64,27 @@ class Deadline:
         return max(0.0, self.at - self.timer.monotonic())
 
 
+class _Recent:
+    """Times of the events of the last ``window`` seconds; every use drops the older ones."""
+
+    def __init__(self, window: float, timer: Timer) -> None:
+        self._window, self._timer = window, timer
+        self._times: deque[float] = deque()
+
+    def _prune(self) -> float:
+        now = self._timer.monotonic()
+        while self._times and self._times[0] <= now - self._window:
+            self._times.popleft()
+        return now
+
+    def add(self) -> None:
+        self._times.append(self._prune())
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._times)
+
+
 class RetryBudget:
     """Retries may add at most ``ratio`` of the requests of the last ``window`` seconds (plus a
     small floor), so a storm of failures does not multiply the upstream's load.
@@ -73,28 +94,19 @@ class RetryBudget:
     bounded by the traffic of one window whether or not anything is ever retried."""
 
     def __init__(self, ratio: float, window: float, minimum: int, timer: Timer) -> None:
-        self._ratio, self._window, self._minimum, self._timer = ratio, window, minimum, timer
-        self._requests: deque[float] = deque()
-        self._retries: deque[float] = deque()
-
-    def _now(self) -> float:
-        now = self._timer.monotonic()
-        for events in (self._requests, self._retries):
-            while events and events[0] <= now - self._window:
-                events.popleft()
-        return now
+        self._ratio, self._minimum = ratio, minimum
+        self._requests, self._retries = _Recent(window, timer), _Recent(window, timer)
 
     def request(self) -> None:
         """A first attempt went upstream."""
-        self._requests.append(self._now())
+        self._requests.add()
 
     def can_retry(self) -> bool:
-        self._now()
         return len(self._retries) < self._minimum + self._ratio * len(self._requests)
 
     def retry(self) -> None:
         """A retry went upstream."""
-        self._retries.append(self._now())
+        self._retries.add()
 
     def __len__(self) -> int:
         """Events on record (requests and retries of the window)."""
@@ -142,21 +154,12 @@ class Breaker:
         self.name = name
         # A call is worth making while at least 1/K of the calls are accepted.
         self.k = math.inf if failure_rate >= 1 else 1 / (1 - failure_rate)
-        self._window, self._min_calls, self._timer = window, min_calls, timer
+        self._min_calls = min_calls
         self.rng = rng
-        self._requests: deque[float] = deque()
-        self._accepts: deque[float] = deque()
-
-    def _now(self) -> float:
-        now = self._timer.monotonic()
-        for events in (self._requests, self._accepts):
-            while events and events[0] <= now - self._window:
-                events.popleft()
-        return now
+        self._requests, self._accepts = _Recent(window, timer), _Recent(window, timer)
 
     def refusal_probability(self) -> float:
         """The share of calls refused now."""
-        self._now()
         requests, accepts = len(self._requests), len(self._accepts)
         if requests < self._min_calls:
             return 0.0
@@ -177,10 +180,9 @@ class Breaker:
 
     def record(self, success: bool) -> None:
         """The outcome of a call that went upstream."""
-        now = self._now()
-        self._requests.append(now)
+        self._requests.add()
         if success:
-            self._accepts.append(now)
+            self._accepts.add()
 
     def __len__(self) -> int:
         """Events on record (requests and accepts of the window)."""

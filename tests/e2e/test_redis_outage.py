@@ -4,9 +4,6 @@ Redis that is killed, brought back, then hung (SIGSTOP) and resumed. Every query
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import RedisProcess, free_port
+from tests.helpers import RedisProcess, serve_cli
 
 pytestmark = pytest.mark.e2e
 QUERY = """query Products($account: ID) {
@@ -26,32 +23,15 @@ QUERY = """query Products($account: ID) {
 
 @pytest.fixture
 def service(own_redis: RedisProcess, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
     log_path = tmp_path / "service.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
-    env |= {"GRAPHQL_API_CACHE_URL": own_redis.url, "GRAPHQL_API_REDIS_PROBE_INTERVAL": "0.2",
-            "GRAPHQL_API_LOG_LEVEL": "info", "GRAPHQL_API_SECRET": "e2e-secret"}  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                if process.poll() is not None:
-                    pytest.fail(f"server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("server did not start")
-            yield base, log_path
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with serve_cli(
+        log_path,
+        GRAPHQL_API_CACHE_URL=own_redis.url,
+        GRAPHQL_API_REDIS_PROBE_INTERVAL="0.2",
+        GRAPHQL_API_LOG_LEVEL="info",
+        GRAPHQL_API_SECRET="e2e-secret",
+    ) as base:
+        yield base, log_path
 
 
 def _burst(base: str, accounts: range) -> list[float]:

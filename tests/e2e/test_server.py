@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -13,47 +10,17 @@ import httpx
 import pytest
 
 from graphql_api.app import EXAMPLE_QUERY
+from tests.helpers import serve_cli
 
 pytestmark = pytest.mark.e2e
 IDLE_TIMEOUT = 1.0  # seconds (default 5): the idle-connection tests wait for it
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = log_path.open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
-    env["GRAPHQL_API_IDLE_TIMEOUT"] = str(IDLE_TIMEOUT)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # up to 30 s for a cold start on a busy machine
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not start")
+    with serve_cli(log_path, GRAPHQL_API_IDLE_TIMEOUT=str(IDLE_TIMEOUT)) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def test_health(server: str) -> None:
