@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         128, description="Most pages the memory cache holds (least recently used out first)."
     )
+    cache_max_bytes: Annotated[int, Field(ge=0)] = Field(
+        192 * 2**20,
+        description="Most bytes of parsed pages and Pins one process holds (least recently used "
+        "out first); with Redis, the in-process tier in front of it (0: none, every hit reads "
+        "Redis).",
+    )
     redis_timeout: Annotated[float, Field(gt=0, le=1)] = Field(
         0.05,
         description="Seconds one Redis operation may take, connecting included; a slower or "
@@ -194,6 +200,9 @@ class Settings(BaseSettings):
     )
     response_cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         1000, description="Most responses the response cache holds."
+    )
+    response_cache_max_bytes: Annotated[int, Field(ge=0)] = Field(
+        64 * 2**20, description="Most bytes of responses (and their keys) the response cache holds."
     )
     compiled_execution: bool = Field(
         True,

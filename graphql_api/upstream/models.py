@@ -55,6 +55,7 @@ __all__ = [
     "RetailProduct",
     "VideoMetadata",
     "dump_page",
+    "footprint",
     "load_page",
     "parse_page",
     "parse_pin",
@@ -430,3 +431,9 @@ def parse_pin(data: Any) -> Pin:
         return _PIN.validate_python(data)
     except ValidationError as exc:
         raise ValueError("not a pin") from exc
+
+
+def footprint(value: Page | Pin) -> int:
+    """Bytes a parsed page or Pin holds in memory (an estimate, cheap to compute): what the
+    caches' byte bounds count."""
+    return len(dump_page(value)) * 4 if isinstance(value, Page) else 2048
