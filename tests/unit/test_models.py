@@ -723,7 +723,7 @@ def test_fast_and_lenient_paths_agree(seed: int) -> None:
     Python values, and by the lenient reading alone: the same page, item for item, and the
     same after the cache's form."""
     rng = random.Random(seed)
-    data = {"items": odd_items(rng, 40), "bookmark": rng.choice([None, "", "b"])}
+    data: dict[str, Any] = {"items": odd_items(rng, 40), "bookmark": rng.choice([None, "", "b"])}
     assert finite(data)
     raw = json.dumps(data).encode()
     from_bytes = m.parse_page_json(raw)
@@ -832,7 +832,7 @@ def test_a_parsed_page_holds_nothing_a_caller_could_change() -> None:
             if isinstance(value, msgspec.Struct):
                 assert type(value).__struct_config__.frozen, type(value)
         with pytest.raises(AttributeError, match="immutable"):
-            page.items = ()  # type: ignore[misc]
+            page.items = ()
         with pytest.raises(AttributeError, match="immutable"):
             del page.bookmark
         assert page.items == m.load_page(m.dump_page(page)).items
@@ -841,7 +841,7 @@ def test_a_parsed_page_holds_nothing_a_caller_could_change() -> None:
 def deep_size(value: Any) -> int:
     from pympler import asizeof
 
-    return int(asizeof.asizeof(value))
+    return int(asizeof.asizeof(value))  # type: ignore[no-untyped-call]
 
 
 def demo_page(count: int, offset: int = 0) -> bytes:
