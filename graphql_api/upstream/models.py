@@ -26,16 +26,11 @@ import enum
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType, field
 from msgspec.structs import force_setattr
-
-if TYPE_CHECKING:
-    from typing import Annotated
-else:
-    from typing import Annotated
 
 __all__ = [
     "BoardOwner",
