@@ -19,11 +19,48 @@ It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` 
 memory store by reference (values are frozen models, so no caller can change a cached value, and a
 hit costs a dict lookup), Redis as JSON.
 
+**Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries as JSON; in
+front of it each process keeps parsed copies of the entries it stored or read (a
+:class:`MemoryStore` bounded by ``GRAPHQL_API_CACHE_MAX_BYTES`` and ``..._MAX_ENTRIES``; 0 bytes:
+no copies, every hit reads Redis), so a hit on a page this replica holds costs what a memory hit
+costs. The rules that keep replicas coherent:
+
+- *Never past the window*: freshness and stale windows are absolute wall-clock times in the
+  entry, the same on every replica; a copy is served without Redis only while it is fresh, and
+  a copy past its freshness is checked against Redis first (the same version is kept without
+  parsing it again; a newer one replaces it).
+- *Refreshes reach every replica*: storing an entry publishes ``"<version> <key>"`` on the
+  ``graphql_api:cache`` channel; every replica drops an older copy at once (the next hit reads
+  Redis). Without the message, the previous rule bounds it by the copy's freshness.
+- *Drops reach every replica*: a 401/403 deletes the entry in Redis and publishes ``"inf
+  <key>"``: every replica drops its copy at once (well within a second). A copy read from Redis
+  while a message about its key arrived is not kept.
+- *A lost subscription costs the copies*: messages published while a replica was not subscribed
+  are lost to it, so until it is subscribed again it serves no copy without asking Redis, and
+  once subscribed it drops the copies of Redis' entries it held (read again on the next hit).
+- *The response cache follows*: :attr:`PageCache.versions` holds the version of each copy this
+  process serves, stored here or read from Redis, and loses it when the copy is evicted, dropped
+  or outdated by a message, so a response built from a page another replica fetched is served
+  from this replica's response cache and dies with that page.
+- Caller isolation, single-flight, stale-while-revalidate and the metrics rule are unchanged:
+  keys carry the caller's HMAC, and the tiers only change where an entry is read from.
+
+Why pub/sub: Redis' client-side caching (RESP3 ``CLIENT TRACKING``) would invalidate as fast,
+but redis-py offers it (``CacheConfig``) on its synchronous client only, and caches replies (the
+JSON, still to parse), not our parsed pages; doing it by hand means RESP3 push messages on every
+pooled connection. Key versions alone (a GET of a small version key per hit) would put a Redis
+round trip back on every hit. One channel, one message per upstream fetch or drop, is cheap, and
+a lost subscription is noticed (an error, or no answer to a PING within an interval) and costs
+the copies, rather than leaving them silently stale. Channels are not per database: replicas
+of other deployments on the same Redis hear keys they do not hold, a dict lookup each. An ACL
+user needs ``+publish``, ``+subscribe`` and the channel (``&graphql_api:cache``).
+
 The Redis store goes through the process's :class:`~graphql_api.redis_link.RedisLink`: while
-Redis is away (or for a key Redis does not hold) it serves from, and stores into, a bounded
-memory store of its own, so an outage costs no more upstream requests than ``memory://`` does.
-Pages stored during an outage stay in that process (they are not copied to Redis when it is
-back); a page dropped on 401/403 while Redis is away is deleted from Redis when it is back.
+Redis is away (or for a key Redis does not hold) it serves from, and stores into, the process's
+store, so an outage costs no more upstream requests than ``memory://`` does. Pages stored during
+an outage stay in that process (they are not copied to Redis when it is back; there they are
+served where Redis has no copy or an older one); a page dropped on 401/403 while Redis is away is
+deleted from Redis (and the deletion published) when it is back.
 """
 
 from __future__ import annotations
