@@ -4,7 +4,7 @@ What aiocache lacks is built here, small:
 
 - **Caller identity in every key**: an HMAC-SHA256 of the upstream token under the server secret,
   never the token, so one caller's page is never served to another.
-- **A size bound** for the memory store (least recently used out first).
+- **Bounds** for the memory store: entries and bytes (least recently used out first).
 - **Single-flight**: concurrent identical misses share one upstream request. The fetch runs as
   its own task, so a caller that goes away does not cancel it for the others; a failure reaches
   every waiter at once and is not cached.
@@ -19,11 +19,48 @@ It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` 
 memory store by reference (values are frozen models, so no caller can change a cached value, and a
 hit costs a dict lookup), Redis as JSON.
 
+**Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries as JSON; in
+front of it each process keeps parsed copies of the entries it stored or read (a
+:class:`MemoryStore` bounded by ``GRAPHQL_API_CACHE_MAX_BYTES`` and ``..._MAX_ENTRIES``; 0 bytes:
+no copies, every hit reads Redis), so a hit on a page this replica holds costs what a memory hit
+costs. The rules that keep replicas coherent:
+
+- *Never past the window*: freshness and stale windows are absolute wall-clock times in the
+  entry, the same on every replica; a copy is served without Redis only while it is fresh, and
+  a copy past its freshness is checked against Redis first (the same version is kept without
+  parsing it again; a newer one replaces it).
+- *Refreshes reach every replica*: storing an entry publishes ``"<version> <key>"`` on the
+  ``graphql_api:cache`` channel; every replica drops an older copy at once (the next hit reads
+  Redis). Without the message, the previous rule bounds it by the copy's freshness.
+- *Drops reach every replica*: a 401/403 deletes the entry in Redis and publishes ``"inf
+  <key>"``: every replica drops its copy at once (well within a second). A copy read from Redis
+  while a message about its key arrived is not kept.
+- *A lost subscription costs the copies*: messages published while a replica was not subscribed
+  are lost to it, so until it is subscribed again it serves no copy without asking Redis, and
+  once subscribed it drops the copies of Redis' entries it held (read again on the next hit).
+- *The response cache follows*: :attr:`PageCache.versions` holds the version of each copy this
+  process serves, stored here or read from Redis, and loses it when the copy is evicted, dropped
+  or outdated by a message, so a response built from a page another replica fetched is served
+  from this replica's response cache and dies with that page.
+- Caller isolation, single-flight, stale-while-revalidate and the metrics rule are unchanged:
+  keys carry the caller's HMAC, and the tiers only change where an entry is read from.
+
+Why pub/sub: Redis' client-side caching (RESP3 ``CLIENT TRACKING``) would invalidate as fast,
+but redis-py offers it (``CacheConfig``) on its synchronous client only, and caches replies (the
+JSON, still to parse), not our parsed pages; doing it by hand means RESP3 push messages on every
+pooled connection. Key versions alone (a GET of a small version key per hit) would put a Redis
+round trip back on every hit. One channel, one message per upstream fetch or drop, is cheap, and
+a lost subscription is noticed (an error, or no answer to a PING within an interval) and costs
+the copies, rather than leaving them silently stale. Channels are not per database: replicas
+of other deployments on the same Redis hear keys they do not hold, a dict lookup each. An ACL
+user needs ``+publish``, ``+subscribe`` and the channel (``&graphql_api:cache``).
+
 The Redis store goes through the process's :class:`~graphql_api.redis_link.RedisLink`: while
-Redis is away (or for a key Redis does not hold) it serves from, and stores into, a bounded
-memory store of its own, so an outage costs no more upstream requests than ``memory://`` does.
-Pages stored during an outage stay in that process (they are not copied to Redis when it is
-back); a page dropped on 401/403 while Redis is away is deleted from Redis when it is back.
+Redis is away (or for a key Redis does not hold) it serves from, and stores into, the process's
+store, so an outage costs no more upstream requests than ``memory://`` does. Pages stored during
+an outage stay in that process (they are not copied to Redis when it is back; there they are
+served where Redis has no copy or an older one); a page dropped on 401/403 while Redis is away is
+deleted from Redis (and the deletion published) when it is back.
 """
 
 from __future__ import annotations
@@ -36,7 +73,7 @@ import logging
 import random
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -46,12 +83,13 @@ from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
-from graphql_api.upstream.models import Page, Pin, dump_page, dump_pin, load_page, load_pin
+from graphql_api.upstream.models import Page, Pin, dump_page, dump_pin, footprint, load_page, load_pin
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
 _log = logging.getLogger("graphql_api.cache")
 Cached = Page | Pin
+CHANNEL = b"graphql_api:cache"  # what replicas tell each other: "<version> <key>", "inf <key>"
 V = TypeVar("V", Page, Pin)
 
 
@@ -85,43 +123,68 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """aiocache's ``SimpleMemoryCache`` (values by reference) with a bound on entries."""
+    """aiocache's ``SimpleMemoryCache`` (values by reference), bounded by entries and, when
+    ``max_bytes`` is given, by bytes: :func:`~graphql_api.upstream.models.footprint` of each
+    value, counted once when it is stored. Least recently used out first; a value larger than
+    ``max_bytes`` is not kept (and an older copy under its key goes). :attr:`nbytes` is the
+    total held. An entry aiocache expired by itself is counted until it is looked up or
+    reaches the end of the order (the count errs high, never low)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, max_bytes: int | None = None) -> None:
         # timeout=None: no asyncio.wait_for (a task per call) around a dict lookup.
         self.backend = SimpleMemoryCache(timeout=None)
         self.on_evict: Callable[[str], None] = lambda key: None
+        self.nbytes = 0
         self._max_entries = max_entries
-        self._order: OrderedDict[str, None] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # least recently used first
 
     async def get(self, key: str) -> Entry | None:
         entry: Entry | None = await self.backend.get(key)
         if entry is None:
-            self._order.pop(key, None)
+            self.nbytes -= self._sizes.pop(key, 0)
         else:
-            self._order.move_to_end(key)
+            self._sizes.move_to_end(key)
         return entry
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
+        size = footprint(entry.value)
+        if self._max_bytes is not None and size > self._max_bytes:
+            if key in self._sizes:
+                await self.delete(key)
+            self.on_evict(key)
+            return
         await self.backend.set(key, entry, ttl=ttl)
-        self._order[key] = None
-        self._order.move_to_end(key)
-        while len(self._order) > self._max_entries:
-            oldest, _ = self._order.popitem(last=False)
+        self.nbytes += size - self._sizes.pop(key, 0)
+        self._sizes[key] = size
+        while len(self._sizes) > self._max_entries or (
+            self._max_bytes is not None and self.nbytes > self._max_bytes
+        ):
+            oldest, size = self._sizes.popitem(last=False)
+            self.nbytes -= size
             await self.backend.delete(oldest)
             self.on_evict(oldest)
 
     async def delete(self, key: str) -> None:
-        self._order.pop(key, None)
+        self.nbytes -= self._sizes.pop(key, 0)
         await self.backend.delete(key)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._sizes
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys held, least recently used first (a copy: the store may change meanwhile)."""
+        return iter(list(self._sizes))
+
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._sizes)
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
+        self._sizes.clear()
+        self.nbytes = 0
         await self.backend.clear()
 
 
@@ -133,49 +196,97 @@ AWAY = _Away.AWAY
 
 
 class RedisStore:
-    """aiocache's ``RedisCache`` on the process's Redis link, holding entries as JSON, shared
-    by every replica; and a bounded :class:`MemoryStore` for what Redis cannot take or give."""
+    """Two tiers: parsed copies in this process (a :class:`MemoryStore` bounded by
+    ``max_entries`` and ``max_bytes``; none when ``max_bytes`` is 0) in front of aiocache's
+    ``RedisCache`` on the process's Redis link, which holds entries as JSON for every replica.
+    The process's store also keeps what is stored while Redis is away. The coherence rules are
+    in the module's docstring."""
 
     # Keys dropped (401/403) while Redis was away, deleted from Redis when it is back.
     _MAX_DROPPED = 10_000
+    # Keys a message was heard about, while reads may be under way (past it: forgotten, and
+    # every read under way counts as overtaken).
+    _MAX_HEARD = 10_000
 
-    def __init__(self, redis: RedisLink, *, max_entries: int) -> None:
+    def __init__(self, redis: RedisLink, *, max_entries: int, max_bytes: int = 0) -> None:
         # timeout=None: the link bounds every operation; the link owns the client.
         self.backend = RedisCache(serializer=NullSerializer(encoding=None), timeout=None)
         self.backend.client = redis.client  # bytes in, bytes out
-        self.local = MemoryStore(max_entries)
+        self.local = MemoryStore(max_entries, max_bytes=max_bytes or None)
+        self.local.on_evict = self._evicted
+        # Set by the page cache: its clock, and what to do when this process no longer holds
+        # a key's entry, or when a replica stored a newer one.
+        self.clock: Callable[[], float] = time.time
+        self.on_evict: Callable[[str], None] = lambda key: None
+        self.on_newer: Callable[[str, float], None] = lambda key, version: None
+        self._tiered = max_bytes > 0
         self._redis = redis
         self._dropped: OrderedDict[str, None] = OrderedDict()
+        self._only_here: set[str] = set()  # held here, not in Redis (stored while it was away)
+        self._live = False  # subscribed: no message can be missed
+        self._epoch = 0  # changes when the subscription is confirmed or lost
+        self._heard = 0  # messages heard so far
+        self._last_heard: dict[str, tuple[int, float]] = {}  # key -> (message number, version)
+        self._tasks: set[asyncio.Task[None]] = set()
         redis.on_up(self._delete_dropped)
+        redis.subscribe(CHANNEL, self._hear, self._listening)
 
     async def get(self, key: str) -> Entry | None:
+        if self._live and self._tiered:
+            entry = await self.local.get(key)
+            fresh = entry is not None and self.clock() < entry.fresh_until
+            if fresh and key not in self._only_here:
+                return entry  # fresh, and no replica said otherwise: no Redis round trip
         if key in self._dropped and not await self._delete_shared(key):
             return await self.local.get(key)
+        mark = self._epoch, self._heard
         data = await self._redis.run(lambda: self.backend.get(key), AWAY)
-        mine = await self.local.get(key) if len(self.local) else None  # kept in an outage
+        mine = await self.local.get(key) if len(self.local) else None
         if isinstance(data, bytes):
             try:
+                # The same version as ours (not parsed again), or an older one: a Redis that
+                # hung holds what it had, and a copy fetched here since is newer.
+                if mine is not None and mine.stored_at >= _stored_at(data):
+                    return mine
                 shared = _decode(data)
             except (ValueError, KeyError, TypeError):  # not ours, or from another version
                 _log.debug("unreadable cache entry in Redis: ignored")
             else:
-                # A Redis that hung holds what it had: a copy fetched here since is newer.
-                return mine if mine is not None and mine.stored_at > shared.stored_at else shared
-        return mine  # Redis is away or does not hold it
+                if self._tiered and self._untouched(mark, key, shared):
+                    await self._keep(key, shared)
+                return shared
+            return mine
+        if data is AWAY or key in self._only_here:
+            return mine  # Redis is away, or never had it
+        if mine is not None:  # Redis no longer holds what we copied: dropped, expired, evicted
+            await self._discard(key)
+        return None
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
         if self._redis.available:
             blob = _encode(entry)
             # A float: aiocache sends PSETEX (ms) for it, redis-py's deprecated SETEX for an int.
             ttl = float(ttl)
-            stored = await self._redis.run(lambda: self.backend.set(key, blob, ttl=ttl), AWAY)
-            if stored is not AWAY:
-                await self.local.delete(key)  # Redis holds the newer entry
+            notice = f"{entry.stored_at!r} {key}".encode()
+            mark = self._epoch, self._heard
+
+            async def share() -> None:
+                await self.backend.set(key, blob, ttl=ttl)
+                await self._redis.client.publish(CHANNEL, notice)
+
+            if await self._redis.run(share, AWAY) is not AWAY:
+                self._only_here.discard(key)
+                if self._tiered and self._untouched(mark, key, entry):
+                    await self.local.set(key, entry, ttl)
+                else:
+                    await self.local.delete(key)  # Redis holds the newer entry
                 return
+        self._only_here.add(key)
         await self.local.set(key, entry, ttl)
 
     async def delete(self, key: str) -> None:
         await self.local.delete(key)
+        self._only_here.discard(key)
         if not await self._delete_shared(key):
             self._dropped[key] = None
             self._dropped.move_to_end(key)
@@ -183,8 +294,14 @@ class RedisStore:
                 self._dropped.popitem(last=False)
 
     async def _delete_shared(self, key: str) -> bool:
-        """Delete ``key`` in Redis; whether that was done."""
-        if await self._redis.run(lambda: self.backend.delete(key), AWAY) is AWAY:
+        """Delete ``key`` in Redis and tell every replica; whether that was done."""
+        notice = f"inf {key}".encode()
+
+        async def drop() -> None:
+            await self.backend.delete(key)
+            await self._redis.client.publish(CHANNEL, notice)
+
+        if await self._redis.run(drop, AWAY) is AWAY:
             return False
         self._dropped.pop(key, None)
         return True
@@ -194,10 +311,77 @@ class RedisStore:
             if not await self._delete_shared(key):
                 return
 
+    async def _keep(self, key: str, entry: Entry) -> None:
+        ttl = entry.stale_until - self.clock()
+        if ttl > 0:
+            await self.local.set(key, entry, ttl)
+
+    async def _discard(self, key: str) -> None:
+        await self.local.delete(key)
+        self._evicted(key)
+
+    def _evicted(self, key: str) -> None:
+        self._only_here.discard(key)
+        self.on_evict(key)
+
+    def _untouched(self, mark: tuple[int, int], key: str, entry: Entry) -> bool:
+        """Whether ``entry``, read or stored since ``mark``, may be kept here: the subscription
+        stayed as it was and no message since said the key was dropped or holds a newer one."""
+        epoch, heard = mark
+        number, version = self._last_heard.get(key, (0, 0.0))
+        return self._epoch == epoch and (number <= heard or version <= entry.stored_at)
+
+    # Called on the service's loop by the link's subscription:
+
+    def _hear(self, data: bytes) -> None:
+        """``"<version> <key>"``: a replica stored that version; ``"inf <key>"``: dropped."""
+        version_text, _, key = data.decode("utf-8", "replace").partition(" ")
+        try:
+            version = float(version_text)
+        except ValueError:
+            return  # not ours
+        self._heard += 1
+        if len(self._last_heard) >= self._MAX_HEARD:
+            self._last_heard.clear()
+            self._epoch += 1  # reads under way can no longer be told apart: none is kept
+        self._last_heard[key] = (self._heard, version)
+        self.on_newer(key, version)
+        if key in self.local:
+            self._spawn(self._outdate(key, version))
+
+    async def _outdate(self, key: str, version: float) -> None:
+        entry = await self.local.get(key)
+        if entry is not None and entry.stored_at < version:
+            await self._discard(key)
+
+    def _listening(self, live: bool) -> None:
+        self._live = False
+        self._epoch += 1
+        if live:
+            self._spawn(self._trust())
+
+    async def _trust(self) -> None:
+        """Subscribed (again): copies of Redis' entries held before may have missed a message;
+        they go, then copies are served again without asking Redis."""
+        epoch = self._epoch
+        for key in self.local:
+            if key not in self._only_here:
+                await self._discard(key)
+        if epoch == self._epoch:
+            self._live = True
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def ping(self) -> bool:
         return await self._redis.ping()
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.local.close()  # the link is closed by its owner
 
 
@@ -207,6 +391,12 @@ def _encode(entry: Entry) -> bytes:
             "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
     body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
     return orjson.dumps(meta) + b"\n" + body
+
+
+def _stored_at(data: bytes) -> float:
+    """The version of an encoded entry, without reading its value."""
+    stored_at: float = orjson.loads(data.partition(b"\n")[0])["t"]
+    return stored_at
 
 
 def _decode(data: bytes) -> Entry:
@@ -251,12 +441,20 @@ class PageCache:
         self._max_versions = max_versions
         if isinstance(store, MemoryStore):
             store.on_evict = self._forget
+        elif isinstance(store, RedisStore):
+            store.on_evict = self._forget
+            store.on_newer = self._outdated
+            store.clock = clock
         # hits, stale, misses, joins (a miss that waited for a fetch already under way)
         self.stats: Counter[str] = Counter()
 
     def _forget(self, key: str) -> None:
         self.versions.pop(key, None)
         self._fresh_until.pop(key, None)
+
+    def _outdated(self, key: str, version: float) -> None:
+        if self.versions.get(key, version) < version:
+            self._forget(key)
 
     def _remember(self, key: str, entry: Entry) -> None:
         self.versions[key] = entry.stored_at
@@ -286,6 +484,8 @@ class PageCache:
             age = max(0.0, now - entry.stored_at)
             if now < entry.fresh_until:
                 self.stats["hits"] += 1
+                if self.versions.get(key) != entry.stored_at:  # a copy of a replica's
+                    self._remember(key, entry)
                 return _lookup(key, entry, stale=False, age=age)
             if now < entry.stale_until:
                 self.stats["stale"] += 1
@@ -323,8 +523,8 @@ class PageCache:
         fresh = self._fresh_ttl * (1 - self._jitter * self._rng())
         ttl = fresh + self._stale_ttl
         entry = Entry(value, now, now + fresh, now + ttl, metrics)
+        self._remember(key, entry)  # before storing: a store that cannot keep it forgets it
         await self.store.set(key, entry, ttl)
-        self._remember(key, entry)
         return entry
 
     def _settle(self, key: str, metrics: bool, task: asyncio.Task[Entry]) -> None:

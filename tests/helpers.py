@@ -252,15 +252,16 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serve_cli(log_path: Path, **environment: str) -> Iterator[str]:
-    """``python -m graphql_api serve --demo`` on a free loopback port, as an operator runs it
-    (these settings in its environment, none of the caller's; output to ``log_path``), until
-    the block ends; yields its URL once it answers /healthz."""
+def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Iterator[str]:
+    """``python -m graphql_api serve --demo`` (without ``--demo`` if ``demo`` is false: give it
+    ``PINTEREST_API_BASE_URL``) on a free loopback port, as an operator runs it (these settings
+    in its environment, none of the caller's; output to ``log_path``), until the block ends;
+    yields its URL once it answers /healthz."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", str(port)],
+            [sys.executable, "-m", "graphql_api", "serve", *["--demo"] * demo, "--port", str(port)],
             env=env | environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
