@@ -110,9 +110,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        max_entries = settings.cache_max_entries
+        max_entries, max_bytes = settings.cache_max_entries, settings.cache_max_bytes
         store: Store = (
-            RedisStore(redis, max_entries=max_entries) if redis else MemoryStore(max_entries)
+            RedisStore(redis, max_entries=max_entries)
+            if redis
+            else MemoryStore(max_entries, max_bytes=max_bytes)
         )
         cache = PageCache(
             store,

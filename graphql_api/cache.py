@@ -4,7 +4,7 @@ What aiocache lacks is built here, small:
 
 - **Caller identity in every key**: an HMAC-SHA256 of the upstream token under the server secret,
   never the token, so one caller's page is never served to another.
-- **A size bound** for the memory store (least recently used out first).
+- **Bounds** for the memory store: entries and bytes (least recently used out first).
 - **Single-flight**: concurrent identical misses share one upstream request. The fetch runs as
   its own task, so a caller that goes away does not cancel it for the others; a failure reaches
   every waiter at once and is not cached.
@@ -46,7 +46,7 @@ from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
-from graphql_api.upstream.models import Page, Pin, dump_page, load_page
+from graphql_api.upstream.models import Page, Pin, dump_page, footprint, load_page
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
@@ -85,43 +85,65 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """aiocache's ``SimpleMemoryCache`` (values by reference) with a bound on entries."""
+    """aiocache's ``SimpleMemoryCache`` (values by reference), bounded by entries and, when
+    ``max_bytes`` is given, by bytes: :func:`~graphql_api.upstream.models.footprint` of each
+    value, counted once when it is stored. Least recently used out first; a value larger than
+    ``max_bytes`` is not kept (and an older copy under its key goes). :attr:`nbytes` is the
+    total held. An entry aiocache expired by itself is counted until it is looked up or
+    reaches the end of the order (the count errs high, never low)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, max_bytes: int | None = None) -> None:
         # timeout=None: no asyncio.wait_for (a task per call) around a dict lookup.
         self.backend = SimpleMemoryCache(timeout=None)
         self.on_evict: Callable[[str], None] = lambda key: None
+        self.nbytes = 0
         self._max_entries = max_entries
-        self._order: OrderedDict[str, None] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # least recently used first
 
     async def get(self, key: str) -> Entry | None:
         entry: Entry | None = await self.backend.get(key)
         if entry is None:
-            self._order.pop(key, None)
+            self.nbytes -= self._sizes.pop(key, 0)
         else:
-            self._order.move_to_end(key)
+            self._sizes.move_to_end(key)
         return entry
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
+        size = footprint(entry.value)
+        if self._max_bytes is not None and size > self._max_bytes:
+            if key in self._sizes:
+                await self.delete(key)
+            self.on_evict(key)
+            return
         await self.backend.set(key, entry, ttl=ttl)
-        self._order[key] = None
-        self._order.move_to_end(key)
-        while len(self._order) > self._max_entries:
-            oldest, _ = self._order.popitem(last=False)
+        self.nbytes += size - self._sizes.pop(key, 0)
+        self._sizes[key] = size
+        while len(self._sizes) > self._max_entries or (
+            self._max_bytes is not None and self.nbytes > self._max_bytes
+        ):
+            oldest, size = self._sizes.popitem(last=False)
+            self.nbytes -= size
             await self.backend.delete(oldest)
             self.on_evict(oldest)
 
     async def delete(self, key: str) -> None:
-        self._order.pop(key, None)
+        self.nbytes -= self._sizes.pop(key, 0)
         await self.backend.delete(key)
 
+    def keys(self) -> list[str]:
+        """The keys held, least recently used first."""
+        return list(self._sizes)
+
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._sizes)
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
+        self._sizes.clear()
+        self.nbytes = 0
         await self.backend.clear()
 
 
@@ -327,8 +349,8 @@ class PageCache:
         fresh = self._fresh_ttl * (1 - self._jitter * self._rng())
         ttl = fresh + self._stale_ttl
         entry = Entry(value, now, now + fresh, now + ttl, metrics)
+        self._remember(key, entry)  # before storing: a store that cannot keep it forgets it
         await self.store.set(key, entry, ttl)
-        self._remember(key, entry)
         return entry
 
     def _settle(self, key: str, metrics: bool, task: asyncio.Task[Entry]) -> None:

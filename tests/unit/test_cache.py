@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store
+from graphql_api.cache import Entry, MemoryStore, PageCache, RedisStore, Store
 from graphql_api.errors import (
     UpstreamForbidden,
     UpstreamRateLimited,
@@ -16,7 +16,7 @@ from graphql_api.errors import (
     UpstreamUnavailable,
 )
 from graphql_api.upstream.demo_catalog import build_catalog
-from graphql_api.upstream.models import Page, parse_page
+from graphql_api.upstream.models import Page, footprint, parse_page
 from tests.helpers import Clock, redis_link
 
 PAGES = [parse_page({"items": build_catalog(3, seed=s), "bookmark": f"b{s}"}) for s in range(4)]
@@ -275,3 +275,65 @@ async def test_versions_are_pruned_with_either_store(store: Store) -> None:
         await cache.get(f"k{i}", upstream, metrics=False)
         assert len(cache.versions) <= 50
     assert list(cache.versions)[-1] == "k199"
+
+
+def _entry(value: Page) -> Entry:
+    return Entry(value, 1.0, 61.0, 361.0, False)
+
+
+BIG = [
+    parse_page({"items": build_catalog(3 * (n + 1), seed=n), "bookmark": None}) for n in range(4)
+]
+
+
+async def test_memory_store_is_bounded_by_bytes_least_recently_used_out() -> None:
+    sizes = [footprint(page) for page in BIG]
+    assert len(set(sizes)) == 4  # distinct sizes, so the total says which are held
+    store = MemoryStore(100, max_bytes=sizes[0] + sizes[1] + sizes[2])
+    evicted: list[str] = []
+    store.on_evict = evicted.append
+    for key, page in zip("abc", BIG, strict=False):
+        await store.set(key, _entry(page), ttl=60)
+    assert (len(store), store.nbytes) == (3, sizes[0] + sizes[1] + sizes[2])
+    await store.get("a")  # a is now the most recently used
+    await store.set("d", _entry(BIG[3]), ttl=60)  # b, then c, must go to make room
+    assert sizes[0] + sizes[2] + sizes[3] > sizes[0] + sizes[1] + sizes[2] >= sizes[0] + sizes[3]
+    assert evicted == ["b", "c"]
+    assert [key for key in "abcd" if await store.get(key) is not None] == ["a", "d"]
+    assert store.nbytes == sizes[0] + sizes[3]
+    assert len(store.backend._cache) == 2
+
+
+async def test_memory_store_replacing_an_entry_counts_its_new_size_once() -> None:
+    store = MemoryStore(10, max_bytes=10 * footprint(BIG[3]))
+    await store.set("k", _entry(BIG[0]), ttl=60)
+    await store.set("k", _entry(BIG[3]), ttl=60)
+    assert (len(store), store.nbytes) == (1, footprint(BIG[3]))
+    await store.delete("k")
+    assert (len(store), store.nbytes) == (0, 0)
+
+
+async def test_memory_store_does_not_keep_a_value_larger_than_its_bound() -> None:
+    store = MemoryStore(10, max_bytes=footprint(BIG[1]))
+    evicted: list[str] = []
+    store.on_evict = evicted.append
+    await store.set("k", _entry(BIG[0]), ttl=60)
+    await store.set("k", _entry(BIG[3]), ttl=60)  # too large: not kept, the older copy goes too
+    assert await store.get("k") is None
+    assert (len(store), store.nbytes, evicted) == (0, 0, ["k"])
+
+
+async def test_a_page_the_store_cannot_keep_has_no_version() -> None:
+    """The response cache validates against versions: none for a page the store did not keep."""
+    cache = _cache(MemoryStore(10, max_bytes=footprint(PAGES[0]) - 1), Clock())
+    lookup = await cache.get("k", Upstream(), metrics=False)
+    assert lookup.value == PAGES[0]
+    assert "k" not in cache.versions
+
+
+async def test_an_expired_entry_stops_counting_when_looked_up() -> None:
+    store = MemoryStore(10, max_bytes=10 * footprint(BIG[3]))
+    await store.set("k", _entry(BIG[0]), ttl=0.01)
+    await asyncio.sleep(0.05)  # aiocache expires it by itself
+    assert await store.get("k") is None
+    assert (len(store), store.nbytes) == (0, 0)
