@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api.cache import PageCache
+from graphql_api.cache import MemoryStore, PageCache
 from graphql_api.execution import Outcome
 from graphql_api.response_cache import ResponseCache
 from graphql_api.upstream.resilience import Breaker, BreakerState
@@ -171,10 +171,9 @@ def _sizes(service: Any, responses: ResponseCache | None) -> Iterator[GaugeMetri
     )
     if service is not None:
         store = service._cache.store
-        pages = getattr(store, "local", store)  # with Redis: the in-process tier
+        pages: MemoryStore = getattr(store, "local", store)  # with Redis: the in-process tier
         entries.add_metric(["pages"], len(pages))
-        if (nbytes := getattr(pages, "nbytes", None)) is not None:
-            held.add_metric(["pages"], nbytes)
+        held.add_metric(["pages"], pages.nbytes)
     if responses is not None:
         entries.add_metric(["responses"], len(responses))
         held.add_metric(["responses"], responses.nbytes)
