@@ -46,7 +46,15 @@ from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
-from graphql_api.upstream.models import Page, Pin, dump_page, footprint, load_page
+from graphql_api.upstream.models import (
+    Page,
+    Pin,
+    dump_page,
+    dump_pin,
+    footprint,
+    load_page,
+    load_pin,
+)
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
@@ -147,10 +155,6 @@ class MemoryStore:
         await self.backend.clear()
 
 
-def _dump_pin(pin: Pin) -> bytes:
-    return pin.model_dump_json(by_alias=True).encode()
-
-
 class _Away(enum.Enum):
     AWAY = "away"  # what an operation answers while Redis is unavailable
 
@@ -231,14 +235,14 @@ def _encode(entry: Entry) -> bytes:
     value = entry.value
     meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
             "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
-    body = dump_page(value) if isinstance(value, Page) else _dump_pin(value)
+    body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
     return orjson.dumps(meta) + b"\n" + body
 
 
 def _decode(data: bytes) -> Entry:
     head, _, body = data.partition(b"\n")
     meta = orjson.loads(head)
-    value = load_page(body) if meta["k"] == "page" else Pin.model_validate_json(body)
+    value = load_page(body) if meta["k"] == "page" else load_pin(body)
     return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+import msgspec
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
@@ -30,7 +31,7 @@ from graphql_api.errors import (
     UpstreamUnavailable,
     error_for_status,
 )
-from graphql_api.upstream.models import Page, Pin, parse_page, parse_pin
+from graphql_api.upstream.models import Page, Pin, parse_page_json, parse_pin_json
 from graphql_api.upstream.resilience import Deadline, Resilience
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "build_http_client",
     "is_retryable",
 ]
+
+_T = TypeVar("_T")
 
 PRODUCTS_BY_FILTER = "/catalogs/products/get_by_product_group_filters"
 PRODUCT_GROUP_PRODUCTS = "/catalogs/product_groups/{product_group_id}/products"
@@ -134,7 +137,7 @@ class PinterestClient:
         params: Mapping[str, str],
         json: Any = None,
         deadline: Deadline | None,
-    ) -> Any:
+    ) -> tuple[bytes, int]:
         r = self._r
         deadline = deadline or Deadline.after(r.default_deadline, r.timer)
         idempotent = method == "GET" or operation in _IDEMPOTENT_POSTS
@@ -186,7 +189,7 @@ class PinterestClient:
         json: Any,
         deadline: Deadline,
         retry: bool,
-    ) -> Any:
+    ) -> tuple[bytes, int]:
         """One attempt. Only an attempt that reaches the upstream is recorded (retry budget,
         breaker): a hold, the breaker, the bulkhead or a spent deadline refuse it before."""
         r = self._r
@@ -250,21 +253,27 @@ class PinterestClient:
             await r.holds.hold(caller, hint)  # the next request would be refused: wait first
         if not response.is_success:
             raise error_for_status(status, _upstream_code(response))
+        return response.content, status
+
+    @staticmethod
+    def _parsed(answer: tuple[bytes, int], parse: Callable[[bytes], _T], what: str) -> _T:
+        """The answer's body parsed straight from its bytes (see ``models.parse_page_json``):
+        one that is not JSON, or not ``what`` it should be, is an upstream error."""
+        body, status = answer
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+            return parse(body)
+        except msgspec.DecodeError as exc:  # not JSON (a ValidationError is not raised here)
             raise UpstreamError(
                 "The Pinterest API returned a malformed response.", upstream_status=status
             ) from exc
-
-    @staticmethod
-    def _page(data: Any) -> Page:
-        try:
-            return parse_page(data)
         except ValueError as exc:
             raise UpstreamError(
-                "The Pinterest API returned a malformed page.", upstream_status=200
+                f"The Pinterest API returned a malformed {what}.", upstream_status=200
             ) from exc
+
+    @classmethod
+    def _page(cls, answer: tuple[bytes, int]) -> Page:
+        return cls._parsed(answer, parse_page_json, "page")
 
     async def list_product_group_products(
         self,
@@ -331,10 +340,5 @@ class PinterestClient:
         """``GET /pins/{pin_id}``."""
         path = PIN.format(pin_id=quote(pin_id, safe=""))
         params = _query(ad_account_id=ad_account_id, pin_metrics=pin_metrics)
-        data = await self._send("pin", "GET", path, token, params=params, deadline=deadline)
-        try:
-            return parse_pin(data)
-        except ValueError as exc:
-            raise UpstreamError(
-                "The Pinterest API returned a malformed Pin.", upstream_status=200
-            ) from exc
+        answer = await self._send("pin", "GET", path, token, params=params, deadline=deadline)
+        return self._parsed(answer, parse_pin_json, "Pin")

@@ -1,31 +1,41 @@
-"""Pydantic models of the upstream's pages, products and Pins, parsed leniently.
+"""Frozen msgspec structs of the upstream's pages, products and Pins, parsed leniently.
 
 The upstream is loosely specified and varies in the wild, so parsing never fails a page for
-what can be read past: extra fields are ignored, unknown enum values become ``UNKNOWN``,
-``pin_metrics`` is read in all its shapes, items without ``catalog_type`` are retail, and an item
-whose ``catalog_type`` disagrees with its metadata is typed by its metadata. Only an item that
-fits no type becomes a :class:`BrokenProduct`, reported as an ``UPSTREAM_ERROR`` at its path.
+what can be read past: extra fields are ignored, unknown enum values become ``UNKNOWN``, numbers
+are read as strings where a string is expected (and scalars otherwise as pydantic's lax mode reads
+them), ``pin_metrics`` is read in all its shapes, items without ``catalog_type`` are retail, and an
+item whose ``catalog_type`` disagrees with its metadata is typed by its metadata. Only an item
+that fits no type becomes a :class:`BrokenProduct`, reported as an ``UPSTREAM_ERROR`` at its path.
 
-Models are frozen: a page parsed once can be shared by every request that reads it.
+Two paths read a page, and give equal results (a test holds them to it):
+
+- **fast**: msgspec decodes the response bytes straight into the structs, strictly typed (the
+  product and media variants are tagged unions on ``catalog_type`` and ``media_type``). This is
+  the common shape, and most of the cost is msgspec's C code.
+- **lenient**: when the fast path refuses something (``msgspec.ValidationError``), the page is
+  decoded to Python values and each item is read on its own: by the fast typed conversion if it
+  passes, else field by field with the rules above (:func:`_read_item`).
+
+Values are frozen all the way down (structs, tuples, enums, strings, numbers): a page parsed once
+is shared by every request that reads it, and no caller can change it.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-)
+import msgspec
+from msgspec import UNSET, Meta, UnsetType, field
+from msgspec.structs import force_setattr
+
+if TYPE_CHECKING:
+    from typing import Annotated
+else:
+    from typing import Annotated
 
 __all__ = [
     "BoardOwner",
@@ -55,15 +65,20 @@ __all__ = [
     "RetailProduct",
     "VideoMetadata",
     "dump_page",
+    "dump_pin",
     "footprint",
     "load_page",
+    "load_pin",
     "parse_page",
+    "parse_page_json",
     "parse_pin",
+    "parse_pin_json",
 ]
 
 
 class _Lenient(enum.Enum):
-    """An enum whose unknown upstream values read as ``UNKNOWN`` rather than failing."""
+    """An enum whose unknown upstream values read as ``UNKNOWN`` rather than failing (msgspec
+    calls ``_missing_`` for a string it does not know, as ``Enum(value)`` does)."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
@@ -90,29 +105,34 @@ class CreativeAssetsVisibility(_Lenient):
     UNKNOWN = "UNKNOWN"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True
-    )
+class _Frozen(msgspec.Struct, frozen=True, gc=False):
+    """Immutable, and untracked by the cycle collector (a parsed value holds no cycles).
+
+    Subclasses say ``frozen=True`` again: mypy reads each class's keywords on their own."""
+
+
+# GraphQL Int is 32-bit: a count it cannot carry reads as unknown (null), not as an error.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_Int32 = Annotated[int, Meta(ge=_INT_MIN, le=_INT_MAX)]
 
 
 # --- Pin media ------------------------------------------------------------------------------
 
 
-class ImageDetails(_Model):
+class ImageDetails(_Frozen, frozen=True):
     url: str
     width: int | None = None
     height: int | None = None
 
 
-class ImageSize(_Model):
-    size_150x150: ImageDetails | None = Field(None, alias="150x150")
-    size_400x300: ImageDetails | None = Field(None, alias="400x300")
-    size_600x: ImageDetails | None = Field(None, alias="600x")
-    size_1200x: ImageDetails | None = Field(None, alias="1200x")
+class ImageSize(_Frozen, frozen=True):
+    size_150x150: ImageDetails | None = field(default=None, name="150x150")
+    size_400x300: ImageDetails | None = field(default=None, name="400x300")
+    size_600x: ImageDetails | None = field(default=None, name="600x")
+    size_1200x: ImageDetails | None = field(default=None, name="1200x")
 
 
-class ImageMetadata(_Model):
+class ImageMetadata(_Frozen, frozen=True):
     item_type: str | None = None
     title: str | None = None
     description: str | None = None
@@ -120,7 +140,7 @@ class ImageMetadata(_Model):
     images: ImageSize | None = None
 
 
-class VideoMetadata(_Model):
+class VideoMetadata(_Frozen, frozen=True):
     item_type: str | None = None
     cover_image_url: str | None = None
     video_url: str | None = None
@@ -129,32 +149,48 @@ class VideoMetadata(_Model):
     width: int | None = None
 
 
-def _media_item_kind(value: Any) -> str:
-    # Called with raw JSON when parsing and with model instances when serialising.
-    if isinstance(value, VideoMetadata):
-        return "video"
-    if isinstance(value, Mapping):
-        item_type = value.get("item_type")
-        if item_type == "video" or (
-            item_type != "image" and ("video_url" in value or "cover_image_url" in value)
-        ):
-            return "video"
-    return "image"
+class _MixedItem(_Frozen, frozen=True):
+    """What the fast path decodes an item of mixed media into (every field of both kinds; the
+    video keys ``UNSET`` when absent), before :func:`_media_item` tells the kinds apart."""
+
+    item_type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    link: str | None = None
+    images: ImageSize | None = None
+    cover_image_url: str | UnsetType | None = UNSET
+    video_url: str | UnsetType | None = UNSET
+    duration: float | None = None
+    height: int | None = None
+    width: int | None = None
 
 
-MediaItem = Annotated[
-    Annotated[ImageMetadata, Tag("image")] | Annotated[VideoMetadata, Tag("video")],
-    Discriminator(_media_item_kind),
-]
+def _media_item(raw: _MixedItem) -> ImageMetadata | VideoMetadata:
+    item_type, video_url, cover = raw.item_type, raw.video_url, raw.cover_image_url
+    if item_type == "video" or (item_type != "image" and (video_url or cover) is not UNSET):
+        return VideoMetadata(
+            item_type,
+            None if cover is UNSET else cover,
+            None if video_url is UNSET else video_url,
+            raw.duration,
+            raw.height,
+            raw.width,
+        )
+    return ImageMetadata(item_type, raw.title, raw.description, raw.link, raw.images)
 
 
-class PinMediaWithImage(_Model):
-    media_type: Literal["image"]
+class _Media(_Frozen, frozen=True, tag_field="media_type"):
+    # The tag is the class's: ``media_type`` is a class attribute, as a field would read.
+    media_type: ClassVar[str]
+
+
+class PinMediaWithImage(_Media, frozen=True, tag="image"):
+    media_type: ClassVar[str] = "image"
     images: ImageSize | None = None
 
 
-class PinMediaWithVideo(_Model):
-    media_type: Literal["video"]
+class PinMediaWithVideo(_Media, frozen=True, tag="video"):
+    media_type: ClassVar[str] = "video"
     images: ImageSize | None = None
     cover_image_url: str | None = None
     video_url: str | None = None
@@ -163,72 +199,122 @@ class PinMediaWithVideo(_Model):
     width: int | None = None
 
 
-class PinMediaWithImages(_Model):
-    media_type: Literal["multiple_images"]
+class PinMediaWithImages(_Media, frozen=True, tag="multiple_images"):
+    media_type: ClassVar[str] = "multiple_images"
     items: tuple[ImageMetadata, ...] = ()
 
 
-class PinMediaWithVideos(_Model):
-    media_type: Literal["multiple_videos"]
+class PinMediaWithVideos(_Media, frozen=True, tag="multiple_videos"):
+    media_type: ClassVar[str] = "multiple_videos"
     items: tuple[VideoMetadata, ...] = ()
 
 
-class PinMediaWithImageAndVideo(_Model):
-    media_type: Literal["multiple_mixed"]
-    items: tuple[MediaItem, ...] = ()
+if TYPE_CHECKING:
+    _MixedItems: TypeAlias = tuple[ImageMetadata | VideoMetadata, ...]
+else:  # decoded as _MixedItem, told apart in __post_init__
+    _MixedItems = tuple[_MixedItem, ...]
 
 
-class OtherPinMedia(_Model):
-    """Media of a ``media_type`` the spec does not list (the seed sample has ``"string"``)."""
+class PinMediaWithImageAndVideo(_Media, frozen=True, tag="multiple_mixed"):
+    media_type: ClassVar[str] = "multiple_mixed"
+    items: _MixedItems = ()
 
-    media_type: str
-
-
-_MEDIA_TYPES = frozenset({"image", "video", "multiple_images", "multiple_videos", "multiple_mixed"})
-
-
-def _media_kind(value: Any) -> str:
-    # Called with raw JSON when parsing and with model instances when serialising.
-    kind = (
-        value.get("media_type")
-        if isinstance(value, Mapping)
-        else getattr(value, "media_type", None)
-    )
-    return kind if isinstance(kind, str) and kind in _MEDIA_TYPES else "other"
+    def __post_init__(self) -> None:
+        items: Any = self.items
+        if items and type(items[0]) is _MixedItem:
+            force_setattr(self, "items", tuple(map(_media_item, items)))
 
 
-PinMedia = Annotated[
-    Annotated[PinMediaWithImage, Tag("image")]
-    | Annotated[PinMediaWithVideo, Tag("video")]
-    | Annotated[PinMediaWithImages, Tag("multiple_images")]
-    | Annotated[PinMediaWithVideos, Tag("multiple_videos")]
-    | Annotated[PinMediaWithImageAndVideo, Tag("multiple_mixed")]
-    | Annotated[OtherPinMedia, Tag("other")],
-    Discriminator(_media_kind),
-]
+class OtherPinMedia(_Media, frozen=True, tag="other"):
+    """Media of a ``media_type`` the spec does not list (the seed sample has ``"string"``).
+
+    Its tag ``"other"`` only serves the cache's form: an upstream ``media_type`` the spec does not
+    list is read by the lenient path, which keeps it as it came."""
+
+    media_type: str = field(name="value")  # type: ignore[misc]  # a field here, not the tag
+
+
+PinMedia = (
+    PinMediaWithImage
+    | PinMediaWithVideo
+    | PinMediaWithImages
+    | PinMediaWithVideos
+    | PinMediaWithImageAndVideo
+    | OtherPinMedia
+)
+_MEDIA_BY_TYPE: dict[str, type[PinMedia]] = {
+    "image": PinMediaWithImage,
+    "video": PinMediaWithVideo,
+    "multiple_images": PinMediaWithImages,
+    "multiple_videos": PinMediaWithVideos,
+    "multiple_mixed": PinMediaWithImageAndVideo,
+}
 
 
 # --- Pin metrics ----------------------------------------------------------------------------
 
 
-class PinMetricsWindow(_Model):
-    impression: int | None = None
-    pin_click: int | None = None
-    clickthrough: int | None = None
-    reaction: int | None = None
-    comment: int | None = None
+class PinMetricsWindow(_Frozen, frozen=True):
+    impression: _Int32 | None = None
+    pin_click: _Int32 | None = None
+    clickthrough: _Int32 | None = None
+    reaction: _Int32 | None = None
+    comment: _Int32 | None = None
 
 
-class PinMetrics(_Model):
-    # Dumped as "90d", the upstream's key, so a dumped page parses back the same.
-    last_90_days: PinMetricsWindow | None = Field(None, serialization_alias="90d")
+class PinMetrics(_Frozen, frozen=True):
+    # Dumped as "90d", the upstream's key, so a dumped Pin reads back the same.
+    last_90_days: PinMetricsWindow | None = field(default=None, name="90d")
     all_time: PinMetricsWindow | None = None
 
 
-_WINDOW_FIELDS = tuple(PinMetricsWindow.model_fields)
+class _RawMetrics(_Frozen, frozen=True):
+    """``pin_metrics`` as the fast path decodes it (keys ``UNSET`` when absent), before
+    :func:`_metrics` reads it as :func:`_normalize_metrics` reads the Python values."""
+
+    last_90_days: PinMetricsWindow | UnsetType | None = field(default=UNSET, name="90d")
+    lifetime_metrics: PinMetricsWindow | UnsetType | None = UNSET
+    all_time: PinMetricsWindow | UnsetType | None = UNSET
+    pin_metrics: _RawMetrics | tuple[_RawMetrics | None, ...] | UnsetType | None = UNSET
+
+
+_RawMetricsValue: TypeAlias = _RawMetrics | tuple[_RawMetrics | None, ...] | None
+_EMPTY_WINDOW = PinMetricsWindow()
+
+
+def _or(a: Any, b: Any) -> Any:
+    """``a or b`` where an empty window is falsy (as the empty dict of :func:`_window` is) and
+    ``UNSET`` (an absent key) reads as ``None``."""
+    if a is not None and a is not UNSET and a != _EMPTY_WINDOW:
+        return a
+    return None if b is UNSET else b
+
+
+def _metrics(value: _RawMetricsValue) -> PinMetrics | None:
+    """:func:`_normalize_metrics` on the fast path's values, step by step."""
+    if (
+        type(value) is _RawMetrics
+        and value.pin_metrics is not UNSET
+        and value.last_90_days is UNSET
+        and value.lifetime_metrics is UNSET
+        and value.all_time is UNSET
+    ):
+        value = value.pin_metrics
+    if value is None:
+        return None
+    parts = (value,) if type(value) is _RawMetrics else value
+    last_90_days = all_time = None
+    for part in parts:  # type: ignore[union-attr]
+        if part is not None:
+            last_90_days = _or(last_90_days, part.last_90_days)
+            all_time = _or(_or(all_time, part.lifetime_metrics), part.all_time)
+    if last_90_days is None and all_time is None:
+        return None
+    return PinMetrics(last_90_days, all_time)
+
+
+_WINDOW_FIELDS = PinMetricsWindow.__struct_fields__
 _WINDOW_KEYS = frozenset({"90d", "lifetime_metrics", "all_time"})
-# GraphQL Int is 32-bit: a count it cannot carry reads as unknown (null), not as an error.
-_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _window(value: Any) -> dict[str, int] | None:
@@ -244,7 +330,7 @@ def _window(value: Any) -> dict[str, int] | None:
     }
 
 
-def _normalize_metrics(value: Any) -> dict[str, Any] | None:
+def _normalize_metrics(value: Any) -> PinMetrics | None:
     """Read ``pin_metrics`` in every shape seen: a dict, a list of dicts with nulls, or either
     wrapped in ``{"pin_metrics": ...}``; ``lifetime_metrics`` or ``all_time``. Never raises."""
     if isinstance(value, Mapping) and "pin_metrics" in value and not _WINDOW_KEYS & set(value):
@@ -263,17 +349,26 @@ def _normalize_metrics(value: Any) -> dict[str, Any] | None:
         )
     if last_90_days is None and all_time is None:
         return None
-    return {"last_90_days": last_90_days, "all_time": all_time}
+    return PinMetrics(
+        None if last_90_days is None else PinMetricsWindow(**last_90_days),
+        None if all_time is None else PinMetricsWindow(**all_time),
+    )
 
 
 # --- Pin --------------------------------------------------------------------------------------
 
 
-class BoardOwner(_Model):
+class BoardOwner(_Frozen, frozen=True):
     username: str | None = None
 
 
-class Pin(_Model):
+if TYPE_CHECKING:
+    _MetricsField: TypeAlias = PinMetrics | None
+else:  # decoded as the upstream sends it, read in __post_init__
+    _MetricsField = _RawMetricsValue
+
+
+class Pin(_Frozen, frozen=True):
     id: str
     created_at: str | None = None
     link: str | None = None
@@ -291,13 +386,18 @@ class Pin(_Model):
     is_standard: bool | None = None
     has_been_promoted: bool | None = None
     note: str | None = None
-    pin_metrics: Annotated[PinMetrics | None, BeforeValidator(_normalize_metrics)] = None
+    pin_metrics: _MetricsField = None
+
+    def __post_init__(self) -> None:
+        metrics: Any = self.pin_metrics
+        if metrics is not None and type(metrics) is not PinMetrics:
+            force_setattr(self, "pin_metrics", _metrics(metrics))
 
 
 # --- Products ---------------------------------------------------------------------------------
 
 
-class RetailMetadata(_Model):
+class RetailMetadata(_Frozen, frozen=True, kw_only=True):  # required after optional fields
     item_id: str
     item_group_id: str | None = None
     availability: ProductAvailability
@@ -306,64 +406,370 @@ class RetailMetadata(_Model):
     currency: str
 
 
-class HotelMetadata(_Model):
+class HotelMetadata(_Frozen, frozen=True):
     hotel_id: str
 
 
-class CreativeAssetsMetadata(_Model):
+class CreativeAssetsMetadata(_Frozen, frozen=True):
     creative_assets_id: str
     visibility: CreativeAssetsVisibility
 
 
-class RetailProduct(_Model):
-    catalog_type: CatalogType = CatalogType.RETAIL
+class _Product(_Frozen, frozen=True, tag_field="catalog_type"):
+    # The tag is the class's: ``catalog_type`` is a class attribute, as a field would read.
+    catalog_type: ClassVar[CatalogType]
+
+
+class RetailProduct(_Product, frozen=True, tag="RETAIL"):
+    catalog_type: ClassVar[CatalogType] = CatalogType.RETAIL
     metadata: RetailMetadata
     pin: Pin
 
 
-class HotelProduct(_Model):
-    catalog_type: CatalogType = CatalogType.HOTEL
+class HotelProduct(_Product, frozen=True, tag="HOTEL"):
+    catalog_type: ClassVar[CatalogType] = CatalogType.HOTEL
     metadata: HotelMetadata
     pin: Pin
 
 
-class CreativeAssetsProduct(_Model):
-    catalog_type: CatalogType = CatalogType.CREATIVE_ASSETS
+class CreativeAssetsProduct(_Product, frozen=True, tag="CREATIVE_ASSETS"):
+    catalog_type: ClassVar[CatalogType] = CatalogType.CREATIVE_ASSETS
     metadata: CreativeAssetsMetadata
     pin: Pin
 
 
-class BrokenProduct(_Model):
-    """An item that fits no product type; its position is kept so the error has a path."""
+class BrokenProduct(_Product, frozen=True, tag="broken"):
+    """An item that fits no product type; its position is kept so the error has a path.
+
+    Its tag ``"broken"`` only serves the cache's form: the fast path never answers one."""
 
     reason: str
 
 
 Product = RetailProduct | HotelProduct | CreativeAssetsProduct | BrokenProduct
 
-_TAG_BY_CLASS: dict[type, str] = {
-    RetailProduct: "RETAIL",
-    HotelProduct: "HOTEL",
-    CreativeAssetsProduct: "CREATIVE_ASSETS",
-    BrokenProduct: "broken",
-}
+
+# --- Pages ------------------------------------------------------------------------------------
 
 
-def _product_kind(value: Any) -> str:
-    # Parsed items are model instances; a dumped page (the cache's JSON) has their dicts.
+class Page:
+    """One upstream page: products in upstream order and the bookmark of the next page.
+
+    Immutable like the structs it holds; it also keeps its :func:`footprint`, an estimate made
+    when it was parsed (not part of its value: equal pages compare equal whatever they cost)."""
+
+    __slots__ = ("_footprint", "bookmark", "items")
+    items: tuple[Product, ...]
+    bookmark: str | None
+    _footprint: int
+
+    def __init__(
+        self, items: tuple[Product, ...], bookmark: str | None = None, *, footprint: int = 0
+    ) -> None:
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "bookmark", bookmark)
+        object.__setattr__(self, "_footprint", footprint or _estimate(items))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"immutable type: {type(self).__name__!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"immutable type: {type(self).__name__!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Page:
+            return NotImplemented
+        return self.bookmark == other.bookmark and self.items == other.items
+
+    def __hash__(self) -> int:
+        return hash((self.items, self.bookmark))
+
+    def __repr__(self) -> str:
+        return f"Page(items={self.items!r}, bookmark={self.bookmark!r})"
+
+
+class _FastPage(_Frozen, frozen=True):
+    """A page as the fast path decodes it, whole."""
+
+    items: tuple[Product, ...]
+    bookmark: str | None = None
+
+
+class _SplitPage(_Frozen, frozen=True):
+    """A page whose items are decoded one by one, so an odd item costs only its own reading."""
+
+    items: tuple[msgspec.Raw, ...]
+    bookmark: str | None = None
+
+
+class _CachedPage(_Frozen, frozen=True, array_like=True):
+    """A page in the shared (Redis) cache: our own canonical form, decoded strictly."""
+
+    items: tuple[Product, ...]
+    bookmark: str | None
+    footprint: int
+
+
+_ANY = msgspec.json.Decoder()
+_FAST_PAGE = msgspec.json.Decoder(_FastPage)
+_SPLIT_PAGE = msgspec.json.Decoder(_SplitPage)
+_ITEM = msgspec.json.Decoder(Product)
+# An item without catalog_type is retail: a tagged struct decoded alone needs no tag.
+_RETAIL = msgspec.json.Decoder(RetailProduct)
+_PIN = msgspec.json.Decoder(Pin)
+_CACHED_PAGE = msgspec.json.Decoder(_CachedPage)
+_ENCODER = msgspec.json.Encoder()
+
+
+def _fast(item: Any) -> bool:
+    """Whether a product from the fast path is the one the lenient reading gives: the tags that
+    exist only for the cache's form (``"other"`` media, ``"broken"`` items) say it is not."""
+    return type(item) is not BrokenProduct and type(item.pin.media) is not OtherPinMedia
+
+
+def parse_page_json(data: bytes) -> Page:
+    """Parse an upstream page from its JSON; raise ``msgspec.DecodeError`` if it is not JSON,
+    and ``ValueError`` (not a ``DecodeError``) if it is not a page at all."""
+    size = _FACTOR * len(data)
+    try:
+        page = _FAST_PAGE.decode(data)
+    except msgspec.ValidationError:
+        pass
+    else:
+        if all(map(_fast, page.items)):
+            return Page(page.items, page.bookmark or None, footprint=size)
+    try:
+        split = _SPLIT_PAGE.decode(data)
+    except msgspec.ValidationError:
+        return parse_page(_ANY.decode(data))  # not a page, or one that says why
+    return Page(tuple(map(_split_item, split.items)), split.bookmark or None, footprint=size)
+
+
+def _split_item(raw: msgspec.Raw) -> Product:
+    try:
+        item = _ITEM.decode(raw)
+    except msgspec.ValidationError:
+        try:
+            item = _RETAIL.decode(raw)
+        except msgspec.ValidationError:
+            return _read_item(_ANY.decode(raw))
+    return item if _fast(item) else _read_item(_ANY.decode(raw))
+
+
+def parse_page(data: Any) -> Page:
+    """Parse a decoded upstream page; raise ``ValueError`` if it is not a page at all."""
+    if not isinstance(data, Mapping) or not isinstance(items := data.get("items"), list):
+        raise ValueError("not a page: no 'items' list")
+    bookmark = data.get("bookmark")
+    if bookmark is not None and not isinstance(bookmark, str):
+        raise ValueError("not a page: 'bookmark' is not a string")
+    return Page(tuple(map(_read_item, items)), bookmark or None)
+
+
+def parse_pin_json(data: bytes) -> Pin:
+    """Parse a ``GET /pins/{id}`` answer from its JSON; raise ``msgspec.DecodeError`` if it is
+    not JSON, and ``ValueError`` (not a ``DecodeError``) if it is not a Pin."""
+    try:
+        pin = _PIN.decode(data)
+    except msgspec.ValidationError:
+        return parse_pin(_ANY.decode(data))
+    return pin if type(pin.media) is not OtherPinMedia else parse_pin(_ANY.decode(data))
+
+
+def parse_pin(data: Any) -> Pin:
+    """Parse a decoded ``GET /pins/{id}`` answer; raise ``ValueError`` if it is not a Pin."""
+    try:
+        pin: Pin = _read_pin(data)
+    except _Invalid:
+        raise ValueError("not a pin") from None
+    return pin
+
+
+def dump_page(page: Page) -> bytes:
+    """A parsed page as JSON that :func:`load_page` reads back equal (for shared caches)."""
+    return _ENCODER.encode(_CachedPage(page.items, page.bookmark, page._footprint))
+
+
+def load_page(data: bytes) -> Page:
+    """A page from :func:`dump_page`'s JSON."""
+    cached = _CACHED_PAGE.decode(data)
+    return Page(cached.items, cached.bookmark, footprint=cached.footprint)
+
+
+def dump_pin(pin: Pin) -> bytes:
+    """A parsed Pin as JSON that :func:`load_pin` reads back equal (for shared caches)."""
+    return _ENCODER.encode(pin)
+
+
+def load_pin(data: bytes) -> Pin:
+    """A Pin from :func:`dump_pin`'s JSON."""
+    return _PIN.decode(data)
+
+
+# --- Footprint --------------------------------------------------------------------------------
+
+# Bytes a parsed page holds per byte of its (compact) JSON, measured (bench/pages.py); a page
+# read from Python values (tests, the lenient path) is estimated per item instead.
+_FACTOR = 2
+_PIN_BYTES = 2048
+_ITEM_BYTES = 2048
+
+
+def _estimate(items: tuple[Product, ...]) -> int:
+    return 200 + _ITEM_BYTES * len(items)
+
+
+def footprint(value: Page | Pin) -> int:
+    """Bytes a parsed page or Pin holds in memory (an estimate, O(1): made when the page was
+    parsed): what the caches' byte bounds count."""
+    return value._footprint if isinstance(value, Page) else _PIN_BYTES
+
+
+# --- The lenient reading ----------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A value that does not fit where it is read."""
+
+
+_INVALID = _Invalid()
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+_INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # coerce_numbers_to_str
+    raise _INVALID
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(text := value.strip()):
+        return int(text.partition(".")[0])
+    raise _INVALID
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise _INVALID
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and (text := value.lower()) in _TRUE | _FALSE:
+        return text in _TRUE
+    raise _INVALID
+
+
+_Reader = Callable[[Any], Any]
+_SCALARS: dict[Any, _Reader] = {str: _str, int: _int, float: _float, bool: _bool}
+
+
+def _optional(read: _Reader) -> _Reader:
+    return lambda value: None if value is None else read(value)
+
+
+def _tuple_of(read: _Reader) -> _Reader:
+    def read_tuple(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise _INVALID
+        return tuple(map(read, value))
+
+    return read_tuple
+
+
+def _struct(cls: type[msgspec.Struct], **overrides: _Reader) -> _Reader:
+    """A reader of ``cls`` from a mapping: each field by its type's rules (or ``overrides``),
+    extra keys ignored, a missing required field invalid."""
+    fields = []
+    for info in msgspec.structs.fields(cls):
+        read = overrides.get(info.name) or _reader(info.type)
+        fields.append((info.name, info.encode_name, read, info.required))
+
+    def read_struct(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise _INVALID
+        kwargs = {}
+        for name, key, read, required in fields:
+            if key in value:
+                kwargs[name] = read(value[key])
+            elif required:
+                raise _INVALID
+        return cls(**kwargs)
+
+    return read_struct
+
+
+def _reader(tp: Any) -> _Reader:
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    args: tuple[Any, ...] = getattr(tp, "__args__", ())
+    if type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return _optional(_reader(inner))
+    if isinstance(tp, type) and issubclass(tp, _Lenient):
+        return tp  # any value: Enum(value), or UNKNOWN (_missing_)
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return _struct(tp)
+    if getattr(tp, "__origin__", None) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _tuple_of(_reader(args[0]))
+    raise TypeError(f"no lenient reader for {tp!r}")  # pragma: no cover  # a new field type
+
+
+def _media_item_kind(value: Any) -> type[ImageMetadata | VideoMetadata]:
     if isinstance(value, Mapping):
-        return "broken" if "reason" in value else str(value.get("catalog_type"))
-    return _TAG_BY_CLASS.get(type(value), "broken")
+        item_type = value.get("item_type")
+        if item_type == "video" or (
+            item_type != "image" and ("video_url" in value or "cover_image_url" in value)
+        ):
+            return VideoMetadata
+    return ImageMetadata
 
 
-ProductItem = Annotated[
-    Annotated[RetailProduct, Tag("RETAIL")]
-    | Annotated[HotelProduct, Tag("HOTEL")]
-    | Annotated[CreativeAssetsProduct, Tag("CREATIVE_ASSETS")]
-    | Annotated[BrokenProduct, Tag("broken")],
-    Discriminator(_product_kind),
-]
+_MEDIA_ITEM_READERS = {ImageMetadata: _struct(ImageMetadata), VideoMetadata: _struct(VideoMetadata)}
+_MEDIA_READERS: dict[type, _Reader] = {
+    cls: _struct(cls) for cls in _MEDIA_BY_TYPE.values() if cls is not PinMediaWithImageAndVideo
+}
+_MEDIA_READERS[PinMediaWithImageAndVideo] = _struct(
+    PinMediaWithImageAndVideo,
+    items=_tuple_of(lambda value: _MEDIA_ITEM_READERS[_media_item_kind(value)](value)),
+)
 
+
+def _read_media(value: Any) -> PinMedia:
+    """Media by its ``media_type``; one the spec does not list is :class:`OtherPinMedia`."""
+    if not isinstance(value, Mapping):
+        raise _INVALID
+    kind = value.get("media_type")
+    cls = _MEDIA_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return OtherPinMedia(_str(kind))
+    media: PinMedia = _MEDIA_READERS[cls](value)
+    return media
+
+
+_read_pin: _Reader = _struct(Pin, media=_optional(_read_media), pin_metrics=_normalize_metrics)
+_METADATA_READERS: dict[str, _Reader] = {
+    "RETAIL": _struct(RetailMetadata),
+    "HOTEL": _struct(HotelMetadata),
+    "CREATIVE_ASSETS": _struct(CreativeAssetsMetadata),
+}
 _PRODUCT_BY_TYPE: dict[str, type[RetailProduct | HotelProduct | CreativeAssetsProduct]] = {
     "RETAIL": RetailProduct,
     "HOTEL": HotelProduct,
@@ -376,64 +782,27 @@ _TYPE_BY_METADATA_KEY = {
 }
 
 
-def _parse_item(raw: Any) -> Product:
+def _read_item(raw: Any) -> Product:
+    """One item, leniently: as its ``catalog_type`` says, else as its metadata says (each
+    candidate by the fast typed conversion first, then field by field)."""
     if not isinstance(raw, Mapping):
-        return BrokenProduct(reason="item is not an object")
+        return BrokenProduct("item is not an object")
     declared = raw.get("catalog_type") or "RETAIL"
     metadata = raw.get("metadata")
     candidates = [declared] if isinstance(declared, str) and declared in _PRODUCT_BY_TYPE else []
     if isinstance(metadata, Mapping):
         candidates += [t for k, t in _TYPE_BY_METADATA_KEY.items() if k in metadata]
+    pin = raw.get("pin")
     for catalog_type in dict.fromkeys(candidates):
-        model = _PRODUCT_BY_TYPE[catalog_type]
+        cls = _PRODUCT_BY_TYPE[catalog_type]
         try:
-            return model.model_validate(
-                {"metadata": metadata, "pin": raw.get("pin"), "catalog_type": catalog_type}
-            )
-        except ValidationError:
+            product = msgspec.convert({"metadata": metadata, "pin": pin}, cls)
+            if _fast(product):
+                return product
+        except msgspec.ValidationError:
+            pass
+        try:
+            return cls(_METADATA_READERS[catalog_type](metadata), _read_pin(pin))
+        except _Invalid:
             continue
-    return BrokenProduct(reason="item matches no catalog product type")
-
-
-class Page(_Model):
-    """One upstream page: products in upstream order and the bookmark of the next page."""
-
-    items: tuple[ProductItem, ...]
-    bookmark: str | None = None
-
-
-def parse_page(data: Any) -> Page:
-    """Parse a decoded upstream page; raise ``ValueError`` if it is not a page at all."""
-    if not isinstance(data, Mapping) or not isinstance(items := data.get("items"), list):
-        raise ValueError("not a page: no 'items' list")
-    bookmark = data.get("bookmark")
-    if bookmark is not None and not isinstance(bookmark, str):
-        raise ValueError("not a page: 'bookmark' is not a string")
-    return Page(items=tuple(_parse_item(item) for item in items), bookmark=bookmark or None)
-
-
-def dump_page(page: Page) -> bytes:
-    """A parsed page as JSON that :func:`load_page` reads back equal (for shared caches)."""
-    return page.model_dump_json(by_alias=True).encode()
-
-
-def load_page(data: bytes) -> Page:
-    """A page from :func:`dump_page`'s JSON."""
-    return Page.model_validate_json(data)
-
-
-_PIN = TypeAdapter(Pin)
-
-
-def parse_pin(data: Any) -> Pin:
-    """Parse a decoded ``GET /pins/{id}`` answer; raise ``ValueError`` if it is not a Pin."""
-    try:
-        return _PIN.validate_python(data)
-    except ValidationError as exc:
-        raise ValueError("not a pin") from exc
-
-
-def footprint(value: Page | Pin) -> int:
-    """Bytes a parsed page or Pin holds in memory (an estimate, cheap to compute): what the
-    caches' byte bounds count."""
-    return len(dump_page(value)) * 4 if isinstance(value, Page) else 2048
+    return BrokenProduct("item matches no catalog product type")

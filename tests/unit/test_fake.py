@@ -395,4 +395,4 @@ async def test_the_real_client_reads_the_fake() -> None:
         assert pin.pin_metrics is not None
     assert fake.calls == Counter(product_group_products=1, products_by_filter=1, pin=1)
     assert all(r.headers["Authorization"] == "Bearer token" for r in fake.requests)
-    assert {p.catalog_type for p in page.items} >= {CatalogType.RETAIL}  # type: ignore[union-attr]
+    assert {p.catalog_type for p in page.items} >= {CatalogType.RETAIL}
