@@ -464,11 +464,17 @@ class Page:
     _footprint: int
 
     def __init__(
-        self, items: tuple[Product, ...], bookmark: str | None = None, *, footprint: int = 0
+        self,
+        items: tuple[Product, ...],
+        bookmark: str | None = None,
+        *,
+        footprint: int | None = None,
     ) -> None:
+        if footprint is None:  # not read from JSON: from the JSON it dumps to
+            footprint = _page_footprint(len(_ENCODER.encode(items)))
         object.__setattr__(self, "items", items)
         object.__setattr__(self, "bookmark", bookmark)
-        object.__setattr__(self, "_footprint", footprint or _estimate(items))
+        object.__setattr__(self, "_footprint", footprint)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"immutable type: {type(self).__name__!r}")
@@ -530,7 +536,7 @@ def _fast(item: Any) -> bool:
 def parse_page_json(data: bytes) -> Page:
     """Parse an upstream page from its JSON; raise ``msgspec.DecodeError`` if it is not JSON,
     and ``ValueError`` (not a ``DecodeError``) if it is not a page at all."""
-    size = _FACTOR * len(data)
+    size = _page_footprint(len(data))
     try:
         page = _FAST_PAGE.decode(data)
     except msgspec.ValidationError:
@@ -541,7 +547,7 @@ def parse_page_json(data: bytes) -> Page:
     try:
         split = _SPLIT_PAGE.decode(data)
     except msgspec.ValidationError:
-        return parse_page(_ANY.decode(data))  # not a page, or one that says why
+        return _parse_values(_ANY.decode(data), size)  # not a page, or one that says why
     return Page(tuple(map(_split_item, split.items)), split.bookmark or None, footprint=size)
 
 
@@ -558,12 +564,16 @@ def _split_item(raw: msgspec.Raw) -> Product:
 
 def parse_page(data: Any) -> Page:
     """Parse a decoded upstream page; raise ``ValueError`` if it is not a page at all."""
+    return _parse_values(data, None)
+
+
+def _parse_values(data: Any, footprint: int | None) -> Page:
     if not isinstance(data, Mapping) or not isinstance(items := data.get("items"), list):
         raise ValueError("not a page: no 'items' list")
     bookmark = data.get("bookmark")
     if bookmark is not None and not isinstance(bookmark, str):
         raise ValueError("not a page: 'bookmark' is not a string")
-    return Page(tuple(map(_read_item, items)), bookmark or None)
+    return Page(tuple(map(_read_item, items)), bookmark or None, footprint=footprint)
 
 
 def parse_pin_json(data: bytes) -> Pin:
@@ -586,7 +596,8 @@ def parse_pin(data: Any) -> Pin:
 
 
 def dump_page(page: Page) -> bytes:
-    """A parsed page as JSON that :func:`load_page` reads back equal (for shared caches)."""
+    """A parsed page as JSON that :func:`load_page` reads back equal, its footprint with it (for
+    shared caches)."""
     return _ENCODER.encode(_CachedPage(page.items, page.bookmark, page._footprint))
 
 
@@ -608,21 +619,28 @@ def load_pin(data: bytes) -> Pin:
 
 # --- Footprint --------------------------------------------------------------------------------
 
-# Bytes a parsed page holds per byte of its (compact) JSON, measured (bench/pages.py); a page
-# read from Python values (tests, the lenient path) is estimated per item instead.
-_FACTOR = 2
-_PIN_BYTES = 2048
-_ITEM_BYTES = 2048
+# What a parsed page holds in memory (pympler's deep size) per byte of the JSON it was read from,
+# plus what any page holds: measured on demo pages of 25 and 250 products (1.83-1.90 bytes per
+# byte) and the seed page; ``bench/pages.py`` prints the ratios again, a test keeps them within
+# [0.8, 1.5] of the real size.
+_PAGE_FACTOR, _PAGE_BYTES = 1.8, 1000
+# A Pin's, per byte of its canonical JSON less about what its nulls take there (a null field costs
+# JSON bytes, not memory): measured on the demo catalog's Pins, the spec's and a minimal one.
+_PIN_FACTOR, _PIN_BYTES, _NULL_BYTES = 1.85, 180, 16
 
 
-def _estimate(items: tuple[Product, ...]) -> int:
-    return 200 + _ITEM_BYTES * len(items)
+def _page_footprint(json_bytes: int) -> int:
+    return int(_PAGE_FACTOR * json_bytes) + _PAGE_BYTES
 
 
 def footprint(value: Page | Pin) -> int:
-    """Bytes a parsed page or Pin holds in memory (an estimate, O(1): made when the page was
-    parsed): what the caches' byte bounds count."""
-    return value._footprint if isinstance(value, Page) else _PIN_BYTES
+    """Bytes a parsed page or Pin holds in memory: an estimate, what the caches' byte bounds
+    count. A page's is made once, when it is parsed (from the length of its JSON), and kept on
+    it; a Pin's from the length of its JSON, encoded again (microseconds: a Pin is small)."""
+    if isinstance(value, Page):
+        return value._footprint
+    encoded = _ENCODER.encode(value)
+    return int(_PIN_FACTOR * (len(encoded) - _NULL_BYTES * encoded.count(b":null"))) + _PIN_BYTES
 
 
 # --- The lenient reading ----------------------------------------------------------------------
@@ -782,9 +800,10 @@ _TYPE_BY_METADATA_KEY = {
 }
 
 
-def _read_item(raw: Any) -> Product:
+def _read_item(raw: Any, *, convert: bool = True) -> Product:
     """One item, leniently: as its ``catalog_type`` says, else as its metadata says (each
-    candidate by the fast typed conversion first, then field by field)."""
+    candidate by the fast typed conversion first, unless ``convert`` is false, then field by
+    field)."""
     if not isinstance(raw, Mapping):
         return BrokenProduct("item is not an object")
     declared = raw.get("catalog_type") or "RETAIL"
@@ -795,12 +814,13 @@ def _read_item(raw: Any) -> Product:
     pin = raw.get("pin")
     for catalog_type in dict.fromkeys(candidates):
         cls = _PRODUCT_BY_TYPE[catalog_type]
-        try:
-            product = msgspec.convert({"metadata": metadata, "pin": pin}, cls)
-            if _fast(product):
-                return product
-        except msgspec.ValidationError:
-            pass
+        if convert:
+            try:
+                product = msgspec.convert({"metadata": metadata, "pin": pin}, cls)
+                if _fast(product):
+                    return product
+            except msgspec.ValidationError:
+                pass
         try:
             return cls(_METADATA_READERS[catalog_type](metadata), _read_pin(pin))
         except _Invalid:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -665,3 +666,221 @@ def test_dumped_pages_load_back_equal() -> None:
     page = parse_page({"items": items, "bookmark": "next"})
     assert isinstance(page.items[-1], m.BrokenProduct)
     assert m.load_page(m.dump_page(page)) == page
+
+
+# --- the fast and the lenient paths agree ------------------------------------------------------
+
+
+def lenient(data: dict[str, Any]) -> m.Page:
+    """The page as the lenient reading alone gives it (no typed decoding or conversion)."""
+    items = tuple(m._read_item(item, convert=False) for item in data["items"])
+    return m.Page(items, data.get("bookmark") or None)
+
+
+def odd_items(rng: random.Random, count: int) -> list[Any]:
+    """Items of every kind: the demo catalog's, the spec's and the seed's, mutated ones, every
+    pin_metrics shape and any JSON."""
+    from graphql_api.upstream.demo_catalog import build_catalog
+
+    sources = [
+        *build_catalog(60, seed=rng.randrange(100)),
+        *SPEC_PAGE["items"],
+        *SEED_PAGE["items"],
+    ]
+    items: list[Any] = []
+    for _ in range(count):
+        roll = rng.random()
+        item = copy.deepcopy(rng.choice(sources))
+        if roll < 0.05:
+            items.append(random_json(rng))
+            continue
+        if roll < 0.25:
+            shape = rng.choice(list(METRIC_SHAPES.values()))[0]
+            if shape is ...:
+                item["pin"].pop("pin_metrics", None)
+            else:
+                item["pin"]["pin_metrics"] = shape
+        elif roll < 0.6:
+            for _ in range(rng.randint(1, 3)):
+                item = mutate(rng, item)
+        items.append(item)
+    return items
+
+
+def finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(finite, value.values()))
+    if isinstance(value, list):
+        return all(map(finite, value))
+    return True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_and_lenient_paths_agree(seed: int) -> None:
+    """From the response bytes (typed decoding, the lenient path for what it refuses), from
+    Python values, and by the lenient reading alone: the same page, item for item, and the
+    same after the cache's form."""
+    rng = random.Random(seed)
+    data = {"items": odd_items(rng, 40), "bookmark": rng.choice([None, "", "b"])}
+    assert finite(data)
+    raw = json.dumps(data).encode()
+    from_bytes = m.parse_page_json(raw)
+    assert from_bytes == parse_page(data) == lenient(data)
+    for got, want in zip(from_bytes.items, lenient(data).items, strict=True):
+        assert type(got) is type(want)
+    assert m.load_page(m.dump_page(from_bytes)) == from_bytes
+    for item in data["items"]:
+        pin = item.get("pin") if isinstance(item, dict) else None
+        try:
+            want_pin = parse_pin(pin)
+        except ValueError:
+            with pytest.raises(ValueError, match="not a pin"):
+                m.parse_pin_json(json.dumps(pin).encode())
+        else:
+            got_pin = m.parse_pin_json(json.dumps(pin).encode())
+            assert got_pin == want_pin
+            assert m.load_pin(m.dump_pin(got_pin)) == got_pin
+
+
+@pytest.mark.parametrize("data", [SEED_PAGE, SPEC_PAGE], ids=["seed", "spec"])
+def test_fast_and_lenient_paths_agree_on_the_fixtures(data: dict[str, Any]) -> None:
+    assert m.parse_page_json(json.dumps(data).encode()) == lenient(data)
+
+
+def test_fast_and_lenient_paths_agree_on_the_demo_catalog() -> None:
+    from graphql_api.upstream.demo_catalog import build_catalog
+
+    data = {"items": build_catalog(), "bookmark": "b"}
+    page = m.parse_page_json(json.dumps(data).encode())
+    assert page == lenient(data)
+    assert m.load_page(m.dump_page(page)) == page
+
+
+def test_json_that_is_not_json_or_not_a_page() -> None:
+    with pytest.raises(msgspec.DecodeError):
+        m.parse_page_json(b'{"items": [')
+    with pytest.raises(msgspec.DecodeError):
+        m.parse_pin_json(b"<html>")
+    for not_a_page in (b"[]", b'{"items": {}}', b'{"items": [], "bookmark": 5}'):
+        with pytest.raises(ValueError, match="not a page") as info:
+            m.parse_page_json(not_a_page)
+        assert not isinstance(info.value, msgspec.DecodeError)
+    with pytest.raises(ValueError, match="not a pin"):
+        m.parse_pin_json(b'{"title": "no id"}')
+
+
+EMPTY_WINDOW_SHAPES: list[Any] = [
+    {"90d": {}},
+    {"90d": {"impression": None, "saves": 3}},
+    {"lifetime_metrics": {}},
+    {"all_time": {}},
+    {"lifetime_metrics": {}, "all_time": {}},
+    {"lifetime_metrics": {}, "all_time": WALL},
+    {"lifetime_metrics": WALL, "all_time": {}},
+    {"90d": {}, "all_time": WALL},
+    [{"90d": {}}, {"90d": W90}],
+    [{"90d": {}}, {}],
+    [{"90d": W90}, {"90d": {}}],
+    [{"all_time": {}}, None, {"lifetime_metrics": WALL}],
+    {"pin_metrics": {"90d": {}}},
+    {"pin_metrics": [{"all_time": {}}]},
+    {"pin_metrics": {"90d": W90}, "90d": None},
+    {"pin_metrics": {"pin_metrics": {"90d": W90}}},
+]
+
+
+@pytest.mark.parametrize(
+    "shape", [*(s for s, _, _ in METRIC_SHAPES.values() if s is not ...), *EMPTY_WINDOW_SHAPES]
+)
+def test_pin_metrics_read_alike_on_both_paths(shape: Any) -> None:
+    raw = {"id": "1", "pin_metrics": shape}
+    if not finite(shape):
+        pytest.skip("not JSON")
+    assert m.parse_pin_json(json.dumps(raw).encode()) == parse_pin(raw)
+    page = {"items": [{"metadata": RETAIL, "pin": raw}]}
+    assert m.parse_page_json(json.dumps(page).encode()) == lenient(page)
+
+
+# --- frozen all the way down, and the footprint -------------------------------------------------
+
+
+def leaves(value: Any) -> list[Any]:
+    """Every value a parsed value holds, walked through its struct fields and tuples."""
+    found = [value]
+    if isinstance(value, m.Page):
+        found += leaves(value.items) + leaves(value.bookmark)
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found += leaves(getattr(value, name))
+    elif isinstance(value, tuple):
+        for item in value:
+            found += leaves(item)
+    return found
+
+
+def test_a_parsed_page_holds_nothing_a_caller_could_change() -> None:
+    from graphql_api.upstream.demo_catalog import build_catalog
+
+    data = {"items": [*build_catalog(100), *SPEC_PAGE["items"]], "bookmark": "b"}
+    for page in (m.parse_page_json(json.dumps(data).encode()), parse_page(data)):
+        values = leaves(m.load_page(m.dump_page(page))) + leaves(page)
+        kinds = {type(v) for v in values}
+        assert not {list, dict, set, bytearray} & kinds
+        for value in values:
+            if isinstance(value, msgspec.Struct):
+                assert type(value).__struct_config__.frozen, type(value)
+        with pytest.raises(AttributeError, match="immutable"):
+            page.items = ()  # type: ignore[misc]
+        with pytest.raises(AttributeError, match="immutable"):
+            del page.bookmark
+        assert page.items == m.load_page(m.dump_page(page)).items
+
+
+def deep_size(value: Any) -> int:
+    from pympler import asizeof
+
+    return int(asizeof.asizeof(value))
+
+
+def demo_page(count: int, offset: int = 0) -> bytes:
+    from graphql_api.upstream.demo_catalog import build_catalog
+
+    return json.dumps({"items": build_catalog(offset + count)[offset:], "bookmark": "b"}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        demo_page(25),
+        demo_page(25, offset=500),
+        demo_page(250),
+        demo_page(250, offset=700),
+        (DATA / "seed_page.json").read_bytes(),
+        json.dumps(SEED_PAGE).encode(),
+        json.dumps(SPEC_PAGE).encode(),
+    ],
+    ids=["demo 25", "demo 25 later", "demo 250", "demo 250 later", "seed", "seed", "spec"],
+)
+def test_a_page_footprint_is_near_its_deep_size(raw: bytes) -> None:
+    for page in (m.parse_page_json(raw), parse_page(json.loads(raw))):
+        for value in (page, m.load_page(m.dump_page(page))):
+            assert m.footprint(value) == m.footprint(page)
+            assert 0.8 <= m.footprint(value) / deep_size(value) <= 1.5
+
+
+def test_a_pin_footprint_is_near_its_deep_size() -> None:
+    from graphql_api.upstream.demo_catalog import build_catalog
+
+    # The spec page's first 15 items: its others are the same with every nullable field null.
+    raws = [item["pin"] for item in [*build_catalog(40), *SPEC_PAGE["items"][:15]]]
+    for raw in [*raws, {"id": "1"}]:
+        pin = parse_pin(raw)
+        assert 0.8 <= m.footprint(pin) / deep_size(pin) <= 1.5, raw
+
+
+def test_a_page_footprint_is_kept_not_counted_again() -> None:
+    page = m.parse_page_json(demo_page(25))
+    assert m.footprint(page) == m.load_page(m.dump_page(page))._footprint
+    assert m.footprint(page) > m.footprint(m.parse_page_json(b'{"items": []}'))
