@@ -112,7 +112,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_entries, max_bytes = settings.cache_max_entries, settings.cache_max_bytes
         store: Store = (
-            RedisStore(redis, max_entries=max_entries)
+            RedisStore(redis, max_entries=max_entries, max_bytes=max_bytes)
             if redis
             else MemoryStore(max_entries, max_bytes=max_bytes)
         )

@@ -36,7 +36,7 @@ import logging
 import random
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -60,6 +60,7 @@ __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
 _log = logging.getLogger("graphql_api.cache")
 Cached = Page | Pin
+CHANNEL = b"graphql_api:cache"  # what replicas tell each other: "<version> <key>", "inf <key>"
 V = TypeVar("V", Page, Pin)
 
 
@@ -139,9 +140,12 @@ class MemoryStore:
         self.nbytes -= self._sizes.pop(key, 0)
         await self.backend.delete(key)
 
-    def keys(self) -> list[str]:
-        """The keys held, least recently used first."""
-        return list(self._sizes)
+    def __contains__(self, key: str) -> bool:
+        return key in self._sizes
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys held, least recently used first (a copy: the store may change meanwhile)."""
+        return iter(list(self._sizes))
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -163,49 +167,97 @@ AWAY = _Away.AWAY
 
 
 class RedisStore:
-    """aiocache's ``RedisCache`` on the process's Redis link, holding entries as JSON, shared
-    by every replica; and a bounded :class:`MemoryStore` for what Redis cannot take or give."""
+    """Two tiers: parsed copies in this process (a :class:`MemoryStore` bounded by
+    ``max_entries`` and ``max_bytes``; none when ``max_bytes`` is 0) in front of aiocache's
+    ``RedisCache`` on the process's Redis link, which holds entries as JSON for every replica.
+    The process's store also keeps what is stored while Redis is away. The coherence rules are
+    in the module's docstring."""
 
     # Keys dropped (401/403) while Redis was away, deleted from Redis when it is back.
     _MAX_DROPPED = 10_000
+    # Keys a message was heard about, while reads may be under way (past it: forgotten, and
+    # every read under way counts as overtaken).
+    _MAX_HEARD = 10_000
 
-    def __init__(self, redis: RedisLink, *, max_entries: int) -> None:
+    def __init__(self, redis: RedisLink, *, max_entries: int, max_bytes: int = 0) -> None:
         # timeout=None: the link bounds every operation; the link owns the client.
         self.backend = RedisCache(serializer=NullSerializer(encoding=None), timeout=None)
         self.backend.client = redis.client  # bytes in, bytes out
-        self.local = MemoryStore(max_entries)
+        self.local = MemoryStore(max_entries, max_bytes=max_bytes or None)
+        self.local.on_evict = self._evicted
+        # Set by the page cache: its clock, and what to do when this process no longer holds
+        # a key's entry, or when a replica stored a newer one.
+        self.clock: Callable[[], float] = time.time
+        self.on_evict: Callable[[str], None] = lambda key: None
+        self.on_newer: Callable[[str, float], None] = lambda key, version: None
+        self._tiered = max_bytes > 0
         self._redis = redis
         self._dropped: OrderedDict[str, None] = OrderedDict()
+        self._only_here: set[str] = set()  # held here, not in Redis (stored while it was away)
+        self._live = False  # subscribed: no message can be missed
+        self._epoch = 0  # changes when the subscription is confirmed or lost
+        self._heard = 0  # messages heard so far
+        self._last_heard: dict[str, tuple[int, float]] = {}  # key -> (message number, version)
+        self._tasks: set[asyncio.Task[None]] = set()
         redis.on_up(self._delete_dropped)
+        redis.subscribe(CHANNEL, self._hear, self._listening)
 
     async def get(self, key: str) -> Entry | None:
+        if self._live and self._tiered:
+            entry = await self.local.get(key)
+            fresh = entry is not None and self.clock() < entry.fresh_until
+            if fresh and key not in self._only_here:
+                return entry  # fresh, and no replica said otherwise: no Redis round trip
         if key in self._dropped and not await self._delete_shared(key):
             return await self.local.get(key)
+        mark = self._epoch, self._heard
         data = await self._redis.run(lambda: self.backend.get(key), AWAY)
-        mine = await self.local.get(key) if len(self.local) else None  # kept in an outage
+        mine = await self.local.get(key) if len(self.local) else None
         if isinstance(data, bytes):
             try:
+                # The same version as ours (not parsed again), or an older one: a Redis that
+                # hung holds what it had, and a copy fetched here since is newer.
+                if mine is not None and mine.stored_at >= _stored_at(data):
+                    return mine
                 shared = _decode(data)
             except (ValueError, KeyError, TypeError):  # not ours, or from another version
                 _log.debug("unreadable cache entry in Redis: ignored")
             else:
-                # A Redis that hung holds what it had: a copy fetched here since is newer.
-                return mine if mine is not None and mine.stored_at > shared.stored_at else shared
-        return mine  # Redis is away or does not hold it
+                if self._tiered and self._untouched(mark, key, shared):
+                    await self._keep(key, shared)
+                return shared
+            return mine
+        if data is AWAY or key in self._only_here:
+            return mine  # Redis is away, or never had it
+        if mine is not None:  # Redis no longer holds what we copied: dropped, expired, evicted
+            await self._discard(key)
+        return None
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
         if self._redis.available:
             blob = _encode(entry)
             # A float: aiocache sends PSETEX (ms) for it, redis-py's deprecated SETEX for an int.
             ttl = float(ttl)
-            stored = await self._redis.run(lambda: self.backend.set(key, blob, ttl=ttl), AWAY)
-            if stored is not AWAY:
-                await self.local.delete(key)  # Redis holds the newer entry
+            notice = f"{entry.stored_at!r} {key}".encode()
+            mark = self._epoch, self._heard
+
+            async def share() -> None:
+                await self.backend.set(key, blob, ttl=ttl)
+                await self._redis.client.publish(CHANNEL, notice)
+
+            if await self._redis.run(share, AWAY) is not AWAY:
+                self._only_here.discard(key)
+                if self._tiered and self._untouched(mark, key, entry):
+                    await self.local.set(key, entry, ttl)
+                else:
+                    await self.local.delete(key)  # Redis holds the newer entry
                 return
+        self._only_here.add(key)
         await self.local.set(key, entry, ttl)
 
     async def delete(self, key: str) -> None:
         await self.local.delete(key)
+        self._only_here.discard(key)
         if not await self._delete_shared(key):
             self._dropped[key] = None
             self._dropped.move_to_end(key)
@@ -213,8 +265,14 @@ class RedisStore:
                 self._dropped.popitem(last=False)
 
     async def _delete_shared(self, key: str) -> bool:
-        """Delete ``key`` in Redis; whether that was done."""
-        if await self._redis.run(lambda: self.backend.delete(key), AWAY) is AWAY:
+        """Delete ``key`` in Redis and tell every replica; whether that was done."""
+        notice = f"inf {key}".encode()
+
+        async def drop() -> None:
+            await self.backend.delete(key)
+            await self._redis.client.publish(CHANNEL, notice)
+
+        if await self._redis.run(drop, AWAY) is AWAY:
             return False
         self._dropped.pop(key, None)
         return True
@@ -224,10 +282,77 @@ class RedisStore:
             if not await self._delete_shared(key):
                 return
 
+    async def _keep(self, key: str, entry: Entry) -> None:
+        ttl = entry.stale_until - self.clock()
+        if ttl > 0:
+            await self.local.set(key, entry, ttl)
+
+    async def _discard(self, key: str) -> None:
+        await self.local.delete(key)
+        self._evicted(key)
+
+    def _evicted(self, key: str) -> None:
+        self._only_here.discard(key)
+        self.on_evict(key)
+
+    def _untouched(self, mark: tuple[int, int], key: str, entry: Entry) -> bool:
+        """Whether ``entry``, read or stored since ``mark``, may be kept here: the subscription
+        stayed as it was and no message since said the key was dropped or holds a newer one."""
+        epoch, heard = mark
+        number, version = self._last_heard.get(key, (0, 0.0))
+        return self._epoch == epoch and (number <= heard or version <= entry.stored_at)
+
+    # Called on the service's loop by the link's subscription:
+
+    def _hear(self, data: bytes) -> None:
+        """``"<version> <key>"``: a replica stored that version; ``"inf <key>"``: dropped."""
+        version_text, _, key = data.decode("utf-8", "replace").partition(" ")
+        try:
+            version = float(version_text)
+        except ValueError:
+            return  # not ours
+        self._heard += 1
+        if len(self._last_heard) >= self._MAX_HEARD:
+            self._last_heard.clear()
+            self._epoch += 1  # reads under way can no longer be told apart: none is kept
+        self._last_heard[key] = (self._heard, version)
+        self.on_newer(key, version)
+        if key in self.local:
+            self._spawn(self._outdate(key, version))
+
+    async def _outdate(self, key: str, version: float) -> None:
+        entry = await self.local.get(key)
+        if entry is not None and entry.stored_at < version:
+            await self._discard(key)
+
+    def _listening(self, live: bool) -> None:
+        self._live = False
+        self._epoch += 1
+        if live:
+            self._spawn(self._trust())
+
+    async def _trust(self) -> None:
+        """Subscribed (again): copies of Redis' entries held before may have missed a message;
+        they go, then copies are served again without asking Redis."""
+        epoch = self._epoch
+        for key in self.local:
+            if key not in self._only_here:
+                await self._discard(key)
+        if epoch == self._epoch:
+            self._live = True
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def ping(self) -> bool:
         return await self._redis.ping()
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.local.close()  # the link is closed by its owner
 
 
@@ -237,6 +362,12 @@ def _encode(entry: Entry) -> bytes:
             "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
     body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
     return orjson.dumps(meta) + b"\n" + body
+
+
+def _stored_at(data: bytes) -> float:
+    """The version of an encoded entry, without reading its value."""
+    stored_at: float = orjson.loads(data.partition(b"\n")[0])["t"]
+    return stored_at
 
 
 def _decode(data: bytes) -> Entry:
@@ -281,12 +412,20 @@ class PageCache:
         self._max_versions = max_versions
         if isinstance(store, MemoryStore):
             store.on_evict = self._forget
+        elif isinstance(store, RedisStore):
+            store.on_evict = self._forget
+            store.on_newer = self._outdated
+            store.clock = clock
         # hits, stale, misses, joins (a miss that waited for a fetch already under way)
         self.stats: Counter[str] = Counter()
 
     def _forget(self, key: str) -> None:
         self.versions.pop(key, None)
         self._fresh_until.pop(key, None)
+
+    def _outdated(self, key: str, version: float) -> None:
+        if self.versions.get(key, version) < version:
+            self._forget(key)
 
     def _remember(self, key: str, entry: Entry) -> None:
         self.versions[key] = entry.stored_at
@@ -316,6 +455,8 @@ class PageCache:
             age = max(0.0, now - entry.stored_at)
             if now < entry.fresh_until:
                 self.stats["hits"] += 1
+                if self.versions.get(key) != entry.stored_at:  # a copy of a replica's
+                    self._remember(key, entry)
                 return _lookup(key, entry, stale=False, age=age)
             if now < entry.stale_until:
                 self.stats["stale"] += 1

@@ -20,6 +20,12 @@ loop would count that loop's lag: with the loop busy (pages parsed, responses bu
 Redis answering in a millisecond would look slow, and the guard would open under load. On its
 own loop an operation is timed by how Redis answers (give or take a GIL switch interval).
 
+A subscription (:meth:`RedisLink.subscribe`) lives on that loop too, on a connection of its own,
+kept alive as long as the link: it pings a quiet Redis every ``probe_interval`` seconds (a Redis
+that stopped answering is a lost subscription, not a silent one), subscribes again after a loss
+once the guard is closed (never while it is open), and says when it is confirmed and when it is
+lost: messages published in between were missed, and only the subscriber knows what that costs.
+
 The counters and :attr:`RedisLink.state` are there for metrics and ``/readyz``.
 """
 
@@ -81,6 +87,7 @@ class RedisLink:
         self._probe: asyncio.Task[None] | None = None
         self._on_up: list[Callable[[], Awaitable[None]]] = []
         self._recovery: asyncio.Task[None] | None = None
+        self._listeners: list[asyncio.Task[None]] = []  # on the link's loop
         # Counters (read by metrics): operations sent, failed, answered without Redis; outages.
         self.attempts = 0
         self.failures = 0
@@ -129,6 +136,33 @@ class RedisLink:
         attempt = asyncio.run_coroutine_threadsafe(self._attempt(operation, fallback),
                                                    self._started())  # fmt: skip
         return await asyncio.wrap_future(attempt)
+
+    def subscribe(
+        self,
+        channel: bytes,
+        on_message: Callable[[bytes], None],
+        on_live: Callable[[bool], None],
+    ) -> None:
+        """Listen to ``channel`` for as long as the link is open: ``on_message(data)`` for each
+        message; ``on_live(True)`` each time the subscription is confirmed (anything published
+        before may have been missed) and ``on_live(False)`` when it is lost. Both are called on
+        the caller's loop, in the order Redis sent them. Call it on the service's loop."""
+        home = asyncio.get_running_loop()
+        self._home = home
+
+        def deliver(callback: Callable[[T], None], value: T) -> None:
+            with contextlib.suppress(RuntimeError):  # the service's loop is closed
+                home.call_soon_threadsafe(callback, value)
+
+        def begin() -> None:
+            listener = self._listen(channel, lambda data: deliver(on_message, data),
+                                    lambda live: deliver(on_live, live))  # fmt: skip
+            # A fresh context: the listener is no request's.
+            task = asyncio.create_task(listener, name="redis-subscriber",
+                                       context=contextvars.Context())  # fmt: skip
+            self._listeners.append(task)
+
+        self._started().call_soon_threadsafe(begin)
 
     async def ping(self) -> bool:
         """Whether Redis answers ``PING`` now (bounded; at once ``False`` while it is away)."""
@@ -215,7 +249,53 @@ class RedisLink:
             with contextlib.suppress(RuntimeError):  # the service's loop is closed: no one left
                 self._home.call_soon_threadsafe(self._recover)
 
+    async def _listen(
+        self, channel: bytes, message: Callable[[bytes], None], live: Callable[[bool], None]
+    ) -> None:
+        confirmed = False
+        while True:
+            if self._state is LinkState.DOWN:  # the probe finds when it is back
+                await asyncio.sleep(self._probe_interval)
+                continue
+            pubsub = self.client.pubsub()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await pubsub.subscribe(channel)
+                pinged = False
+                while True:
+                    received = await pubsub.get_message(timeout=self._probe_interval)
+                    if received is None:
+                        # Quiet for an interval: no answer to the last PING, or the guard
+                        # opened (Redis away for the others): lost. Else ask again.
+                        if pinged or not self.available:
+                            raise TimeoutError("no answer on the subscription")
+                        async with asyncio.timeout(self._timeout):
+                            await pubsub.ping()
+                        pinged = True
+                        continue
+                    pinged = False
+                    kind = received["type"]
+                    if kind == "subscribe":
+                        confirmed = True
+                        live(True)
+                    elif kind == "message":
+                        message(received["data"])
+            except FAILURES as error:
+                _log.debug("Redis subscription lost: %s", _describe(error))
+                if confirmed:
+                    confirmed = False
+                    live(False)
+                await asyncio.sleep(self._probe_interval)
+            finally:
+                with contextlib.suppress(*FAILURES):
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
     async def _close_client(self) -> None:
+        for listener in self._listeners:
+            listener.cancel()
+        await asyncio.gather(*self._listeners, return_exceptions=True)
+        self._listeners.clear()
         if self._probe is not None:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -264,11 +264,12 @@ class Service:
 
 
 @contextmanager
-def serve_cli(log_path: Path, **environment: str) -> Iterator[str]:
-    """``python -m graphql_api serve --demo`` on a free loopback port, as an operator runs it
-    (these settings in its environment, none of the caller's; output to ``log_path``), until
-    the block ends; yields its URL once it answers /healthz."""
-    with start_cli(log_path, "--demo", **environment) as service:
+def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Iterator[str]:
+    """``python -m graphql_api serve --demo`` (without ``--demo`` if ``demo`` is false: give it
+    ``PINTEREST_API_BASE_URL``) on a free loopback port, as an operator runs it (these settings
+    in its environment, none of the caller's; output to ``log_path``), until the block ends;
+    yields its URL once it answers /healthz."""
+    with start_cli(log_path, *["--demo"] * demo, **environment) as service:
         yield service.url
 
 

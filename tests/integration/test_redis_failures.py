@@ -262,10 +262,12 @@ async def test_rediss_with_an_untrusted_certificate_is_redis_away(
 
 @pytest.fixture
 def acl_user(own_redis: RedisProcess) -> str:
-    """An ACL user of ``own_redis`` allowed the commands the service uses, on every key."""
+    """An ACL user of ``own_redis`` allowed the commands the service uses, on every key and
+    on the page cache's channel."""
     admin = redis.Redis(port=own_redis.port)
     admin.acl_setuser("app", enabled=True, passwords=["+pw-app-1"], keys=["*"],
-                      commands=["+@read", "+@write", "+@connection", "+@keyspace"])  # fmt: skip
+                      channels=["graphql_api:cache"], commands=["+@read", "+@write",
+                      "+@connection", "+@keyspace", "+publish", "+subscribe"])  # fmt: skip
     admin.close()
     return "app"
 
@@ -277,6 +279,13 @@ async def test_an_acl_user_shares_pages(own_redis: RedisProcess, acl_user: str) 
     async with _app(url, redis_timeout=0.5) as two:
         await _query(two)
         assert two.requests == []
+        store = two.client._transport.app.state.service._cache.store  # type: ignore[attr-defined]
+        for _ in range(300):  # subscribed to the replicas' messages: the in-process tier serves
+            if store._live:
+                break
+            await asyncio.sleep(0.01)
+        assert store._live
+        assert _link(two).state is LinkState.UP
     admin = redis.Redis(port=own_redis.port)
     assert admin.keys("page:*")
     admin.close()
