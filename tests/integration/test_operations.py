@@ -88,6 +88,15 @@ async def test_metrics_report_what_the_caches_hold() -> None:
     assert 0 < sizes["graphql_api_cache_bytes", "pages"] <= bound
 
 
+async def test_metrics_report_the_in_process_tier_with_redis(redis_server: str) -> None:
+    async with open_app(FakePinterest(build_catalog(60)), cache_url=redis_server,
+                        secret="metrics-tier") as h:  # fmt: skip
+        await h.gql(QUERY.replace('"1"', '"7"'))
+        sizes = await _cache_sizes(h)
+    assert sizes["graphql_api_cache_entries", "pages"] == 1  # the parsed copy of the page
+    assert sizes["graphql_api_cache_bytes", "pages"] > 10_000
+
+
 @pytest.fixture
 def captured_logs() -> io.StringIO:
     stream = io.StringIO()
