@@ -127,11 +127,15 @@ def create_app(
         resilience.observe = metrics.observe_upstream
         if settings.response_cache:
             endpoint.responses = ResponseCache(
-                settings.response_cache_max_entries, clock=timer.wall, versions=cache.versions
+                settings.response_cache_max_entries,
+                max_bytes=settings.response_cache_max_bytes,
+                clock=timer.wall,
+                versions=cache.versions,
             )
         async with build_http_client(settings, transport) as http:
             app.state.resilience = resilience
             app.state.redis = redis  # its state and counters, for /readyz and metrics
+            app.state.responses = endpoint.responses  # its size, for metrics
             app.state.service = CatalogService(
                 PinterestClient(http, resilience), cache, page_size=settings.upstream_page_size
             )

@@ -83,7 +83,15 @@ from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
-from graphql_api.upstream.models import Page, Pin, dump_page, dump_pin, footprint, load_page, load_pin
+from graphql_api.upstream.models import (
+    Page,
+    Pin,
+    dump_page,
+    dump_pin,
+    footprint,
+    load_page,
+    load_pin,
+)
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 

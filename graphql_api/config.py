@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         128, description="Most pages the memory cache holds (least recently used out first)."
     )
+    # 192 + 64 MiB of caches and a 78 MiB process fit a 512 MiB container with room for the
+    # requests in flight (measured: README, "Sizing the caches").
     cache_max_bytes: Annotated[int, Field(ge=0)] = Field(
         192 * 2**20,
         description="Most bytes of parsed pages and Pins one process holds (least recently used "

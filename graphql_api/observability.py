@@ -18,8 +18,9 @@ from prometheus_client.registry import Collector
 from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api.cache import PageCache
+from graphql_api.cache import MemoryStore, PageCache
 from graphql_api.execution import Outcome
+from graphql_api.response_cache import ResponseCache
 from graphql_api.upstream.resilience import Breaker, BreakerState
 
 __all__ = [
@@ -143,6 +144,7 @@ class _LiveFigures(Collector):
                 family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
                 family.add_metric([], cache.stats[name])
                 yield family
+        yield from _sizes(service, getattr(self._state(), "responses", None))
         if resilience is not None:
             gauge = GaugeMetricFamily(
                 "graphql_api_breaker_state",
@@ -154,6 +156,29 @@ class _LiveFigures(Collector):
             for name, breaker in breakers.items():
                 gauge.add_metric([name], _BREAKER_STATES[breaker.state])
             yield gauge
+
+
+def _sizes(service: Any, responses: ResponseCache | None) -> Iterator[GaugeMetricFamily]:
+    """Entries and bytes the caches of this process hold: the pages (with Redis, its
+    in-process tier) and the responses."""
+    entries = GaugeMetricFamily(
+        "graphql_api_cache_entries", "Entries a cache holds in this process.", labels=["cache"]
+    )
+    held = GaugeMetricFamily(
+        "graphql_api_cache_bytes",
+        "Bytes a cache holds in this process, as counted against its byte bound.",
+        labels=["cache"],
+    )
+    if service is not None:
+        store = service._cache.store
+        pages: MemoryStore = getattr(store, "local", store)  # with Redis: the in-process tier
+        entries.add_metric(["pages"], len(pages))
+        held.add_metric(["pages"], pages.nbytes)
+    if responses is not None:
+        entries.add_metric(["responses"], len(responses))
+        held.add_metric(["responses"], responses.nbytes)
+    yield entries
+    yield held
 
 
 class Metrics:

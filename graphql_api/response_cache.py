@@ -5,11 +5,15 @@ An entry lives no longer than the freshness of the cache entries the response wa
 and dies with them: it records their versions, and a hit checks that each is still the one the
 page cache holds (a refreshed, evicted or dropped page invalidates it). Only complete, fresh
 answers are kept: no errors, no stale pages, no introspection. It lives in the process (each
-replica keeps its own), bounded, least recently used out first.
+replica keeps its own), least recently used out first, bounded by entries and by bytes: an
+entry counts its body, its key (caller, document, operation name, variables), the keys of its
+sources, and a fixed overhead for the objects that hold them (:data:`ENTRY_OVERHEAD`); an entry
+larger than the whole bound is not kept.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +23,14 @@ import orjson
 
 from graphql_api.cache import Lookup
 
-__all__ = ["ResponseCache"]
+__all__ = ["ENTRY_OVERHEAD", "SOURCE_OVERHEAD", "ResponseCache"]
+
+# Bytes an entry holds beyond what ``sys.getsizeof`` counts of its body, key strings and source
+# keys: the key tuple, the _Entry, its floats and its OrderedDict slot; and per source, its
+# (key, version) tuple, slot and float. Measured with tracemalloc on CPython 3.11 (230-265 and
+# 88); tests/unit/test_response_cache.py measures them again.
+ENTRY_OVERHEAD = 272
+SOURCE_OVERHEAD = 88
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,7 @@ class _Entry:
     body: bytes
     expires: float
     sources: tuple[tuple[str, float], ...]  # (cache key, version) of each page or Pin used
+    nbytes: int  # what it counts against the bound, its key included
 
 
 class ResponseCache:
@@ -34,11 +46,14 @@ class ResponseCache:
         self,
         max_entries: int,
         *,
+        max_bytes: int | None = None,
         clock: Callable[[], float],
         versions: Mapping[str, float],
     ) -> None:
         self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.nbytes = 0  # what the entries held count, against ``max_bytes``
         self._clock = clock
         self._versions = versions  # the page cache's live versions, by key
         self.hits = 0
@@ -57,7 +72,7 @@ class ResponseCache:
         if self._clock() >= entry.expires or any(
             self._versions.get(source) != version for source, version in entry.sources
         ):
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         self.hits += 1
@@ -72,10 +87,28 @@ class ResponseCache:
         if expires <= self._clock():
             return
         pairs = tuple(dict.fromkeys((lookup.key, lookup.version) for lookup in sources))
-        self._entries[key] = _Entry(body, expires, pairs)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        nbytes = _footprint(key, body, pairs)
+        self._drop(key)
+        if self._max_bytes is not None and nbytes > self._max_bytes:
+            return
+        self._entries[key] = _Entry(body, expires, pairs, nbytes)
+        self.nbytes += nbytes
+        while len(self._entries) > self._max_entries or (
+            self._max_bytes is not None and self.nbytes > self._max_bytes
+        ):
+            _, oldest = self._entries.popitem(last=False)
+            self.nbytes -= oldest.nbytes
+
+    def _drop(self, key: tuple[str, ...]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.nbytes -= entry.nbytes
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _footprint(key: tuple[str, ...], body: bytes, sources: tuple[tuple[str, float], ...]) -> int:
+    """Bytes an entry holds: its objects' own sizes plus the measured overheads."""
+    strings = sum(map(sys.getsizeof, key)) + sum(sys.getsizeof(source) for source, _ in sources)
+    return sys.getsizeof(body) + strings + ENTRY_OVERHEAD + SOURCE_OVERHEAD * len(sources)

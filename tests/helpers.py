@@ -251,17 +251,37 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@dataclass(frozen=True)
+class Service:
+    url: str
+    pid: int
+
+    def rss(self) -> int:
+        """Its resident memory now, in bytes (Linux: VmRSS)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1]) * 1024
+
+
 @contextmanager
 def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Iterator[str]:
     """``python -m graphql_api serve --demo`` (without ``--demo`` if ``demo`` is false: give it
     ``PINTEREST_API_BASE_URL``) on a free loopback port, as an operator runs it (these settings
     in its environment, none of the caller's; output to ``log_path``), until the block ends;
     yields its URL once it answers /healthz."""
+    with start_cli(log_path, *["--demo"] * demo, **environment) as service:
+        yield service.url
+
+
+@contextmanager
+def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Service]:
+    """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it; yields its URL
+    and process id."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api", "serve", *["--demo"] * demo, "--port", str(port)],
+            [sys.executable, "-m", "graphql_api", "serve", *args, "--port", str(port)],
             env=env | environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -276,7 +296,7 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
                     time.sleep(0.1)
             else:
                 pytest.fail("server did not start")
-            yield base
+            yield Service(base, process.pid)
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -4,6 +4,7 @@ never past the freshness of their pages, and gone with them."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
@@ -81,3 +82,34 @@ async def test_it_can_be_turned_off() -> None:
         await h.post(QUERY, {"first": 3})
         await h.post(QUERY, {"first": 3})
         assert await _cached(h) == 0
+
+
+async def _sizes(h: Harness) -> dict[tuple[str, str], float]:
+    """The caches' entries and bytes, as /metrics reports them: {(metric, cache): value}."""
+    text = (await h.client.get("/metrics")).text
+    return {
+        (sample.name, sample.labels["cache"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in ("graphql_api_cache_entries", "graphql_api_cache_bytes")
+        for sample in family.samples
+    }
+
+
+async def test_bounded_by_bytes_and_reported_in_metrics() -> None:
+    big = QUERY.replace("pin { id }", "pin { id title description link altText }")
+    async with open_app(FakePinterest(CATALOG), response_cache_max_bytes=0) as h:
+        await h.post(big, {"first": 30})
+        await h.post(big, {"first": 30})  # too large for the bound: never kept
+        assert await _cached(h) == 0
+        one = len((await h.post(big, {"first": 30})).content)
+    bound = one * 5 // 2  # two of those below fit, three do not
+    async with open_app(FakePinterest(CATALOG), response_cache_max_bytes=bound) as h:
+        for first in range(20, 30):
+            await h.post(big, {"first": first})
+        sizes = await _sizes(h)
+        assert 0 < sizes["graphql_api_cache_bytes", "responses"] <= bound
+        assert sizes["graphql_api_cache_entries", "responses"] == 2  # each counts its key too
+        assert sizes["graphql_api_cache_entries", "pages"] == 1
+        await h.post(big, {"first": 29})  # the most recent are kept
+        await h.post(big, {"first": 20})  # the oldest went
+        assert await _cached(h) == 1
