@@ -325,42 +325,46 @@ def run(
         shared = redis.Redis.from_url(redis_url) if redis_url else None
         store_env = {"memory": {**base_env, "GRAPHQL_API_CACHE_URL": "memory://"},
                      "redis": {**base_env, "GRAPHQL_API_CACHE_URL": redis_url or ""}}  # fmt: skip
-        for store in stores:
-            for count in items:
-                for case in _cases(count, store):
-                    if case.id not in cases:
-                        continue
-                    env = {**store_env[store], **case.env}
-                    if shared is not None:
-                        shared.flushall()  # each case on its own: nothing from the one before
-                    if case.redis_only:  # another replica fetched the pages
-                        with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
-                            _warm(service)
-                        assert shared is not None
-                        if not shared.dbsize():
-                            raise RuntimeError("the warm-up left no pages in Redis")
-                    with _process(argv, env, SERVICE_CPU, f"{service}/healthz") as (pid,):
-                        if case.warm and not case.redis_only:
-                            _warm(service)
-                        before = _stats(upstream)
-                        result = _wrk(service, case.path, case.bodies, seconds, connections)
-                        per_request = (_stats(upstream) - before) / max(result["requests"], 1)
-                        rss = _peak_rss_mb(pid)
-                    if case.id == "floor":
-                        floors[count] = result["rps"]
-                    pair = ("b", "facade (compiled execution)") if case.id == "f" else (
-                        case.id, case.variant)  # fmt: skip
-                    rows.append(Row(case.title, count, case.variant, result["rps"],
-                                    result["p50"], result["p99"], per_request, rss,
-                                    store=store, pair=pair, id=case.id))  # fmt: skip
-                    if result["errors"]:
-                        notes.append(f"{case.title}, {count} items, {store}, {case.variant}: "
-                                     f"{result['errors']} responses with errors")  # fmt: skip
-            if {"d", "e"} & set(cases):
+        for count in items:
+            # Memory- and Redis-backed twins back to back: what drifts on the machine drifts
+            # for both.
+            plan = sorted(
+                ((store, case) for store in stores for case in _cases(count, store)
+                 if case.id in cases),
+                key=lambda planned: CASES.index(planned[1].id),
+            )  # fmt: skip
+            for store, case in plan:
+                env = {**store_env[store], **case.env}
                 if shared is not None:
-                    shared.flushall()
-                with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
-                    notes += _upstream_notes(service, upstream, store, cases, items)
+                    shared.flushall()  # each case on its own: nothing from the one before
+                if case.redis_only:  # another replica fetched the pages
+                    with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
+                        _warm(service)
+                    assert shared is not None
+                    if not shared.dbsize():
+                        raise RuntimeError("the warm-up left no pages in Redis")
+                with _process(argv, env, SERVICE_CPU, f"{service}/healthz") as (pid,):
+                    if case.warm and not case.redis_only:
+                        _warm(service)
+                    before = _stats(upstream)
+                    result = _wrk(service, case.path, case.bodies, seconds, connections)
+                    per_request = (_stats(upstream) - before) / max(result["requests"], 1)
+                    rss = _peak_rss_mb(pid)
+                if case.id == "floor":
+                    floors[count] = result["rps"]
+                pair = ("b", "facade (compiled execution)") if case.id == "f" else (
+                    case.id, case.variant)  # fmt: skip
+                rows.append(Row(case.title, count, case.variant, result["rps"],
+                                result["p50"], result["p99"], per_request, rss,
+                                store=store, pair=pair, id=case.id))  # fmt: skip
+                if result["errors"]:
+                    notes.append(f"{case.title}, {count} items, {store}, {case.variant}: "
+                                 f"{result['errors']} responses with errors")  # fmt: skip
+        for store in stores if {"d", "e"} & set(cases) else ():
+            if shared is not None:
+                shared.flushall()
+            with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
+                notes += _upstream_notes(service, upstream, store, cases, items)
         if shared is not None:
             shared.close()
     for row in rows:
