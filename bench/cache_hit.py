@@ -1,6 +1,7 @@
-"""Cost of a page-cache hit, memory store, a full page of 250 demo products.
+"""Cost of a page-cache hit in process (memory store), a full page of 250 demo products, against
+parsing the same page.
 
-    python bench/cache_hit.py
+    python -m bench.cache_hit
 
 Run by hand (not a test); its figure is quoted in the README.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from graphql_api.cache import PageCache, create_store
+from graphql_api.cache import MemoryStore, PageCache
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.models import Page, parse_page
 
@@ -18,9 +19,7 @@ PAGE = parse_page({"items": build_catalog(250)})
 
 
 async def main(rounds: int = 100_000) -> None:
-    cache = PageCache(
-        create_store("memory://", max_entries=10), secret=b"k" * 32, fresh_ttl=60, stale_ttl=300
-    )
+    cache = PageCache(MemoryStore(max_entries=10), secret=b"k" * 32, fresh_ttl=60, stale_ttl=300)
 
     async def fetch() -> Page:
         return PAGE

@@ -1,10 +1,13 @@
-"""The benchmark: the facade against the plain-JSON floor, on one machine.
+"""The benchmark: the facade against the plain-JSON floor, on one machine, with each page cache.
 
     python -m bench.run [--workers 1] [--latency 0.05] [--duration 10] [--connections 32]
+                        [--cases floor,a,b,c,d,e,f] [--stores memory,redis] [--items 25,250]
+                        [--out FILE]
 
-Starts the fake upstream (with a latency), the service (uvicorn, ``--workers`` processes, pinned
-to the first core) and, on the other core, wrk from Debian's packages (``apt-get install wrk``)
-or a Python client where a case needs one; writes the table of ``docs/benchmarks.md``.
+Starts the fake upstream (with a latency), a redis-server of its own (``redis`` store), the
+service (uvicorn, ``--workers`` processes, pinned to the first core) and, on the other core, wrk
+from Debian's packages (``apt-get install wrk``) or a Python client where a case needs one;
+writes the tables of ``docs/benchmarks.md``. The options select a subset (default: everything).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from bench.servers import TOKEN
 from graphql_api.pagination import Position, encode_cursor
@@ -40,6 +45,11 @@ QUERY = f"""query Products($first: Int, $after: String, $account: ID) {{
   productGroupProducts(productGroupId: "1", first: $first, after: $after, adAccountId: $account)
   {{ {FIELDS} pageInfo {{ hasNextPage endCursor }} }} }}"""
 SERVICE_CPU, CLIENT_CPU = "0", "1" if (os.cpu_count() or 1) > 1 else "0"
+CASES = ("floor", "a", "b", "c", "d", "e", "f")
+STORES = ("memory", "redis")
+ITEMS = (25, 250)
+# Every replica sharing a Redis must name callers alike (the HMAC key of cache keys).
+SECRET = "bench-secret"
 
 
 def _free_port() -> int:
@@ -66,6 +76,38 @@ def _process(argv: list[str], env: dict[str, str], cpu: str, url: str) -> Iterat
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def redis_server(cpu: str = CLIENT_CPU) -> Iterator[str]:
+    """A redis-server of the benchmark's own (no persistence, in a temporary directory, on a
+    free loopback port, pinned to ``cpu``) until the block ends; yields its URL once it
+    answers."""
+    port = _free_port()
+    binary = shutil.which("redis-server") or "redis-server"
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as directory:
+        process = subprocess.Popen(
+            ["taskset", "-c", cpu, binary, "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", directory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=port)
+        try:
+            for _ in range(400):
+                try:
+                    client.ping()
+                    break
+                except (redis.ConnectionError, OSError):
+                    if process.poll() is not None:
+                        raise RuntimeError("redis-server exited") from None
+                    time.sleep(0.025)
+            else:
+                raise RuntimeError("redis-server did not start")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            client.close()
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -114,6 +156,26 @@ class Row:
     upstream_per_request: float
     rss_mb: float
     floor_rps: float = 0.0
+    store: str = "memory"
+    # The memory-backed case a Redis-backed row is compared with: (case id, variant).
+    pair: tuple[str, str] | None = None
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured case: ``id`` is its name on the command line."""
+
+    id: str
+    title: str
+    variant: str
+    path: str
+    bodies: list[str] | None
+    env: dict[str, str]
+    warm: bool = True  # pages 1 and 2 fetched before the load (in the measured process)
+    # Pages fetched by another process first, and the measured one holds no in-process tier:
+    # every request reads its page from Redis (a second replica's first hits).
+    redis_only: bool = False
 
 
 def _wrk(
@@ -178,10 +240,63 @@ async def _cold_burst(service: str, count: int, first: int) -> None:
     assert all("errors" not in r.json() for r in responses)
 
 
+def _cursor(offset: int) -> str:
+    key = Listing("product_group_products", product_group_id="1").key
+    return encode_cursor(Position(None, offset), query=key, page_size=250)
+
+
+def _cases(items: int, store: str) -> list[Case]:
+    """The cases of one page size with one store, in the order they run."""
+    varied = [_body({"first": items, "after": _cursor(n)}) for n in range(1, 200)]
+    off = {"GRAPHQL_API_RESPONSE_CACHE": "off"}
+    if store == "memory":
+        misses = [_body({"first": items, "account": str(10**12 * items + n)})
+                  for n in range(50_000)]  # fmt: skip
+        return [
+            Case("floor", "floor: plain JSON", "FastAPI + orjson, same cached page",
+                 f"/plain/{items}", None, {}),
+            Case("a", "(a) page-cache miss", "facade", "/graphql", misses, off, warm=False),
+            Case("b", "(b) page-cache hit, varied", "facade (compiled execution)", "/graphql",
+                 varied, off),
+            Case("b", "(b) page-cache hit, varied", "facade on graphql-core (compiled off)",
+                 "/graphql", varied, {**off, "GRAPHQL_API_COMPILED_EXECUTION": "off"}),
+            Case("b", "(b) page-cache hit, varied", "default Strawberry GraphQLRouter",
+                 "/strawberry", varied, off),
+            Case("c", "(c) repeated identical", "facade + response cache", "/graphql",
+                 [_body({"first": items})], {}),
+        ]  # fmt: skip
+    return [
+        Case("b", "(b) page-cache hit, varied", "facade (compiled execution)", "/graphql",
+             varied, off),
+        Case("c", "(c) repeated identical", "facade + response cache", "/graphql",
+             [_body({"first": items})], {}),
+        Case("f", "(f) page-cache miss path, pages in Redis", "facade (compiled execution), "
+             "no in-process tier", "/graphql", varied,
+             {**off, "GRAPHQL_API_CACHE_MAX_BYTES": "0"}, redis_only=True),
+    ]  # fmt: skip
+
+
+def _warm(service: str) -> None:
+    """Pages 1 and 2 of the benchmark's listing into the service's page cache."""
+    body = _body({"first": 250, "after": _cursor(249)})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    response = httpx.post(f"{service}/graphql", content=body, headers=headers, timeout=60)
+    if response.status_code != 200 or b'"errors"' in response.content:
+        raise RuntimeError(f"warm-up failed: {response.text[:500]}")
+
+
 def run(
-    workers: int, latency: float, seconds: int, connections: int
+    workers: int,
+    latency: float,
+    seconds: int,
+    connections: int,
+    *,
+    cases: tuple[str, ...] = CASES,
+    stores: tuple[str, ...] = STORES,
+    items: tuple[int, ...] = ITEMS,
 ) -> tuple[list[Row], list[str]]:
-    """Every case against a fresh service process (its own caches, its own peak RSS)."""
+    """Every selected case against a fresh service process (its own caches, its own peak RSS);
+    with Redis, against an emptied Redis."""
     rows: list[Row] = []
     notes: list[str] = []
     upstream_port, service_port = _free_port(), _free_port()
@@ -191,71 +306,95 @@ def run(
                "--log-level", "warning", "--host", "127.0.0.1"]  # fmt: skip
     base_env = {"PINTEREST_API_BASE_URL": f"{upstream}/v5", "PINTEREST_ACCESS_TOKEN": TOKEN,
                 "GRAPHQL_API_CACHE_TTL": "3600", "GRAPHQL_API_LOG_LEVEL": "warning",
+                "GRAPHQL_API_SECRET": SECRET,
                 # all the load comes with one token: let it use the whole process bulkhead
                 "GRAPHQL_API_UPSTREAM_MAX_CONCURRENCY_PER_TOKEN": "64"}  # fmt: skip
     argv = [*uvicorn, "--workers", str(workers), "--port", str(service_port),
             "bench.servers:service"]  # fmt: skip
-    key = Listing("product_group_products", product_group_id="1").key
+    floors: dict[int, float] = {}
 
-    def cursor(offset: int) -> str:
-        return encode_cursor(Position(None, offset), query=key, page_size=250)
-
-    with _process(
-        [*uvicorn, "--port", str(upstream_port), "bench.servers:upstream"],
-        {"BENCH_UPSTREAM_LATENCY": str(latency)},
-        CLIENT_CPU,
-        f"{upstream}/_stats",
+    with (
+        _process(
+            [*uvicorn, "--port", str(upstream_port), "bench.servers:upstream"],
+            {"BENCH_UPSTREAM_LATENCY": str(latency)},
+            CLIENT_CPU,
+            f"{upstream}/_stats",
+        ),
+        redis_server() if "redis" in stores else _no_redis() as redis_url,
     ):
-        for items in (25, 250):
-            varied = [_body({"first": items, "after": cursor(n)}) for n in range(1, 200)]
-            misses = [_body({"first": items, "account": str(10**12 * items + n)})
-                      for n in range(50_000)]  # fmt: skip
-            off = {"GRAPHQL_API_RESPONSE_CACHE": "off"}
-            cases: list[tuple[str, str, str, list[str] | None, dict[str, str]]] = [
-                ("floor: plain JSON", "FastAPI + orjson, same cached page", f"/plain/{items}",
-                 None, {}),
-                ("(a) page-cache miss", "facade", "/graphql", misses, off),
-                ("(b) page-cache hit, varied", "facade (compiled execution)", "/graphql", varied,
-                 off),
-                ("(b) page-cache hit, varied", "facade on graphql-core (compiled off)",
-                 "/graphql", varied, {**off, "GRAPHQL_API_COMPILED_EXECUTION": "off"}),
-                ("(b) page-cache hit, varied", "default Strawberry GraphQLRouter",
-                 "/strawberry", varied, off),
-                ("(c) repeated identical", "facade + response cache", "/graphql",
-                 [_body({"first": items})], {}),
-            ]  # fmt: skip
-            floor = 0.0
-            for case, variant, path, bodies, env in cases:
-                with _process(argv, {**base_env, **env}, SERVICE_CPU, f"{service}/healthz") as (
-                    pid,
-                ):
-                    if not case.startswith("(a)"):  # pages 1 and 2 in the page cache
-                        httpx.post(f"{service}/graphql", content=_body(
-                            {"first": 250, "after": cursor(249)}),
-                            headers={"Content-Type": "application/json"})  # fmt: skip
+        shared = redis.Redis.from_url(redis_url) if redis_url else None
+        store_env = {"memory": {**base_env, "GRAPHQL_API_CACHE_URL": "memory://"},
+                     "redis": {**base_env, "GRAPHQL_API_CACHE_URL": redis_url or ""}}  # fmt: skip
+        for count in items:
+            # Memory- and Redis-backed twins back to back: what drifts on the machine drifts
+            # for both.
+            plan = sorted(
+                ((store, case) for store in stores for case in _cases(count, store)
+                 if case.id in cases),
+                key=lambda planned: CASES.index(planned[1].id),
+            )  # fmt: skip
+            for store, case in plan:
+                env = {**store_env[store], **case.env}
+                if shared is not None:
+                    shared.flushall()  # each case on its own: nothing from the one before
+                if case.redis_only:  # another replica fetched the pages
+                    with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
+                        _warm(service)
+                    assert shared is not None
+                    if not shared.dbsize():
+                        raise RuntimeError("the warm-up left no pages in Redis")
+                with _process(argv, env, SERVICE_CPU, f"{service}/healthz") as (pid,):
+                    if case.warm and not case.redis_only:
+                        _warm(service)
                     before = _stats(upstream)
-                    result = _wrk(service, path, bodies, seconds, connections)
+                    result = _wrk(service, case.path, case.bodies, seconds, connections)
                     per_request = (_stats(upstream) - before) / max(result["requests"], 1)
-                    floor = floor or result["rps"]
                     rss = _peak_rss_mb(pid)
-                    rows.append(Row(case, items, variant, result["rps"], result["p50"],
-                                    result["p99"], per_request, rss, floor))  # fmt: skip
-                    if result["errors"]:
-                        notes.append(f"{case}, {items} items, {variant}: "
-                                     f"{result['errors']} responses with errors")  # fmt: skip
-        with _process(argv, base_env, SERVICE_CPU, f"{service}/healthz"):
-            before = _stats(upstream)
-            walked = asyncio.run(_walk(service, 10, 1000))
-            sent = _stats(upstream) - before
-            notes.append(f"(d) a walk of {walked} products with first: 10 made {sent} "
-                         "upstream requests (goal: at most 4)")  # fmt: skip
-            for items in (25, 250):
-                before = _stats(upstream)
-                asyncio.run(_cold_burst(service, 100, items))
-                sent = _stats(upstream) - before
-                notes.append(f"(e) 100 concurrent identical cold queries of {items} items "
-                             f"made {sent} upstream request(s) (goal: exactly 1)")  # fmt: skip
+                if case.id == "floor":
+                    floors[count] = result["rps"]
+                pair = ("b", "facade (compiled execution)") if case.id == "f" else (
+                    case.id, case.variant)  # fmt: skip
+                rows.append(Row(case.title, count, case.variant, result["rps"],
+                                result["p50"], result["p99"], per_request, rss,
+                                store=store, pair=pair, id=case.id))  # fmt: skip
+                if result["errors"]:
+                    notes.append(f"{case.title}, {count} items, {store}, {case.variant}: "
+                                 f"{result['errors']} responses with errors")  # fmt: skip
+        for store in stores if {"d", "e"} & set(cases) else ():
+            if shared is not None:
+                shared.flushall()
+            with _process(argv, store_env[store], SERVICE_CPU, f"{service}/healthz"):
+                notes += _upstream_notes(service, upstream, store, cases, items)
+        if shared is not None:
+            shared.close()
+    for row in rows:
+        row.floor_rps = floors.get(row.items, 0.0)
     return rows, notes
+
+
+def _upstream_notes(
+    service: str, upstream: str, store: str, cases: tuple[str, ...], items: tuple[int, ...]
+) -> list[str]:
+    """(d) and (e): upstream requests of a walk and of a burst of identical cold queries."""
+    notes = []
+    if "d" in cases:
+        before = _stats(upstream)
+        walked = asyncio.run(_walk(service, 10, 1000))
+        sent = _stats(upstream) - before
+        notes.append(f"(d) {store}: a walk of {walked} products with first: 10 made {sent} "
+                     "upstream requests (goal: at most 4)")  # fmt: skip
+    for count in items if "e" in cases else ():
+        before = _stats(upstream)
+        asyncio.run(_cold_burst(service, 100, count))
+        sent = _stats(upstream) - before
+        notes.append(f"(e) {store}: 100 concurrent identical cold queries of {count} items "
+                     f"made {sent} upstream request(s) (goal: exactly 1)")  # fmt: skip
+    return notes
+
+
+@contextmanager
+def _no_redis() -> Iterator[str]:
+    yield ""
 
 
 def _http_stack() -> str:
@@ -265,38 +404,89 @@ def _http_stack() -> str:
     return f"{parser}, {loop}"
 
 
+def _order(row: Row) -> tuple[str, int, int]:
+    return (row.case, row.items, STORES.index(row.store))
+
+
+def comparisons(rows: list[Row]) -> list[str]:
+    """The Redis-backed rows beside the memory-backed rows they pair with (same case and
+    variant; the miss path beside memory-backed hits), as table lines."""
+    memory = {(r.pair, r.items): r for r in rows if r.store == "memory"}
+    lines = []
+    for r in sorted((r for r in rows if r.store == "redis"), key=_order):
+        m = memory.get((r.pair, r.items))
+        if m is None:
+            continue
+        lines.append(f"| {r.case} | {r.items} | {m.rps:,.0f} | {r.rps:,.0f} | "
+                     f"{r.rps / m.rps:.0%} | {m.p50:.2f} | {r.p50:.2f} | {r.p50 / m.p50:.1f}x | "
+                     f"{m.p99:.2f} | {r.p99:.2f} |")  # fmt: skip
+    if not lines:
+        return []
+    return [
+        "Redis-backed beside memory-backed (the miss path beside memory-backed page-cache hits):",
+        "",
+        "| case | items | memory req/s | Redis req/s | Redis / memory req/s | memory p50 ms | "
+        "Redis p50 ms | Redis / memory p50 | memory p99 ms | Redis p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *lines,
+        "",
+    ]
+
+
 def render(rows: list[Row], notes: list[str], args: argparse.Namespace) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())  # fmt: skip
+    redis_note = (
+        f"; redis-server (no persistence, emptied before each case) on core {CLIENT_CPU}"
+        if any(r.store == "redis" for r in rows)
+        else ""
+    )
     lines = [
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; "
         f"service pinned to core {SERVICE_CPU}, load generator (wrk, 1 thread, "
-        f"{args.connections} connections, {args.duration} s a case) to core {CLIENT_CPU}; "
-        f"{args.workers} uvicorn worker(s) ({_http_stack()}); upstream latency "
+        f"{args.connections} connections, {args.duration} s a case) to core {CLIENT_CPU}"
+        f"{redis_note}; {args.workers} uvicorn worker(s) ({_http_stack()}); upstream latency "
         f"{args.latency * 1000:.0f} ms.",
         "",
-        "| case | items | variant | req/s | p50 ms | p99 ms | upstream req per request | "
+        "| case | items | store | variant | req/s | p50 ms | p99 ms | upstream req per request | "
         "peak RSS MB | of floor |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in sorted(rows, key=lambda r: (r.case, r.items)):
-        lines.append(f"| {r.case} | {r.items} | {r.variant} | {r.rps:,.0f} | {r.p50:.2f} | "
-                     f"{r.p99:.2f} | {r.upstream_per_request:.3f} | {r.rss_mb:.0f} | "
-                     f"{r.rps / r.floor_rps:.0%} |")  # fmt: skip
-    lines += ["", *[f"- {note}" for note in notes]]
+    for r in sorted(rows, key=_order):
+        of_floor = f"{r.rps / r.floor_rps:.0%}" if r.floor_rps else "-"
+        lines.append(f"| {r.case} | {r.items} | {r.store} | {r.variant} | {r.rps:,.0f} | "
+                     f"{r.p50:.2f} | {r.p99:.2f} | {r.upstream_per_request:.3f} | "
+                     f"{r.rss_mb:.0f} | {of_floor} |")  # fmt: skip
+    lines += ["", *comparisons(rows), *[f"- {note}" for note in notes]]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _choices(value: str, allowed: tuple[Any, ...], kind: type = str) -> tuple[Any, ...]:
+    chosen = tuple(kind(part.strip()) for part in value.split(",") if part.strip())
+    unknown = [c for c in chosen if c not in allowed]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from {','.join(map(str, allowed))}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--cases", type=lambda v: _choices(v, CASES), default=CASES,
+                        help=f"comma-separated, of {','.join(CASES)} (default: all); f is "
+                        "Redis-backed only, d and e are notes")  # fmt: skip
+    parser.add_argument("--stores", type=lambda v: _choices(v, STORES), default=STORES,
+                        help="comma-separated, of memory,redis (default: both)")  # fmt: skip
+    parser.add_argument("--items", type=lambda v: _choices(v, ITEMS, int), default=ITEMS,
+                        help="comma-separated, of 25,250 (default: both)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    rows, notes = run(args.workers, args.latency, args.duration, args.connections)
+    args = parser.parse_args(argv)
+    rows, notes = run(args.workers, args.latency, args.duration, args.connections,
+                      cases=args.cases, stores=args.stores, items=args.items)  # fmt: skip
     table = render(rows, notes, args)
     print(table)
     if args.out:

@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import CLIENT_CPU, QUERY, SERVICE_CPU, _free_port, _process
+from bench.run import CLIENT_CPU, QUERY, SERVICE_CPU, _free_port, _process, redis_server
 from graphql_api.pagination import Position, encode_cursor
 from graphql_api.service import Listing
 
@@ -37,20 +35,6 @@ def _rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines()
                     if line.startswith("VmRSS"))) / 1024  # fmt: skip
-
-
-@contextmanager
-def _redis() -> Iterator[str]:
-    port = _free_port()
-    binary = shutil.which("redis-server") or "redis-server"
-    process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        time.sleep(0.5)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _load(service: str, stop_at: float, callers: int, accounts: int) -> dict[str, int]:
@@ -84,7 +68,7 @@ async def _load(service: str, stop_at: float, callers: int, accounts: int) -> di
 def soak(store: str, minutes: float, callers: int, accounts: int) -> str:
     upstream_port, service_port = _free_port(), _free_port()
     upstream, service = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{service_port}"
-    with _redis() if store == "redis" else _nothing() as redis_url, _process(
+    with redis_server() if store == "redis" else _nothing() as redis_url, _process(
         [sys.executable, "-m", "uvicorn", "--factory", "--log-level", "warning",
          "--port", str(upstream_port), "bench.servers:upstream"],
         {"BENCH_UPSTREAM_LATENCY": "0.005"}, CLIENT_CPU, f"{upstream}/_stats",
