@@ -95,6 +95,8 @@ def test_resident_memory_stays_within_the_byte_bounds(upstream: str, tmp_path: P
         "GRAPHQL_API_RESPONSE_CACHE_MAX_ENTRIES": "100000",
         "GRAPHQL_API_UPSTREAM_PAGE_SIZE": "250",
         "GRAPHQL_API_CACHE_TTL": "3600",  # nothing expires while the test runs
+        "GRAPHQL_API_UPSTREAM_TIMEOUT": "20",  # a busy test machine is not a failing upstream
+        "GRAPHQL_API_REQUEST_DEADLINE": "60",
     }
     headers = {"Authorization": "Bearer memory-test"}
     with (
