@@ -88,6 +88,7 @@ class RedisLink:
         self._on_up: list[Callable[[], Awaitable[None]]] = []
         self._recovery: asyncio.Task[None] | None = None
         self._listeners: list[asyncio.Task[None]] = []  # on the link's loop
+        self._closing = False
         # Counters (read by metrics): operations sent, failed, answered without Redis; outages.
         self.attempts = 0
         self.failures = 0
@@ -253,7 +254,9 @@ class RedisLink:
         self, channel: bytes, message: Callable[[bytes], None], live: Callable[[bool], None]
     ) -> None:
         confirmed = False
-        while True:
+        # Not only cancelled: redis-py's read timeout can swallow a cancellation that arrives
+        # as it expires, so the loops also stop on their own once the link is closing.
+        while not self._closing:
             if self._state is LinkState.DOWN:  # the probe finds when it is back
                 await asyncio.sleep(self._probe_interval)
                 continue
@@ -262,7 +265,7 @@ class RedisLink:
                 async with asyncio.timeout(self._timeout):
                     await pubsub.subscribe(channel)
                 pinged = False
-                while True:
+                while not self._closing:
                     received = await pubsub.get_message(timeout=self._probe_interval)
                     if received is None:
                         # Quiet for an interval: no answer to the last PING, or the guard
@@ -292,6 +295,7 @@ class RedisLink:
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _close_client(self) -> None:
+        self._closing = True
         for listener in self._listeners:
             listener.cancel()
         await asyncio.gather(*self._listeners, return_exceptions=True)
