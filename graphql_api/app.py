@@ -116,6 +116,10 @@ def create_app(
             if redis
             else MemoryStore(max_entries, max_bytes=max_bytes)
         )
+        if isinstance(store, RedisStore):  # its first connections before the first requests
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.redis_timeout):
+                    await store.subscribed()
         cache = PageCache(
             store,
             secret=secret,

@@ -236,6 +236,7 @@ class RedisStore:
         self._heard = 0  # messages heard so far
         self._last_heard: dict[str, tuple[int, float]] = {}  # key -> (message number, version)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answered = asyncio.Event()  # the first attempt to subscribe succeeded or failed
         redis.on_up(self._delete_dropped)
         redis.subscribe(CHANNEL, self._hear, self._listening)
 
@@ -362,7 +363,13 @@ class RedisStore:
         if entry is not None and entry.stored_at < version:
             await self._discard(key)
 
+    async def subscribed(self) -> None:
+        """Wait for the first attempt to subscribe (the caller bounds the wait): a service
+        starting up lets it connect before its first requests need Redis."""
+        await self._answered.wait()
+
     def _listening(self, live: bool) -> None:
+        self._answered.set()
         self._live = False
         self._epoch += 1
         if live:

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     )
     redis_probe_interval: Annotated[float, Field(gt=0)] = Field(
         1.0,
-        description="Seconds between PINGs while Redis is away; the first answer resumes sharing.",
+        description="Seconds between PINGs while Redis is away (the first answer resumes "
+        "sharing), and on a quiet cache subscription (no answer within one: it is lost).",
     )
     redis_max_connections: Annotated[int, Field(ge=1)] = Field(
         32, description="Most connections to Redis per process."

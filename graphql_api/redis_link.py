@@ -146,7 +146,8 @@ class RedisLink:
     ) -> None:
         """Listen to ``channel`` for as long as the link is open: ``on_message(data)`` for each
         message; ``on_live(True)`` each time the subscription is confirmed (anything published
-        before may have been missed) and ``on_live(False)`` when it is lost. Both are called on
+        before may have been missed) and ``on_live(False)`` when it is lost or an attempt to
+        subscribe failed. Both are called on
         the caller's loop, in the order Redis sent them. Call it on the service's loop."""
         home = asyncio.get_running_loop()
         self._home = home
@@ -253,7 +254,6 @@ class RedisLink:
     async def _listen(
         self, channel: bytes, message: Callable[[bytes], None], live: Callable[[bool], None]
     ) -> None:
-        confirmed = False
         # Not only cancelled: redis-py's read timeout can swallow a cancellation that arrives
         # as it expires, so the loops also stop on their own once the link is closing.
         while not self._closing:
@@ -279,15 +279,12 @@ class RedisLink:
                     pinged = False
                     kind = received["type"]
                     if kind == "subscribe":
-                        confirmed = True
                         live(True)
                     elif kind == "message":
                         message(received["data"])
             except FAILURES as error:
                 _log.debug("Redis subscription lost: %s", _describe(error))
-                if confirmed:
-                    confirmed = False
-                    live(False)
+                live(False)
                 await asyncio.sleep(self._probe_interval)
             finally:
                 with contextlib.suppress(*FAILURES):
