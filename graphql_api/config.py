@@ -59,7 +59,9 @@ class Settings(BaseSettings):
         "refreshed in the background, or while the upstream fails.",
     )
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
-        128, description="Most pages the memory cache holds (least recently used out first)."
+        4096,
+        description="Most pages and Pins a process holds (least recently used out first): a "
+        "second bound, after GRAPHQL_API_CACHE_MAX_BYTES.",
     )
     # 192 + 64 MiB of caches and a 78 MiB process fit a 512 MiB container with room for the
     # requests in flight (measured: README, "Sizing the caches").
