@@ -17,13 +17,13 @@ What aiocache lacks is built here, small:
 
 It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` objects: the
 memory store by reference (values are frozen models, so no caller can change a cached value, and a
-hit costs a dict lookup), Redis as JSON.
+hit costs a dict lookup), Redis as bytes (a JSON header, then MessagePack).
 
-**Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries as JSON; in
-front of it each process keeps parsed copies of the entries it stored or read (a
-:class:`MemoryStore` bounded by ``GRAPHQL_API_CACHE_MAX_BYTES`` and ``..._MAX_ENTRIES``; 0 bytes:
-no copies, every hit reads Redis), so a hit on a page this replica holds costs what a memory hit
-costs. The rules that keep replicas coherent:
+**Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries (a JSON
+header, then MessagePack); in front of it each process keeps parsed copies of the entries it
+stored or read (a :class:`MemoryStore` bounded by ``GRAPHQL_API_CACHE_MAX_BYTES`` and
+``..._MAX_ENTRIES``; 0 bytes: no copies, every hit reads Redis), so a hit on a page this
+replica holds costs what a memory hit costs. The rules that keep replicas coherent:
 
 - *Never past the window*: freshness and stale windows are absolute wall-clock times in the
   entry, the same on every replica; a copy is served without Redis only while it is fresh, and
@@ -206,7 +206,7 @@ AWAY = _Away.AWAY
 class RedisStore:
     """Two tiers: parsed copies in this process (a :class:`MemoryStore` bounded by
     ``max_entries`` and ``max_bytes``; none when ``max_bytes`` is 0) in front of aiocache's
-    ``RedisCache`` on the process's Redis link, which holds entries as JSON for every replica.
+    ``RedisCache`` on the process's Redis link, which holds entries as bytes for every replica.
     The process's store also keeps what is stored while Redis is away. The coherence rules are
     in the module's docstring."""
 

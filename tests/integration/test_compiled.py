@@ -32,14 +32,14 @@ from graphql_api.schema.context import Context
 from graphql_api.service import CatalogService, Listing
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.demo_catalog import build_catalog
-from tests.helpers import COMPILED_EXECUTION, resilience
+from tests.helpers import COMPILED_EXECUTION, examples, resilience
 from tests.helpers import settings as app_settings
 
 SCHEMA = schema._schema
 LIMITS = Limits(50, 500, 50, 100_000, 10**6, 10**6)
 POOL = build_catalog(80, seed=3)
 ALIASES = ["a", "b", "c"]
-EXAMPLES = 2500  # x 4 queries each: 10,000 cases
+EXAMPLES = examples(2500)  # x 4 queries each: 10,000 cases in CI
 
 
 def _executor(compiled: bool) -> Executor:
@@ -221,11 +221,14 @@ async def _run(page: list[dict[str, Any]], cases: list[tuple[str, dict[str, Any]
 @pytest.mark.skipif(
     not COMPILED_EXECUTION, reason="compares both executors: once per CI run is enough"
 )
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+# In halves of their own examples (each parametrised case has its own seed), so the two
+# workers of the suite share the run.
+@pytest.mark.parametrize("half", [0, 1])
+@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 @given(page=pages(), cases=st.lists(queries(), min_size=4, max_size=4))
 def test_compiled_answers_equal_graphql_core(
-    page: list[dict[str, Any]], cases: list[tuple[str, dict[str, Any]]]
+    half: int, page: list[dict[str, Any]], cases: list[tuple[str, dict[str, Any]]]
 ) -> None:
     RUNNER.run(_run(page, cases))
 

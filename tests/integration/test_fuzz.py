@@ -45,7 +45,7 @@ from graphql_api import errors as api_errors
 from graphql_api.http import GRAPHQL_RESPONSE, JSON
 from graphql_api.schema import schema
 from graphql_api.upstream.demo_catalog import build_catalog
-from tests.helpers import json_response, open_app
+from tests.helpers import examples, json_response, open_app
 
 APP_SETTINGS: dict[str, Any] = {"retry_attempts": 1, "breaker_min_calls": 100_000}
 # The same examples on every run (a shared suite stays reproducible); FUZZ_RANDOM=1 explores.
@@ -627,7 +627,7 @@ def exchange(
 
 
 @settings(
-    max_examples=350,
+    max_examples=examples(350),
     deadline=None,
     database=None,  # nothing written into the repository
     derandomize=DERANDOMIZE,
@@ -703,7 +703,7 @@ def _describe(behaviour: Any) -> str:
 
 
 @settings(
-    max_examples=250,
+    max_examples=examples(250),
     deadline=None,
     database=None,
     derandomize=DERANDOMIZE,
@@ -796,7 +796,7 @@ ENVELOPE_STATUSES = {200: "", 400: "", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCE
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     database=None,
     derandomize=DERANDOMIZE,
