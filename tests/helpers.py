@@ -22,6 +22,7 @@ import httpx
 import orjson
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.app import create_app
 from graphql_api.config import Settings
@@ -87,6 +88,16 @@ class Harness:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = orjson.loads(response.content)
         return result
+
+    async def cache_sizes(self) -> dict[tuple[str, str], float]:
+        """The caches' entries and bytes, as /metrics reports them: {(metric, cache): value}."""
+        text = (await self.client.get("/metrics")).text
+        return {
+            (sample.name, sample.labels["cache"]): sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name in ("graphql_api_cache_entries", "graphql_api_cache_bytes")
+            for sample in family.samples
+        }
 
 
 class Clock:

@@ -8,12 +8,11 @@ import logging
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.observability import configure_logging
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
-from tests.helpers import Harness, json_response, open_app, settings
+from tests.helpers import json_response, open_app, settings
 
 QUERY = '{ productGroupProducts(productGroupId: "1", first: 2) { nodes { catalogType } } }'
 CANARY = "tok-canary-5f3a9c1e7b2d4a60"
@@ -57,24 +56,13 @@ async def test_metrics() -> None:
     assert 'graphql_api_breaker_state{operation="pin"} 0.0' in text
 
 
-async def _cache_sizes(h: Harness) -> dict[tuple[str, str], float]:
-    """{(metric, cache): value} of the caches' entries and bytes gauges."""
-    text = (await h.client.get("/metrics")).text
-    return {
-        (sample.name, sample.labels["cache"]): sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name in ("graphql_api_cache_entries", "graphql_api_cache_bytes")
-        for sample in family.samples
-    }
-
-
 async def test_metrics_report_what_the_caches_hold() -> None:
     groups = ("1", "2", "3")
     async with open_app(FakePinterest(build_catalog(60))) as h:
-        assert set((await _cache_sizes(h)).values()) == {0}
+        assert set((await h.cache_sizes()).values()) == {0}
         for group in groups:
             await h.gql(QUERY.replace('"1"', f'"{group}"'))
-        full = await _cache_sizes(h)
+        full = await h.cache_sizes()
     assert full["graphql_api_cache_entries", "pages"] == 3
     assert full["graphql_api_cache_entries", "responses"] == 3
     assert full["graphql_api_cache_bytes", "pages"] > 3 * 10_000  # 60, 30 and 20 products
@@ -83,7 +71,7 @@ async def test_metrics_report_what_the_caches_hold() -> None:
     async with open_app(FakePinterest(build_catalog(60)), cache_max_bytes=bound) as h:
         for group in groups:
             await h.gql(QUERY.replace('"1"', f'"{group}"'))
-        sizes = await _cache_sizes(h)
+        sizes = await h.cache_sizes()
     assert sizes["graphql_api_cache_entries", "pages"] == 2  # the first went
     assert 0 < sizes["graphql_api_cache_bytes", "pages"] <= bound
 
@@ -92,7 +80,7 @@ async def test_metrics_report_the_in_process_tier_with_redis(redis_server: str) 
     async with open_app(FakePinterest(build_catalog(60)), cache_url=redis_server,
                         secret="metrics-tier") as h:  # fmt: skip
         await h.gql(QUERY.replace('"1"', '"7"'))
-        sizes = await _cache_sizes(h)
+        sizes = await h.cache_sizes()
     assert sizes["graphql_api_cache_entries", "pages"] == 1  # the parsed copy of the page
     assert sizes["graphql_api_cache_bytes", "pages"] > 10_000
 

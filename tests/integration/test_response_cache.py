@@ -4,7 +4,6 @@ never past the freshness of their pages, and gone with them."""
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
@@ -84,17 +83,6 @@ async def test_it_can_be_turned_off() -> None:
         assert await _cached(h) == 0
 
 
-async def _sizes(h: Harness) -> dict[tuple[str, str], float]:
-    """The caches' entries and bytes, as /metrics reports them: {(metric, cache): value}."""
-    text = (await h.client.get("/metrics")).text
-    return {
-        (sample.name, sample.labels["cache"]): sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name in ("graphql_api_cache_entries", "graphql_api_cache_bytes")
-        for sample in family.samples
-    }
-
-
 async def test_bounded_by_bytes_and_reported_in_metrics() -> None:
     big = QUERY.replace("pin { id }", "pin { id title description link altText }")
     async with open_app(FakePinterest(CATALOG), response_cache_max_bytes=0) as h:
@@ -106,7 +94,7 @@ async def test_bounded_by_bytes_and_reported_in_metrics() -> None:
     async with open_app(FakePinterest(CATALOG), response_cache_max_bytes=bound) as h:
         for first in range(20, 30):
             await h.post(big, {"first": first})
-        sizes = await _sizes(h)
+        sizes = await h.cache_sizes()
         assert 0 < sizes["graphql_api_cache_bytes", "responses"] <= bound
         assert sizes["graphql_api_cache_entries", "responses"] == 2  # each counts its key too
         assert sizes["graphql_api_cache_entries", "pages"] == 1
