@@ -6,13 +6,15 @@ FROM python:3.12-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /app/.venv
 WORKDIR /src
-# Dependencies first, so a source change does not reinstall them.
+# Dependencies first, so a source change does not reinstall them: exactly the versions in the
+# lock, each file checked against its hash (requirements/update writes the lock).
+COPY requirements/base.txt requirements/base.txt
+RUN /app/.venv/bin/pip install --require-hashes -r requirements/base.txt
+# Then the package alone: its dependencies are all there (pip refuses to check hashes of a
+# package built from source, hence two steps).
 COPY pyproject.toml README.md ./
-COPY graphql_api/__init__.py graphql_api/__init__.py
-RUN /app/.venv/bin/pip install --upgrade pip \
-    && /app/.venv/bin/pip install .
 COPY graphql_api graphql_api
-RUN /app/.venv/bin/pip install --no-deps --force-reinstall . \
+RUN /app/.venv/bin/pip install --no-deps . \
     && /app/.venv/bin/python -m compileall -q /app/.venv
 
 FROM python:3.12-slim-bookworm
