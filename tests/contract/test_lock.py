@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).parents[2]
+VIA = re.compile(r"\s+#\s+(?:via\s+)?(?!via$)(\S.*)")  # "# via fastapi", "#   fastapi"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = "graphql-api (pyproject.toml)"
 BASE = tuple(Requirement(r) for r in PYPROJECT["project"]["dependencies"])
@@ -56,9 +57,8 @@ def read_lock(name: str) -> dict[NormalizedName, Pin]:
             current = pins[canonicalize_name(match.group(1))] = Pin(Version(match.group(2)), marker)
         elif current is not None and line.strip().startswith("--hash=sha256:"):
             current.hashes += 1
-        elif current is not None and (via := re.fullmatch(r"\s*#\s+(?:via\s+)?(\S.*)", line)):
-            if via.group(1) != "via":
-                current.via.append(via.group(1))
+        elif current is not None and (via := VIA.fullmatch(line)):
+            current.via.append(via.group(1))
     return pins
 
 
@@ -78,7 +78,7 @@ def test_every_requirement_is_pinned_to_a_version_it_allows(lock: str) -> None:
                 f"requirements/{lock} pins {requirement.name}=={pin.version}, "
                 f"pyproject.toml asks for {requirement}: run requirements/update"
             )
-            assert pin.marker is None or pin.marker.evaluate(environment), (requirement, environment)
+            assert pin.marker is None or pin.marker.evaluate(environment), requirement
 
 
 @pytest.mark.parametrize("lock", LOCKS)
