@@ -8,8 +8,27 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 
 from tests.helpers import RedisProcess, free_port
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (not by Hypothesis's own CI detection, so the
+# README's test command is as quick in CI as anywhere):
+# - "quick", the default: the same examples on every run (a shared suite stays reproducible),
+#   a quarter of the thorough count (tests.helpers.examples), so the suite stays within minutes.
+# - "ci": every example (the differential test's 10,000 cases among them); .ci/run runs the
+#   property tests with it in a step of their own. A failure prints the blob that replays it.
+# Neither has a deadline: the machines are slow and shared, and no test depends on speed.
+settings.register_profile(
+    "quick",
+    settings.get_profile("default"),  # Hypothesis's own, not the one it picked for CI=true
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("ci", settings.get_profile("quick"), print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "quick")
 
 
 @pytest.fixture(autouse=True)

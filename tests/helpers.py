@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import orjson
 import pytest
 import redis
@@ -38,15 +39,14 @@ Handler = Callable[[httpx.Request], httpx.Response]
 # GRAPHQL_API_COMPILED_EXECUTION=off. Read here, at import, before tests clean the environment.
 COMPILED_EXECUTION = os.environ.get("GRAPHQL_API_COMPILED_EXECUTION", "on") != "off"
 
-# The property tests' thoroughness: CI exports HYPOTHESIS_PROFILE=ci (every example, the
-# differential test's 10,000 cases among them); a run on a developer's machine takes a quarter,
-# so the README's test command stays within minutes on two cores.
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
-
 
 def examples(thorough: int) -> int:
-    """How many examples a property test runs: ``thorough`` in CI, a quarter elsewhere."""
-    return thorough if THOROUGH else max(25, thorough // 4)
+    """How many examples a property test runs: ``thorough`` under the "ci" Hypothesis profile,
+    a quarter under the others (the profiles are in tests/conftest.py, loaded before any test
+    module, so this is right when called in a decorator)."""
+    if hypothesis.settings.get_current_profile_name() == "ci":
+        return thorough
+    return max(25, thorough // 4)
 
 
 def settings(**values: Any) -> Settings:
