@@ -51,7 +51,7 @@ def examples(thorough: int) -> int:
 
 def settings(**values: Any) -> Settings:
     values.setdefault("compiled_execution", COMPILED_EXECUTION)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -143,14 +143,19 @@ async def test_no_page_reaches_another_caller(backend: str, request: pytest.Fixt
     async with open_app(fake, cache_url=url, upstream_page_size=20, cache_max_entries=1000) as h:
         assert await _mixed_requests(h, 5000) == 0
         assert len(h.requests) <= 50 * 3 * 3  # tokens x groups x pages: the cache was used
+        keys: list[str]
+        blobs: list[bytes]
         if backend == "memory":
-            store = h.client._transport.app.state.service._cache.store
+            # The app behind the in-process transport, as in Harness.settle.
+            app = h.client._transport.app  # type: ignore[attr-defined]
+            store = app.state.service._cache.store
             keys = list(store.backend._cache)
             blobs = [repr(v).encode() for v in store.backend._cache.values()]
         else:
-            client = aioredis.Redis.from_url(url)
-            keys = [k.decode() for k in await client.keys("*")]
-            blobs = [await client.get(k) for k in keys]
+            client = aioredis.Redis.from_url(url)  # no decode_responses: it answers bytes
+            stored = cast("list[bytes]", await client.keys("*"))
+            keys = [k.decode() for k in stored]
+            blobs = [cast("bytes", await client.get(k)) for k in stored]
             await client.aclose()
     assert len(keys) >= 50
     for token in TOKENS:

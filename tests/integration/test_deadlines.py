@@ -91,7 +91,7 @@ async def test_slow_upstreams_time_out_within_the_deadline(serve: Serve) -> None
 
 
 def test_the_default_timeouts_leave_room_for_a_retry_within_a_ui_deadline() -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]  # the shipped defaults
+    s = Settings(_env_file=None)  # the shipped defaults
     assert s.request_deadline <= 10  # an answer or an error within 10 s
     assert s.retry_attempts >= 2
     first_backoff = s.retry_backoff  # full jitter: the first wait is at most this
@@ -102,7 +102,7 @@ def test_the_default_timeouts_leave_room_for_a_retry_within_a_ui_deadline() -> N
 
 # The defaults' time settings, scaled down tenfold so the test takes a second, not ten.
 _SCALE = 0.1
-_DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
+_DEFAULTS = Settings(_env_file=None)
 _SCALED = {
     name: getattr(_DEFAULTS, name) * _SCALE
     for name in ("request_deadline", "upstream_timeout", "upstream_connect_timeout",

@@ -34,7 +34,8 @@ REQUEST_SCHEMA = "CatalogsListProductsByFilterRequest"
 
 def schema(ref: str) -> dict[str, Any]:
     """A component schema by name or by ``#/components/schemas/...`` reference."""
-    return SCHEMAS[ref.removeprefix(REF_PREFIX)]
+    component: dict[str, Any] = SCHEMAS[ref.removeprefix(REF_PREFIX)]
+    return component
 
 
 def resolved(node: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def changed(base: dict[str, Any], path: str, value: Any = None, *, drop: bool = 
     or dropped."""
     out = copy.deepcopy(base)
     *parents, last = (int(name) if name.isdigit() else name for name in path.split("."))
-    node = out
+    node: Any = out  # dicts and lists, indexed by the path's names and digits
     for name in parents:
         node = node[name]
     if drop:

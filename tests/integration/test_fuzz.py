@@ -501,7 +501,7 @@ TEMPLATES = {
 }
 _IDS = st.text(min_size=1, max_size=10) | st.integers(0, 10**20).map(str)
 _FIRSTS = st.integers(0, 300) | st.integers(0, 300) | st.integers(-3, 600) | st.integers()
-_RETAIL_CRITERIA = [
+_RETAIL_CRITERIA: list[dict[str, Any]] = [
     {"minPrice": {"values": 10.5}},
     {"currency": {"values": "USD"}},
     {"itemId": {"values": ["a", "b"]}},
@@ -509,7 +509,7 @@ _RETAIL_CRITERIA = [
     {"gender": {"values": ["FEMALE"]}},
     {"titleKeywords": {"values": ["red"], "negated": True}},
 ]
-_CRITERIA = {  # keys each kind of request allows
+_CRITERIA: dict[str, list[dict[str, Any]]] = {  # keys each kind of request allows
     "RETAIL": _RETAIL_CRITERIA,
     "HOTEL": [{"hotelId": {"values": ["h1"]}}, {"price": {"value": 1, "operator": "LESS_THAN",
                                                          "currency": "EUR"}}],
@@ -662,7 +662,7 @@ _VARIABLES["many"] = {"id": _IDS, "filter": _FILTERS, "reps": _VARIABLES["entiti
 # Only Pinterest ids (digits) reach the upstream: other ids are BAD_USER_INPUT before any call.
 _UPSTREAM_IDS = st.integers(0, 10**20).map(str)
 _AD_ACCOUNT_IDS = st.integers(0, 10**18 - 1).map(str)
-_PLAUSIBLE = {
+_PLAUSIBLE: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "list": {
         "id": _UPSTREAM_IDS,
         "first": st.integers(1, 250),

@@ -189,11 +189,10 @@ REPEATED = f'pin(id: "{PIN}") {{ media {{ {IMAGE} }} }} '
 
 async def test_field_merging_is_checked_within_a_budget() -> None:
     """Comparing same-named fields grows with their square: 200 copies of a nested field (0.85 s
-    of graphql-core's checks) are refused; 20 pass."""
+    of graphql-core's checks) are refused; 20 pass. (The budget counts comparisons, not time:
+    "Validation aborted." shows it stopped them.)"""
     async with open_app() as h:
-        started = time.monotonic()
         refused = await h.post("{ " + REPEATED * 200 + "}")
-        assert time.monotonic() - started < 2
         (error,) = refused.json()["errors"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert error["message"] == "Validation aborted."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -86,7 +87,7 @@ async def test_metrics_report_the_in_process_tier_with_redis(redis_server: str) 
 
 
 @pytest.fixture
-def captured_logs() -> io.StringIO:
+def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     configure_logging("debug", "json")
     handler = logging.getLogger().handlers[0]

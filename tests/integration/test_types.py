@@ -197,7 +197,7 @@ def sample_media(schema_name: str, n: int, *, nulls: bool) -> dict[str, Any]:
 def spec_page() -> dict[str, Any]:
     """One product of each catalog type with media of each variant; then the same with every
     nullable field null."""
-    items = []
+    items: list[dict[str, Any]] = []
     for nulls in (False, True):
         for product_schema in PRODUCT_SCHEMAS:
             for media_schema in MEDIA_SCHEMAS:
@@ -236,13 +236,19 @@ def select(type_: GraphQLOutputType, inherited: frozenset[str] = frozenset()) ->
     return " { " + " ".join(parts) + " }" if parts else ""
 
 
+def output_type(name: str) -> GraphQLOutputType:
+    type_ = GQL.get_type(name)
+    assert isinstance(type_, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType), name
+    return type_
+
+
 EVERY_FIELD = f"""query Everything($first: Int) {{
   productGroupProducts(productGroupId: "1", first: $first) {{
     pageInfo {{ hasNextPage }}
-    nodes{select(GQL.get_type("CatalogProduct"))}
+    nodes{select(output_type("CatalogProduct"))}
   }}
 }}"""
-PIN_EVERY_FIELD = f'query {{ pin(id: "1"){select(GQL.get_type("Pin"))} }}'
+PIN_EVERY_FIELD = f'query {{ pin(id: "1"){select(output_type("Pin"))} }}'
 
 
 def graphql_type(name: str) -> GraphQLNamedType:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import tracemalloc
+from typing import Any, cast
 
 import pytest
 
@@ -14,8 +15,9 @@ from graphql_api.response_cache import ResponseCache
 from tests.helpers import Clock
 
 
-def _source(name: str, version: float = 1.0) -> Lookup[None]:
-    return Lookup(None, False, 0.0, f"page:{name}", version, fresh_until=2e6)  # type: ignore[type-var]
+def _source(name: str, version: float = 1.0) -> Lookup[Any]:
+    """A fresh cache entry: the response cache reads its key, version and freshness only."""
+    return Lookup(cast("Any", None), False, 0.0, f"page:{name}", version, fresh_until=2e6)
 
 
 def _key(n: int) -> tuple[str, ...]:
@@ -86,7 +88,9 @@ def test_bytes_are_given_back_when_entries_go() -> None:
     cache.put(_key(0), bytes(3000), [_source("0")])  # replaced: counted once
     assert cache.nbytes == _size_of_one(3000)
     cache.put(_key(1), bytes(1000), [_source("1")])
-    cache.put(_key(2), bytes(1000), [Lookup(None, False, 0.0, "page:2", 1.0, clock() + 5)])  # type: ignore[type-var]
+    cache.put(
+        _key(2), bytes(1000), [Lookup(cast("Any", None), False, 0.0, "page:2", 1.0, clock() + 5)]
+    )
     versions["page:1"] = 2.0  # its page was refreshed
     assert cache.get(_key(1)) is None
     clock.advance(10)  # the page of key 2 is no longer fresh
