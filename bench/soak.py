@@ -83,17 +83,16 @@ def soak(store: str, minutes: float, callers: int, accounts: int) -> str:
         samples: list[tuple[float, float]] = []
         started = time.monotonic()
         stop_at = started + minutes * 60
-        load = asyncio.new_event_loop()
-        task = load.create_task(_load(service, stop_at, callers, accounts))
 
-        async def sample() -> None:
+        async def load_and_sample() -> dict[str, int]:
+            """The load, with the service's memory sampled every 5 s until it ends."""
+            task = asyncio.create_task(_load(service, stop_at, callers, accounts))
             while not task.done():
                 samples.append((time.monotonic() - started, _rss_mb(pids[0])))
-                await asyncio.sleep(5)
+                await asyncio.wait({task}, timeout=5)
+            return task.result()
 
-        load.run_until_complete(asyncio.gather(task, sample()))
-        counts = task.result()
-        load.close()
+        counts = asyncio.run(load_and_sample())
     after = [(t, rss) for t, rss in samples if t >= minutes * 60 / 3]
     n = len(after)
     mean_t = sum(t for t, _ in after) / n

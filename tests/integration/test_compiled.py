@@ -202,6 +202,15 @@ HTTP = build_http_client(app_settings(), httpx.MockTransport(UPSTREAM))
 CLIENT = PinterestClient(HTTP, resilience())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_loop() -> Iterator[None]:
+    """The module's client and event loop (one for all examples) closed when the session ends
+    (not the module: a worker of pytest-xdist may come back to this module's tests)."""
+    yield
+    RUNNER.run(HTTP.aclose())
+    RUNNER.close()
+
+
 async def _run(page: list[dict[str, Any]], cases: list[tuple[str, dict[str, Any]]]) -> None:
     UPSTREAM.page = page
     cache = PageCache(MemoryStore(100), secret=b"k" * 32, fresh_ttl=60, stale_ttl=0)
