@@ -3,7 +3,7 @@ parsing the same page.
 
     python -m bench.cache_hit
 
-Run by hand (not a test); its figure is quoted in the README.
+Run by hand (not a test); its figure is quoted in docs/caching.md.
 """
 
 from __future__ import annotations

@@ -1,31 +1,32 @@
-"""``graphql-api serve [--host H] [--port P] [--demo] ...``
+"""``graphql-api serve [options]``: run the service.
 
-Every flag is a field of :class:`~graphql_api.config.Settings` and so also has an environment
-variable; a flag given on the command line wins over the environment.
+Every option is a field of :class:`~graphql_api.config.Settings` and so also has an environment
+variable; an option given on the command line wins over the environment. The help text, the
+errors of a bad value and ``docs/settings.md`` are all built from the fields
+(:mod:`graphql_api.settings_doc`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import AliasChoices, ValidationError
+from pydantic import ValidationError
 
 from graphql_api import __version__
 from graphql_api.config import Settings
+from graphql_api.settings_doc import default_text, env_name, expected, flag, is_bool, metavar
 
 __all__ = ["build_parser", "describe_errors", "env_name", "main"]
 
-
-def env_name(field: str) -> str:
-    """The environment variable of a settings field."""
-    alias = Settings.model_fields[field].validation_alias
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return f"GRAPHQL_API_{field.upper()}"
+_PROG = "graphql-api"
+# Errors of pydantic's own checks (type, bounds, choices) read as "expected <kind>"; those of
+# our validators (value_error) already say what is allowed.
+_OWN_MESSAGES = frozenset({"value_error", "assertion_error"})
 
 
 def _field_of(location: str) -> str | None:
@@ -39,36 +40,70 @@ def _field_of(location: str) -> str | None:
 
 
 def describe_errors(error: ValidationError) -> list[str]:
-    """One line per bad setting: its flag, its environment variable and what is allowed.
+    """One line per bad setting: its flag, its environment variable and what is expected.
     Never the value given (a token or a password may be among them)."""
     lines: dict[str, str] = {}
     for problem in error.errors(include_input=False, include_url=False):
         location = str(problem["loc"][0]) if problem["loc"] else ""
         field = _field_of(location)
         if field is None:
-            lines.setdefault(location, f"graphql-api: unknown setting {location}")
+            lines.setdefault(location, f"{_PROG}: unknown setting {location}")
             continue
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        flag = "--" + field.replace("_", "-")
-        lines.setdefault(field, f"graphql-api: invalid {flag} ({env_name(field)}): {message}")
+        if problem["type"] in _OWN_MESSAGES:
+            message = str(problem["msg"]).removeprefix("Value error, ")
+        else:
+            message = f"expected {expected(field)}"
+        lines.setdefault(field, f"{_PROG}: invalid {flag(field)} ({env_name(field)}): {message}")
     return list(lines.values())
 
 
+def _help(field: str) -> str:
+    description = (Settings.model_fields[field].description or "").replace("`", "")
+    text = f"{description}\ndefault: {default_text(field)}; env: {env_name(field)}"
+    return text.replace("%", "%%")  # argparse %-formats help strings
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's layout, with each line of a help text wrapped on its own (the default and the
+    environment variable get a line of their own) and URLs never broken."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return [
+            line
+            for paragraph in text.splitlines()
+            for line in textwrap.wrap(paragraph, width, break_long_words=False)
+        ]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphql-api", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="A GraphQL facade over the Pinterest API v5 catalog endpoints.",
+        formatter_class=_Formatter,
+    )
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="Run the GraphQL service (uvicorn).")
-    for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        # argparse %-formats help strings.
-        help_text = f"{field.description} [env {env_name(name)}]".replace("%", "%%")
-        if field.annotation is bool:
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="Run the GraphQL service (uvicorn).",
+        usage=f"{_PROG} serve [options]",
+        description="Run the GraphQL service. Every option is also an environment variable "
+        "(named after each option); an option given here wins. docs/settings.md describes them.",
+        formatter_class=_Formatter,
+    )
+    for name in Settings.model_fields:
+        if is_bool(name):
             serve.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text, dest=name
+                flag(name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=_help(name),
+                dest=name,
             )
         else:
-            serve.add_argument(flag, default=None, help=help_text, dest=name, metavar="VALUE")
+            serve.add_argument(
+                flag(name), default=None, help=_help(name), dest=name, metavar=metavar(name)
+            )
     return parser
 
 

@@ -28,43 +28,56 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    host: str = Field("127.0.0.1", description="Interface to bind.")
-    port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="Port to bind.")
+    host: str = Field(
+        "127.0.0.1", description="Interface to bind (0.0.0.0: every interface, as in the image)."
+    )
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8000, description="TCP port to bind (0: a free port the system picks)."
+    )
     demo: bool = Field(
         False,
-        description="Serve the embedded demo catalog (an in-process fake of the upstream).",
+        description="Serve the embedded demo catalog: an in-process fake of the upstream REST API "
+        "with real bookmarks, 1,200 products (product group 1 holds all of them, ids 2..100 "
+        "subsets); any token, or none, is accepted.",
     )
     pinterest_api_base_url: str = Field(
         "https://api.pinterest.com/v5",
         validation_alias=AliasChoices("PINTEREST_API_BASE_URL", "pinterest_api_base_url"),
-        description="Base URL of the Pinterest API v5.",
+        description="Base URL of the Pinterest API v5 (the upstream).",
     )
     pinterest_access_token: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("PINTEREST_ACCESS_TOKEN", "pinterest_access_token"),
-        description="Service token; when unset the caller's bearer token is forwarded.",
+        description="Service token used for every upstream call; unset: the caller's "
+        "`Authorization: Bearer` token is forwarded.",
     )
     cache_url: str = Field(
         "memory://",
         repr=False,  # it may hold a Redis password
-        description="Page cache backend: memory://, redis://[user:password@]host[:port][/db] or "
-        "rediss://... (TLS; ssl_ca_certs=... and redis-py's other ssl_* options in the query).",
+        description="Page cache backend: `memory://`, `redis://[user:password@]host[:port][/db]` "
+        "(an ACL user, or a password alone as `redis://:password@host`) or `rediss://...` for "
+        "TLS, with redis-py's ssl_ca_certs, ssl_ca_path, ssl_certfile, ssl_keyfile, "
+        "ssl_cert_reqs, ssl_check_hostname and ssl_ciphers in the query; anything else stops "
+        "the process.",
     )
     cache_ttl: Annotated[float, Field(gt=0)] = Field(
-        60.0, description="Seconds an upstream page stays fresh in the cache (less up to 10%)."
+        60.0,
+        description="Seconds an upstream page stays fresh in the cache (less a random 0-10%, so "
+        "pages fetched together do not expire together).",
     )
     cache_stale_ttl: Annotated[float, Field(ge=0)] = Field(
         300.0,
         description="Seconds past freshness a page is still served (marked stale) while it is "
-        "refreshed in the background, or while the upstream fails.",
+        "refreshed in the background, or while the upstream fails (0: never).",
     )
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
         4096,
         description="Most pages and Pins a process holds (least recently used out first): a "
-        "second bound, after GRAPHQL_API_CACHE_MAX_BYTES.",
+        "second bound, after GRAPHQL_API_CACHE_MAX_BYTES (a parsed page of 250 rich products "
+        "is about 1 MiB, a Pin a few KiB).",
     )
     # 192 + 64 MiB of caches and a 78 MiB process fit a 512 MiB container with room for the
-    # requests in flight (measured: README, "Sizing the caches").
+    # requests in flight (measured: docs/caching.md, "Sizing the caches").
     cache_max_bytes: Annotated[int, Field(ge=0)] = Field(
         192 * 2**20,
         description="Most bytes of parsed pages and Pins one process holds (least recently used "
@@ -74,7 +87,8 @@ class Settings(BaseSettings):
     redis_timeout: Annotated[float, Field(gt=0, le=1)] = Field(
         0.05,
         description="Seconds one Redis operation may take, connecting included; a slower or "
-        "failing one is answered without Redis, and a few in a row open the guard.",
+        "failing one is answered without Redis, and 3 in a row open the guard (no Redis "
+        "operation until Redis answers a PING again).",
     )
     redis_probe_interval: Annotated[float, Field(gt=0)] = Field(
         1.0,
@@ -82,20 +96,25 @@ class Settings(BaseSettings):
         "sharing), and on a quiet cache subscription (no answer within one: it is lost).",
     )
     redis_max_connections: Annotated[int, Field(ge=1)] = Field(
-        32, description="Most connections to Redis per process."
+        32,
+        description="Most connections to Redis per process (one pool for the page cache, "
+        "the rate-limit holds and APQ).",
     )
     secret: SecretStr | None = Field(
         None,
-        description="Key of the HMAC that names callers in cache keys (random per process if "
-        "unset; set the same value on every replica sharing a Redis cache).",
+        description="Key of the HMAC that names callers in cache keys (unset: random per "
+        "process); set the same value on every replica sharing a Redis cache, or each keeps to "
+        "its own pages.",
     )
     upstream_page_size: Annotated[int, Field(ge=1, le=_PAGE_SIZE_MAX)] = Field(
         _PAGE_SIZE_MAX,
-        description="The one page_size the upstream is asked with (canonical pages).",
+        description="The one page_size the upstream is asked with, whatever `first` a client "
+        "asks for (canonical pages, sliced for the client; 250 is the upstream's maximum).",
     )
     max_first: Annotated[int, Field(ge=_PAGE_SIZE_MAX)] = Field(
         _PAGE_SIZE_MAX,
-        description="Largest `first` a client may ask for (never below 250).",
+        description="Largest `first` a client may ask for (never below 250; beyond it: "
+        "BAD_USER_INPUT).",
     )
     upstream_timeout: Annotated[float, Field(gt=0)] = Field(
         4.0,
@@ -108,13 +127,15 @@ class Settings(BaseSettings):
         "included (sized for a UI: an answer or an error within 10 s).",
     )
     retry_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
-        3, description="Most attempts of one upstream request (1: no retries)."
+        3,
+        description="Most attempts of one idempotent upstream request (1: no retries); only "
+        "429, 502, 503, 504, connection failures and timeouts are retried.",
     )
     retry_backoff: Annotated[float, Field(ge=0)] = Field(
-        0.2, description="First backoff window in seconds (full jitter, doubling each retry)."
+        0.2, description="First backoff window, seconds (full jitter, doubling each retry)."
     )
     retry_backoff_max: Annotated[float, Field(ge=0)] = Field(
-        5.0, description="Largest backoff window in seconds."
+        5.0, description="Largest backoff window, seconds."
     )
     hold_wait: Annotated[float, Field(ge=0)] = Field(
         1.0,
@@ -122,7 +143,9 @@ class Settings(BaseSettings):
         "X-RateLimit-Remaining); a longer hold answers RATE_LIMITED with retryAfter at once.",
     )
     retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.1, description="Retries may add at most this share of the recent upstream requests."
+        0.1,
+        description="Retries may add at most this share of the recent upstream requests (plus "
+        "3), so a storm of failures does not multiply the upstream's traffic.",
     )
     retry_budget_window: Annotated[float, Field(gt=0)] = Field(
         60.0, description="Seconds of history the retry budget counts."
@@ -140,10 +163,14 @@ class Settings(BaseSettings):
         20, description="Fewest requests in the window before the breaker may refuse a call."
     )
     upstream_max_concurrency: Annotated[int, Field(ge=1)] = Field(
-        64, description="Most concurrent upstream requests per process (bulkhead)."
+        64,
+        description="Most concurrent upstream requests per process (bulkhead; past it, after "
+        "the queue timeout: UPSTREAM_UNAVAILABLE).",
     )
     upstream_max_concurrency_per_token: Annotated[int, Field(ge=1)] = Field(
-        8, description="Most concurrent upstream requests per caller token (bulkhead)."
+        8,
+        description="Most concurrent upstream requests per caller token (bulkhead; past it, "
+        "after the queue timeout: RATE_LIMITED); also bounds a request's entity lookups.",
     )
     upstream_queue_timeout: Annotated[float, Field(ge=0)] = Field(
         2.0, description="Seconds a request waits for a bulkhead slot before it fails."
@@ -154,60 +181,73 @@ class Settings(BaseSettings):
         "timeout too).",
     )
     upstream_max_connections: Annotated[int, Field(ge=1)] = Field(
-        100, description="Most concurrent upstream connections per process."
+        100, description="Upstream connection pool size: most connections per process."
     )
     upstream_max_keepalive: Annotated[int, Field(ge=0)] = Field(
-        20, description="Idle upstream connections kept open per process."
+        20, description="Idle upstream connections kept open per process (keep-alive)."
     )
     log_level: str = Field(
         "info", description="Log level of the server: debug, info, warning, error or critical."
     )
     log_format: Literal["json", "text"] = Field(
-        "json", description="Log lines as JSON objects (with the request id) or plain text."
+        "json",
+        description="Log lines as JSON objects, one a line, each with the request id (json), or "
+        "plain text for a terminal (text).",
     )
     env: Literal["development", "production"] = Field(
         "development",
-        description="production: introspection, GraphiQL and suggestions off unless enabled.",
+        description='Profile; production: introspection, GraphiQL and "did you mean" '
+        "suggestions in validation errors are off unless enabled.",
     )
     introspection: bool | None = Field(
-        None, description="Allow introspection (default: on in development, off in production)."
+        None, description="Allow introspection (unset: on in development, off in production)."
     )
     graphiql: bool | None = Field(
-        None, description="Serve GraphiQL (default: on in development, off in production)."
+        None,
+        description="Serve GraphiQL to browsers opening /graphql (unset: on in development, off "
+        "in production).",
     )
     cors_origins: str = Field(
-        "", description="Comma-separated origins allowed by CORS (none by default)."
+        "", description="Comma-separated origins allowed by CORS (empty: CORS closed)."
     )
     max_depth: Annotated[int, Field(ge=1)] = Field(
-        15, description="Deepest operation (the standard introspection query is 13 deep)."
+        15,
+        description="Deepest operation (MAX_DEPTH_LIMIT; the standard introspection query is "
+        "13 deep).",
     )
     max_aliases: Annotated[int, Field(ge=0)] = Field(
         30,
-        description="Most aliases a document may use (an operation's counted with its "
-        "fragments expanded).",
+        description="Most aliases in a document, and in an operation with its fragments "
+        "expanded (MAX_ALIASES_LIMIT).",
     )
     max_root_fields: Annotated[int, Field(ge=1)] = Field(
-        10, description="Most root fields an operation may select."
+        10,
+        description="Most root fields an operation may select (MAX_ROOT_FIELDS_LIMIT; "
+        "__typename not counted).",
     )
     max_tokens: Annotated[int, Field(ge=100)] = Field(
-        5000, description="Most lexical tokens a document may have."
+        5000, description="Most lexical tokens a document may have (MAX_TOKENS_LIMIT)."
     )
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
-        100_000, description="Largest request body, in bytes."
+        100_000, description="Largest request body in bytes (REQUEST_TOO_LARGE, HTTP 413)."
     )
     max_upstream_cost: Annotated[int, Field(ge=1)] = Field(
-        100, description="Most upstream requests one operation may trigger (pages, Pins)."
+        100,
+        description="Most upstream requests one operation may trigger: pages, Pins and entity "
+        "lookups (COST_ESTIMATED_TOO_EXPENSIVE).",
     )
     response_cache: bool = Field(
         True,
-        description="Answer a repeated operation (same document, variables and caller) from "
-        "its earlier response while the pages it used are fresh.",
+        description="Answer a repeated operation (same document, operation name, variables "
+        "and caller) from its earlier response while the pages it used are fresh.",
     )
     response_cache_max_entries: Annotated[int, Field(ge=1)] = Field(
-        1000, description="Most responses the response cache holds."
+        1000, description="Most responses the response cache holds (per process)."
     )
     response_cache_max_bytes: Annotated[int, Field(ge=0)] = Field(
-        64 * 2**20, description="Most bytes of responses (and their keys) the response cache holds."
+        64 * 2**20,
+        description="Most bytes of responses (with their keys) the response cache holds per "
+        "process, least recently used out first; a larger response is not kept.",
     )
     compiled_execution: bool = Field(
         True,
@@ -215,17 +255,20 @@ class Settings(BaseSettings):
         "per-field execution (identical answers; off: graphql-core only).",
     )
     persisted_queries: bool = Field(
-        True, description="Accept automatic persisted queries (Apollo APQ, sha256Hash)."
+        True,
+        description="Accept automatic persisted queries (Apollo APQ, "
+        "extensions.persistedQuery.sha256Hash; shared through Redis when it is the cache).",
     )
     operations_allowlist: Path | None = Field(
         None,
-        description="A persisted query manifest (Apollo's JSON format): when set, only its "
-        "operations run.",
+        description="Path of a persisted query manifest (Apollo's JSON format): when set, only "
+        "its operations run, by id or exact text (others: PERSISTED_QUERY_NOT_IN_LIST).",
     )
     idle_timeout: Annotated[float, Field(gt=0)] = Field(
         5.0,
         description="Seconds a client connection may stay open without sending a whole request "
-        "(on opening, and between requests): idle and trickling connections are closed.",
+        "(on opening, and between requests on keep-alive): idle and trickling connections are "
+        "closed.",
     )
 
     @property

@@ -76,10 +76,9 @@ _BASE_CODES = frozenset(
 
 
 def _readme_codes() -> frozenset[str]:
-    """The codes of README.md's error table (the first column of the table under ``## Errors``)."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.partition("\n## Errors")[2].split("\n## ", 1)[0]
-    return frozenset(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", section, re.MULTILINE))
+    """The codes of the error table (the first column of the table in ``docs/errors.md``)."""
+    page = (Path(__file__).parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
+    return frozenset(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", page, re.MULTILINE))
 
 
 DOCUMENTED_CODES = _BASE_CODES | _readme_codes()

@@ -92,7 +92,7 @@ def test_invalid_settings_name_the_setting_not_the_value(
     err = capsys.readouterr().err
     assert err.splitlines() == [
         "graphql-api: invalid --upstream-page-size (GRAPHQL_API_UPSTREAM_PAGE_SIZE): "
-        "Input should be less than or equal to 250"
+        "expected an integer 1..250"
     ]
     assert "999" not in err
     assert "canary" not in err
@@ -153,7 +153,7 @@ def test_log_levels() -> None:
          "--cache-url (GRAPHQL_API_CACHE_URL): a Redis URL needs a host"),
         (["--log-level", "loud"], {}, "--log-level (GRAPHQL_API_LOG_LEVEL): use one of debug"),
         (["--redis-timeout", "-1"], {},
-         "--redis-timeout (GRAPHQL_API_REDIS_TIMEOUT): Input should be greater than 0"),
+         "--redis-timeout (GRAPHQL_API_REDIS_TIMEOUT): expected a number > 0 and <= 1"),
     ],
 )  # fmt: skip
 def test_the_cli_stops_with_one_line_per_bad_setting(
