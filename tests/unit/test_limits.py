@@ -28,7 +28,7 @@ from graphql import (
     parse,
     visit,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphql_api.execution
@@ -36,6 +36,7 @@ import graphql_api.limits
 from graphql_api.execution import Executor
 from graphql_api.limits import Expansion, Limits, RootKeys, fragments_of, root_fields, upstream_cost
 from graphql_api.schema import schema
+from tests.helpers import examples
 
 OURS = (graphql_api.limits.__file__, graphql_api.execution.__file__)
 LIMITS = Limits(max_depth=15, max_aliases=30, max_root_fields=10, max_tokens=5000,
@@ -134,8 +135,7 @@ def _run(query: str, name: str | None = "Q0") -> None:
     upstream_cost(resolved.roots, {}, page_size=25, default_first=25)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(max_examples=examples(60))  # a line trace per example: slow
 @given(fan_outs())
 def test_the_work_of_the_limits_is_linear_in_the_document(query: str) -> None:
     nodes = _size(parse(query))
@@ -182,7 +182,7 @@ def _naive(document: DocumentNode) -> tuple[int, int, set[str]]:
     return depth(top), aliases(top), keys
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=examples(60))
 @given(fan_outs(most=8, widest=2, cycles=False))
 def test_memoised_figures_are_those_of_every_path(query: str) -> None:
     document = parse(query)
