@@ -177,7 +177,8 @@ def create_app(
         page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 
-    reporter = ErrorReporter()  # one per app: a kind of bug is logged once per interval
+    # One per app: a kind of bug is logged once per interval.
+    reporter = ErrorReporter(clock=timer.monotonic)
     endpoint = GraphQLHTTP(
         executor,
         context=context,
@@ -216,7 +217,7 @@ def create_app(
         )
 
     app.add_middleware(ErrorBoundary, reporter=reporter)  # inside: the access line sees the 500
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, clock=timer.monotonic)
 
     app.state.metrics = metrics
     # Module-level endpoints: FastAPI caches facts about each endpoint function process-wide

@@ -71,7 +71,6 @@ import hashlib
 import hmac
 import logging
 import random
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -92,6 +91,7 @@ from graphql_api.upstream.models import (
     load_page,
     load_pin,
 )
+from graphql_api.upstream.resilience import SYSTEM
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
@@ -222,9 +222,9 @@ class RedisStore:
         self.backend.client = redis.client  # bytes in, bytes out
         self.local = MemoryStore(max_entries, max_bytes=max_bytes or None)
         self.local.on_evict = self._evicted
-        # Set by the page cache: its clock, and what to do when this process no longer holds
-        # a key's entry, or when a replica stored a newer one.
-        self.clock: Callable[[], float] = time.time
+        # Set by the page cache: its clock (the system's until then), and what to do when this
+        # process no longer holds a key's entry, or when a replica stored a newer one.
+        self.clock: Callable[[], float] = SYSTEM.wall
         self.on_evict: Callable[[str], None] = lambda key: None
         self.on_newer: Callable[[str, float], None] = lambda key, version: None
         self._tiered = max_bytes > 0
@@ -434,7 +434,7 @@ class PageCache:
         fresh_ttl: float,
         stale_ttl: float,
         jitter: float = 0.1,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM.wall,  # the app passes its Timer.wall
         rng: Callable[[], float] = random.random,
         max_versions: int = 100_000,
     ) -> None:

@@ -113,7 +113,7 @@ class GraphQLHTTP:
         observe: Callable[[Outcome], None] = lambda outcome: None,
         responses: ResponseCache | None = None,
         caller: Callable[[Request], str | None] = lambda request: None,
-        reporter: ErrorReporter | None = None,
+        reporter: ErrorReporter,
     ) -> None:
         self._executor = executor
         self._context = context
@@ -124,7 +124,7 @@ class GraphQLHTTP:
         self._observe = observe
         self.responses = responses  # set once the page cache exists (app lifespan)
         self._caller = caller  # the caller's identity (an HMAC of the token), if any
-        self._reporter = reporter or ErrorReporter()
+        self._reporter = reporter
 
     async def __call__(self, request: Request) -> Response:
         try:

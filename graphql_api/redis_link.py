@@ -340,10 +340,11 @@ def _describe(error: BaseException) -> str:
 
 def open_redis(settings: Settings) -> RedisLink | None:
     """The process's link to the Redis of ``settings.cache_url``; ``None`` for ``memory://``."""
-    if not settings.cache_url.startswith(("redis://", "rediss://")):
+    cache = settings.cache
+    if not cache.redis:
         return None
     return RedisLink.from_url(
-        settings.cache_url,
+        cache.url,
         timeout=settings.redis_timeout,
         probe_interval=settings.redis_probe_interval,
         max_connections=settings.redis_max_connections,

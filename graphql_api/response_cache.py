@@ -56,7 +56,6 @@ class ResponseCache:
         self.nbytes = 0  # what the entries held count, against ``max_bytes``
         self._clock = clock
         self._versions = versions  # the page cache's live versions, by key
-        self.hits = 0
 
     @staticmethod
     def key(
@@ -75,7 +74,6 @@ class ResponseCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
         return entry.body
 
     def put(self, key: tuple[str, ...], body: bytes, sources: list[Lookup[Any]]) -> None:

@@ -27,6 +27,7 @@ from graphql_api.errors import UpstreamRateLimited, UpstreamUnavailable
 from graphql_api.redis_link import RedisLink
 
 __all__ = [
+    "SYSTEM",
     "Breaker",
     "BreakerState",
     "Bulkhead",
@@ -47,6 +48,11 @@ class Timer:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+# The real clocks: the one place the process reads them (everything else is handed a Timer, or
+# one of its clocks, by the app; tests hand in a fake).
+SYSTEM = Timer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,14 +296,6 @@ class RedisHolds(Holds):
 
     async def close(self) -> None:
         return None  # the Redis link is closed by its owner
-
-
-def hold_seconds(error: UpstreamRateLimited, hint: float | None, default: float) -> float:
-    """How long to hold a caller after a 429: Retry-After, else the rate-limit reset hint."""
-    for seconds in (error.retry_after, hint):
-        if seconds is not None:
-            return seconds
-    return default
 
 
 @dataclass
