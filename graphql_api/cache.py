@@ -363,6 +363,11 @@ class RedisStore:
         if entry is not None and entry.stored_at < version:
             await self._discard(key)
 
+    @property
+    def live(self) -> bool:
+        """Subscribed to the replicas' messages: no message can be missed."""
+        return self._live
+
     async def subscribed(self) -> None:
         """Wait for the first attempt to subscribe (the caller bounds the wait): a service
         starting up lets it connect before its first requests need Redis."""
@@ -547,6 +552,30 @@ class PageCache:
         if not task.cancelled() and (error := task.exception()) is not None:
             # Retrieved here, so a background refresh nobody awaits does not warn.
             _log.debug("upstream fetch failed: %s", type(error).__name__)
+
+    async def ping(self) -> bool:
+        """Whether the store answers (``/readyz``)."""
+        return await self.store.ping()
+
+    @property
+    def in_process(self) -> MemoryStore:
+        """The entries this process holds: the memory store, or a Redis store's local tier."""
+        store = self.store
+        local = store.local if isinstance(store, RedisStore) else store
+        assert isinstance(local, MemoryStore)
+        return local
+
+    @property
+    def fetches(self) -> int:
+        """Upstream fetches under way (background refreshes included)."""
+        return len(self._inflight)
+
+    async def settle(self) -> None:
+        """Until no upstream fetch is under way, background refreshes included (tests; bound
+        it with a timeout)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            await asyncio.sleep(0)  # their done callbacks run
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):

@@ -16,15 +16,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 import pytest
 import redis
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphql_api.app import create_app
+from graphql_api.app import Resources, State, create_app
 from graphql_api.config import Settings
 from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.fake import FakePinterest
@@ -58,6 +59,8 @@ def settings(**values: Any) -> Settings:
 class Harness:
     client: httpx.AsyncClient
     requests: list[httpx.Request]
+    resources: Resources  # what the app's lifespan built
+    app: FastAPI
 
     async def post(
         self,
@@ -74,12 +77,11 @@ class Harness:
 
     async def settle(self) -> None:
         """Wait (bounded) until no upstream fetch is under way, background refreshes included."""
-        cache = self.client._transport.app.state.service._cache  # type: ignore[attr-defined]
-        for _ in range(500):
-            if not cache._inflight:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("upstream fetches still under way")
+        try:
+            async with asyncio.timeout(5):
+                await self.resources.cache.settle()
+        except TimeoutError:
+            raise AssertionError("upstream fetches still under way") from None
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
@@ -168,13 +170,27 @@ async def open_app(
     # skip a write a test means to share); tests of that bound pass their own.
     values.setdefault("redis_timeout", 0.5)
     app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://testserver"
-        ) as client,
-    ):
-        yield Harness(client, requests)
+    async with running(app, "http://testserver") as (client, resources):
+        yield Harness(client, requests, resources, app)
+
+
+@asynccontextmanager
+async def running(
+    app: FastAPI, base_url: str = "http://t"
+) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+    """The app with its lifespan run (as a server runs it), a client to it, and the resources
+    the lifespan built. httpx's ASGI transport runs no lifespan: this gives each request a copy
+    of the lifespan's state, as uvicorn does."""
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None  # the app's lifespan yields its State
+        lifespan_state = cast(State, state)
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "state": dict(lifespan_state)}, receive, send)
+
+        transport = httpx.ASGITransport(with_state)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client, lifespan_state["resources"]
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:

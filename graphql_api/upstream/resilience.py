@@ -225,6 +225,10 @@ class Bulkhead:
             if not self._users[caller]:
                 del self._users[caller], self._callers[caller]
 
+    def __len__(self) -> int:
+        """Callers with a request under way or waiting (what the bulkhead keeps per caller)."""
+        return len(self._callers)
+
     async def _acquire(self, semaphore: asyncio.Semaphore, error: Exception) -> None:
         try:
             async with asyncio.timeout(self._queue_timeout):
@@ -325,9 +329,10 @@ def build_resilience(
     *,
     redis: RedisLink | None = None,
     rng: Callable[[], float] = random.random,
+    observe: Callable[[str, str, float], None] | None = None,
 ) -> Resilience:
     """The resilience of one process, from the settings; holds shared through ``redis`` (the
-    process' link to the Redis cache) when there is one."""
+    process' link to the Redis cache) when there is one; ``observe`` hears of every attempt."""
     holds = RedisHolds(redis, timer) if redis is not None else Holds(timer)
     breakers = {
         operation: Breaker(
@@ -359,4 +364,5 @@ def build_resilience(
         ),
         holds=holds,
         hold_wait=settings.hold_wait,
+        **({"observe": observe} if observe is not None else {}),
     )

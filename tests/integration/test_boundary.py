@@ -78,7 +78,7 @@ async def test_a_bug_outside_graphql_is_a_json_internal_error_with_a_request_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with open_app(FakePinterest()) as h:
-        app = h.client._transport.app  # type: ignore[attr-defined]
+        app = h.app
 
         async def broken(request: Request) -> Response:
             raise KeyError("secret")

@@ -144,7 +144,7 @@ async def test_no_page_reaches_another_caller(backend: str, request: pytest.Fixt
         assert await _mixed_requests(h, 5000) == 0
         assert len(h.requests) <= 50 * 3 * 3  # tokens x groups x pages: the cache was used
         if backend == "memory":
-            store = h.client._transport.app.state.service._cache.store
+            store = h.resources.cache.store
             keys = list(store.backend._cache)
             blobs = [repr(v).encode() for v in store.backend._cache.values()]
         else:
