@@ -195,7 +195,7 @@ class GraphQLHTTP(Generic[R]):
         encoded = orjson.dumps(outcome.body)
         complete = not outcome.request_error and outcome.body.keys() == {"data"}
         if responses is not None and cache_key is not None and complete:
-            responses.put(cache_key, encoded, context.sources)
+            responses.put(cache_key, encoded, context.collector.sources)
         return self._respond_bytes(encoded, status, media)
 
     def _response_key(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry.body
 
-    def put(self, key: tuple[str, ...], body: bytes, sources: list[Lookup[Any]]) -> None:
+    def put(self, key: tuple[str, ...], body: bytes, sources: Sequence[Lookup[Any]]) -> None:
         """Keep a response built from these fresh cache entries (none: nothing to bound it by,
         and nothing upstream to save: not kept)."""
         if not sources or any(lookup.stale for lookup in sources):

@@ -47,9 +47,9 @@ async def _connection(
         pin_metrics=ctx.selects(info, "pinMetrics"),
         deadline=ctx.deadline,
     )
-    ctx.used(result.sources)
+    ctx.collector.used(result.sources)
     if result.error is not None:
-        ctx.partial_errors.append((result.error, info._raw_info.path.as_list()))
+        ctx.collector.partial_error(result.error, info._raw_info.path.as_list())
     items = result.items
 
     def cursor(index: int) -> str:
