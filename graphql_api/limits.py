@@ -14,7 +14,6 @@ copies of each object (megabytes from a document of a few hundred bytes).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -37,6 +36,8 @@ from graphql import (
     VariableNode,
     value_from_ast,
 )
+
+from graphql_api.upstream.operations import ROOT_FIELDS
 
 __all__ = [
     "OVERLAP_BUDGET",
@@ -263,24 +264,20 @@ class OverlappingFieldsWithinBudget(OverlappingFieldsCanBeMergedRule):
         self.rule_context.remaining_complexity_budget = OVERLAP_BUDGET
 
 
-_LISTINGS = frozenset({"productGroupProducts", "productsByFilter"})
-
-
 def _field_cost(
     field: FieldNode, variables: dict[str, Any], *, page_size: int, default_first: int
 ) -> int:
+    """The upstream requests of one root field, from the operations table (a root field not
+    in it calls no upstream: introspection, ``_service``)."""
     name = field.name.value
+    operation = ROOT_FIELDS.get(name)
+    if operation is None:
+        return 0
     arguments = {arg.name.value: arg.value for arg in field.arguments or ()}
-    if name in _LISTINGS:
-        first = (
-            value_from_ast(arguments["first"], GraphQLInt, variables)
-            if "first" in arguments
-            else None
-        )
-        first = first if isinstance(first, int) else default_first
-        return math.ceil(max(first, 1) / page_size) + 1
-    if name == "pin":
-        return 1
+    first = (
+        value_from_ast(arguments["first"], GraphQLInt, variables) if "first" in arguments else None
+    )
+    per_use = operation.requests(first if isinstance(first, int) else default_first, page_size)
     if name == "_entities":
         value = arguments.get("representations")
         if isinstance(value, VariableNode):
@@ -288,8 +285,8 @@ def _field_cost(
         else:
             representations = value.values if isinstance(value, ListValueNode) else None
         # Not a list: variable coercion refuses it later; a list coerces item by item.
-        return len(representations) if isinstance(representations, list | tuple) else 1
-    return 0
+        return per_use * (len(representations) if isinstance(representations, list | tuple) else 1)
+    return per_use
 
 
 def upstream_cost(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from graphql_api.config import Settings
 from graphql_api.errors import UpstreamRateLimited, UpstreamUnavailable
 from graphql_api.redis_link import RedisLink
+from graphql_api.upstream.operations import OPERATIONS
 
 __all__ = [
     "SYSTEM",
@@ -343,7 +344,7 @@ def build_resilience(
             timer=timer,
             rng=rng,
         )
-        for operation in ("products_by_filter", "product_group_products", "pin")
+        for operation in OPERATIONS
     }
     return Resilience(
         timer=timer,
