@@ -127,14 +127,25 @@ async def _call(app: Any, state: Mapping[str, Any], body: bytes) -> bytes:
     """One POST /graphql through the ASGI interface (with the lifespan's ``state``, as a
     server passes it); the response body."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/graphql",
-        "raw_path": b"/graphql", "root_path": "", "query_string": b"",
-        "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                    (b"authorization", f"Bearer {TOKEN}".encode()),
-                    (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("bench", 80), "state": dict(state),
-    }  # fmt: skip
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("bench", 80),
+        "state": dict(state),
+    }
     sent = False
     chunks: list[bytes] = []
     status: list[int] = []
@@ -262,8 +273,9 @@ def render(stages: Stages, store: str) -> str:
     total = statistics.fmean(facade)
     for name, data in derived.items():
         average = statistics.fmean(data)
-        lines.append(f"| {name} | {ms(statistics.median(data))} | {ms(average)} | "
-                     f"{average / total:.0%} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {ms(statistics.median(data))} | {ms(average)} | {average / total:.0%} |"
+        )
     calls = 2 * (len([k for k in per[0] if k != "total"]) + 1)
     lines += [
         "",

@@ -242,9 +242,11 @@ def create_app(
     # Plain Starlette routes: the endpoints read the request themselves (no FastAPI
     # dependencies), and bound methods keep no closure in FastAPI's process-wide caches.
     app.add_route(
-        "/graphql", endpoint.__call__, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        "/graphql",
+        endpoint.__call__,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
-    )  # fmt: skip
+    )
     app.add_route("/metrics", metrics.respond, methods=["GET"], include_in_schema=False)
     if settings.graphiql_enabled:
         app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")
@@ -285,6 +287,8 @@ async def readyz(request: Request) -> Response:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(_READYZ_CACHE_SECONDS):  # whatever the Redis timeout
             cache_ok = await resources.cache.ping()
-    body = {"status": "ready" if cache_ok else "degraded",
-            "cache": "ok" if cache_ok else "unavailable"}  # fmt: skip
+    body = {
+        "status": "ready" if cache_ok else "degraded",
+        "cache": "ok" if cache_ok else "unavailable",
+    }
     return JSONResponse(body, status_code=200)

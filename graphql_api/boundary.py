@@ -93,12 +93,14 @@ class ErrorBoundary:
             self.reporter.report(error)
             if started:
                 return  # the server closes the connection: nothing more can be said
-            await send({
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"cache-control", b"private, no-store"),
-                ],
-            })  # fmt: skip
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json; charset=utf-8"),
+                        (b"cache-control", b"private, no-store"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": orjson.dumps(INTERNAL_ERROR_BODY)})

@@ -407,8 +407,13 @@ class RedisStore:
 
 def _encode(entry: Entry) -> bytes:
     value = entry.value
-    meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
-            "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
+    meta = {
+        "k": "page" if isinstance(value, Page) else "pin",
+        "t": entry.stored_at,
+        "f": entry.fresh_until,
+        "s": entry.stale_until,
+        "m": entry.metrics,
+    }
     body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
     return orjson.dumps(meta) + b"\n" + body
 

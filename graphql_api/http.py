@@ -238,8 +238,9 @@ class GraphQLHTTP(Generic[R]):
             )
         if request.method != "POST":
             raise _HTTPError(405, "Use GET or POST.", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
-        media, *parameters = (p.strip().lower() for p in
-                              request.headers.get("content-type", "").split(";"))  # fmt: skip
+        media, *parameters = (
+            p.strip().lower() for p in request.headers.get("content-type", "").split(";")
+        )
         charset = next(
             (p.split("=", 1)[1] for p in parameters if p.startswith("charset=")), "utf-8"
         )

@@ -68,8 +68,7 @@ class Limits:
 
 def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     """A document's fragment definitions by name."""
-    return {d.name.value: d for d in document.definitions
-            if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
 def _below(node: SelectionNode, fragments: Fragments) -> SelectionSetNode | None:
@@ -220,30 +219,46 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     stack.append(selection_set)
             self.aliases = aliases
             if aliases > limits.max_aliases:
-                self.report_error(_error(
-                    f"The document has {aliases} aliases; the limit is {limits.max_aliases} "
-                    "(max aliases).", "MAX_ALIASES_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The document has {aliases} aliases; the limit is {limits.max_aliases} "
+                        "(max aliases).",
+                        "MAX_ALIASES_LIMIT",
+                        node,
+                    )
+                )
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             depth, aliases = self.expansion(node.selection_set)
             if depth > limits.max_depth:
-                self.report_error(_error(
-                    f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
-                    "(max depth).", "MAX_DEPTH_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
+                        "(max depth).",
+                        "MAX_DEPTH_LIMIT",
+                        node,
+                    )
+                )
             if aliases > limits.max_aliases >= self.aliases:  # fragments spread many times
                 shown = f"{aliases}" if aliases < 10**6 else "over a million"
-                self.report_error(_error(
-                    f"The operation has {shown} aliases once its fragments are expanded; the "
-                    f"limit is {limits.max_aliases} (max aliases).", "MAX_ALIASES_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation has {shown} aliases once its fragments are expanded; the "
+                        f"limit is {limits.max_aliases} (max aliases).",
+                        "MAX_ALIASES_LIMIT",
+                        node,
+                    )
+                )
             roots = self.root_keys(node.selection_set)
             if len(roots) > limits.max_root_fields:
-                self.report_error(_error(
-                    f"The operation has {len(roots)} root fields; the limit is "
-                    f"{limits.max_root_fields} (max root fields).", "MAX_ROOT_FIELDS_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation has {len(roots)} root fields; the limit is "
+                        f"{limits.max_root_fields} (max root fields).",
+                        "MAX_ROOT_FIELDS_LIMIT",
+                        node,
+                    )
+                )
 
     return (OperationLimits,)
 
@@ -301,7 +316,9 @@ def upstream_cost(
     crosses a page boundary), each ``pin`` one, each entity one. Fields merged under one
     response key run once."""
     return sum(
-        max(_field_cost(f, variables, page_size=page_size, default_first=default_first)
-            for f in nodes)
+        max(
+            _field_cost(f, variables, page_size=page_size, default_first=default_first)
+            for f in nodes
+        )
         for nodes in roots.values()
-    )  # fmt: skip
+    )

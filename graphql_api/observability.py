@@ -84,14 +84,16 @@ def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> No
     handler = logging.StreamHandler()
     handler.addFilter(_ContextFilter(tuple(s for s in secrets if s)))
     if fmt == "json":
-        handler.setFormatter(OrjsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        ))  # fmt: skip
+        handler.setFormatter(
+            OrjsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
     else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-        ))  # fmt: skip
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -128,9 +130,13 @@ class RequestIdMiddleware:
             duration_ms = round((self._clock() - started) * 1000, 2)
             _access.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "status": status,
-                       "duration_ms": duration_ms},
-            )  # fmt: skip
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
+            )
             request_id.reset(token)
 
 
@@ -205,17 +211,24 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "graphql_api_requests", "GraphQL requests by operation (root fields) and outcome.",
-            ["operation", "outcome"], registry=self.registry,
-        )  # fmt: skip
+            "graphql_api_requests",
+            "GraphQL requests by operation (root fields) and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
         self.upstream = Counter(
-            "graphql_api_upstream_requests", "Upstream requests by operation and status.",
-            ["operation", "status"], registry=self.registry,
-        )  # fmt: skip
+            "graphql_api_upstream_requests",
+            "Upstream requests by operation and status.",
+            ["operation", "status"],
+            registry=self.registry,
+        )
         self.upstream_latency = Histogram(
-            "graphql_api_upstream_latency_seconds", "Upstream request latency.", ["operation"],
-            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
-        )  # fmt: skip
+            "graphql_api_upstream_latency_seconds",
+            "Upstream request latency.",
+            ["operation"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
 
     @contextlib.contextmanager
     def watching(self, resources: Watched) -> Iterator[None]:

@@ -190,9 +190,12 @@ class CatalogService:
         lookup = await self._cache.get(
             key,
             lambda: self._client.get_pin(
-                token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics,
+                token,
+                pin_id,
+                ad_account_id=ad_account_id,
+                pin_metrics=pin_metrics,
                 deadline=deadline,
             ),
             metrics=pin_metrics,
-        )  # fmt: skip
+        )
         return lookup

@@ -145,8 +145,9 @@ def resilience(
 
 def redis_link(url: str, *, timeout: float = 1.0, probe_interval: float = 0.1) -> RedisLink:
     """A link to a test's Redis (a timeout generous enough for a busy test machine)."""
-    return RedisLink.from_url(url, timeout=timeout, probe_interval=probe_interval,
-                              max_connections=8)  # fmt: skip
+    return RedisLink.from_url(
+        url, timeout=timeout, probe_interval=probe_interval, max_connections=8
+    )
 
 
 @asynccontextmanager
@@ -215,6 +216,7 @@ class RedisProcess:
     def __init__(self, binary: str, *args: str) -> None:
         self.port = free_port()
         more = [arg.format(port=self.port) for arg in args]
+        # A command line: flags beside their values.
         self._command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                          "--appendonly", "no", *more]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
@@ -229,8 +231,9 @@ class RedisProcess:
         restarts)."""
         if ready is not None:
             self._ready = ready
-        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         client = self._ready(self.port)
         try:
             for _ in range(400):
@@ -319,8 +322,10 @@ def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Servic
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graphql_api", "serve", *args, "--port", str(port)],
-            env=env | environment, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env | environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):  # up to 30 s for a cold start on a busy machine

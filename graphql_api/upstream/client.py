@@ -174,9 +174,14 @@ class PinterestClient:
         async for attempt in retrying:
             with attempt:
                 return await self._attempt(
-                    operation, url, token, params=params, json=json, deadline=deadline,
+                    operation,
+                    url,
+                    token,
+                    params=params,
+                    json=json,
+                    deadline=deadline,
                     retry=attempt.retry_state.attempt_number > 1,
-                )  # fmt: skip
+                )
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def _attempt(

@@ -155,9 +155,15 @@ class Breaker:
     """
 
     def __init__(
-        self, name: str, *, failure_rate: float, window: float, min_calls: int, timer: Timer,
+        self,
+        name: str,
+        *,
+        failure_rate: float,
+        window: float,
+        min_calls: int,
+        timer: Timer,
         rng: Callable[[], float] = random.random,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.name = name
         # A call is worth making while at least 1/K of the calls are accepted.
         self.k = math.inf if failure_rate >= 1 else 1 / (1 - failure_rate)
@@ -214,8 +220,9 @@ class Bulkhead:
         try:
             async with contextlib.AsyncExitStack() as held:
                 too_many = "Too many concurrent requests for this token; retry shortly."
-                await self._acquire(mine, UpstreamRateLimited(too_many, upstream_status=None,
-                                                              retry_after=1))  # fmt: skip
+                await self._acquire(
+                    mine, UpstreamRateLimited(too_many, upstream_status=None, retry_after=1)
+                )
                 held.callback(mine.release)
                 busy = "Too many concurrent upstream requests; retry shortly."
                 await self._acquire(self._process, UpstreamUnavailable(busy))
