@@ -24,7 +24,7 @@ import asyncio
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from types import SimpleNamespace
 from typing import Any
@@ -34,7 +34,7 @@ import orjson
 
 import graphql_api.http
 from bench.run import QUERY, redis_server
-from graphql_api.app import create_app
+from graphql_api.app import Resources, create_app
 from graphql_api.config import Settings
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
@@ -96,21 +96,20 @@ class Stages:
         return timed
 
 
-def _instrument(app: Any, stages: Stages) -> Callable[[], None]:
+def _instrument(app: Any, resources: Resources, stages: Stages) -> Callable[[], None]:
     """Stage timers on this app's objects (and ``orjson.dumps`` as ``graphql_api.http`` sees
     it); returns what undoes the last."""
-    service = app.state.service
-    client = service._client
+    client: Any = resources.client
     client.list_product_group_products = stages.wrap_async(
         "upstream", client.list_product_group_products
     )
     if hasattr(client, "_page"):  # the parse of the decoded page, where the client has one
         client._page = stages.wrap("parse", client._page)
-    store = service._cache.store
+    store: Any = resources.cache.store
     store.get = stages.wrap_async("cache", store.get)
     store.set = stages.wrap_async("cache", store.set)
     endpoint = next(r.endpoint.__self__ for r in app.routes if getattr(r, "path", "") == "/graphql")
-    endpoint._executor.run = stages.wrap_async("execute", endpoint._executor.run)
+    endpoint.executor.run = stages.wrap_async("execute", endpoint.executor.run)
     http_module: Any = graphql_api.http
     http_module.orjson = SimpleNamespace(
         dumps=stages.wrap("serialise", orjson.dumps),
@@ -124,17 +123,29 @@ def _instrument(app: Any, stages: Stages) -> Callable[[], None]:
     return undo
 
 
-async def _call(app: Any, body: bytes) -> bytes:
-    """One POST /graphql through the ASGI interface; the response body."""
+async def _call(app: Any, state: Mapping[str, Any], body: bytes) -> bytes:
+    """One POST /graphql through the ASGI interface (with the lifespan's ``state``, as a
+    server passes it); the response body."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/graphql",
-        "raw_path": b"/graphql", "root_path": "", "query_string": b"",
-        "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                    (b"authorization", f"Bearer {TOKEN}".encode()),
-                    (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("bench", 80), "state": {},
-    }  # fmt: skip
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("bench", 80),
+        "state": dict(state),
+    }
     sent = False
     chunks: list[bytes] = []
     status: list[int] = []
@@ -183,14 +194,15 @@ async def measure(requests: int = 300, warmup: int = 50, cache_url: str = "memor
         demo=False,
     )
     app = create_app(settings, transport=httpx.MockTransport(answer))
-    async with app.router.lifespan_context(app):
-        undo = _instrument(app, stages)
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None  # the app's lifespan yields its State
+        undo = _instrument(app, state["resources"], stages)
         try:
             for n in range(warmup + requests):
                 variables = {"first": ITEMS, "account": str(10**12 + n)}
                 body = orjson.dumps({"query": QUERY, "variables": variables})
                 start = _clock()
-                content = await _call(app, body)
+                content = await _call(app, state, body)
                 stages.current["total"] = _clock() - start
                 stages.close()
                 assert content.count(b'"__typename"') == ITEMS
@@ -261,8 +273,9 @@ def render(stages: Stages, store: str) -> str:
     total = statistics.fmean(facade)
     for name, data in derived.items():
         average = statistics.fmean(data)
-        lines.append(f"| {name} | {ms(statistics.median(data))} | {ms(average)} | "
-                     f"{average / total:.0%} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {ms(statistics.median(data))} | {ms(average)} | {average / total:.0%} |"
+        )
     calls = 2 * (len([k for k in per[0] if k != "total"]) + 1)
     lines += [
         "",

@@ -67,13 +67,13 @@ def service() -> FastAPI:
     app = create_app(settings)
 
     async def context(request: Request) -> Context:
-        return Context(request.app.state.service, TOKEN, max_first=settings.max_first)
+        return Context(request.state.resources.service, TOKEN, max_first=settings.max_first)
 
     app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/strawberry")
 
     @app.get("/plain/{count}")
     async def plain(count: int, request: Request) -> Response:
-        lookup = await request.app.state.service.page(
+        lookup = await request.state.resources.service.page(
             TOKEN, Listing("product_group_products", product_group_id="1"), None,
             pin_metrics=False,
         )  # fmt: skip

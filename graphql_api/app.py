@@ -1,4 +1,6 @@
-"""``create_app``: the FastAPI application, its lifespan-owned resources and routes."""
+"""``create_app``: the FastAPI application. Read it top to bottom: the settings, then the
+:class:`Resources` its lifespan builds from them (and closes), then the routes, which find those
+resources in ``request.state`` (Starlette's lifespan state)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,14 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypedDict
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphql_api import __version__
 from graphql_api.boundary import ErrorBoundary, ErrorReporter
@@ -25,7 +28,7 @@ from graphql_api.http import GraphQLHTTP
 from graphql_api.limits import Limits
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
-from graphql_api.redis_link import open_redis
+from graphql_api.redis_link import RedisLink, open_redis
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
@@ -33,9 +36,9 @@ from graphql_api.schema.resolvers import DEFAULT_FIRST
 from graphql_api.service import CatalogService
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
-from graphql_api.upstream.resilience import Deadline, Timer, build_resilience
+from graphql_api.upstream.resilience import Deadline, Resilience, Timer, build_resilience
 
-__all__ = ["EXAMPLE_QUERY", "create_app"]
+__all__ = ["EXAMPLE_QUERY", "Resources", "State", "create_app", "resources_of"]
 
 DEMO_TOKEN = "demo"
 _READYZ_CACHE_SECONDS = 0.5  # /readyz answers within a second, whatever the cache does
@@ -68,6 +71,34 @@ query Products($first: Int = 10, $after: String) {
 """
 
 
+@dataclass(slots=True)
+class Resources:
+    """What the lifespan builds from the settings and closes at shutdown: everything a request
+    reads. Routes find it as ``request.state.resources`` (Starlette's lifespan state)."""
+
+    cache: PageCache
+    service: CatalogService
+    resilience: Resilience
+    redis: RedisLink | None  # the one Redis link (None with memory://), for /readyz and metrics
+    responses: ResponseCache | None
+    apq: AutomaticPersistedQueries | None
+    client: PinterestClient  # the upstream API, over ``http``
+    http: httpx.AsyncClient  # the pooled upstream client
+    serving: bool = True  # false once the lifespan has closed them
+
+
+class State(TypedDict):
+    """The lifespan's state: a copy of it is every request's ``request.state``."""
+
+    resources: Resources
+
+
+def resources_of(request: Request) -> Resources | None:
+    """The resources of the app serving ``request``; ``None`` before its lifespan or after."""
+    resources: Resources | None = getattr(request.state, "resources", None)
+    return resources if resources is not None and resources.serving else None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -83,7 +114,7 @@ def create_app(
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
-    metrics = Metrics(lambda: app.state)
+    metrics = Metrics()
     executor = Executor(
         schema._schema,
         Limits(
@@ -103,13 +134,12 @@ def create_app(
     allowlist = (
         load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None
     )
-    # The one Redis client of the process (None with memory://): the page cache, the holds and
-    # APQ all go through it and its guard. It connects on first use.
-    redis = open_redis(settings)
-    apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        # The one Redis client of the process (None with memory://): the page cache, the holds
+        # and APQ all go through it and its guard.
+        redis = open_redis(settings)
         max_entries, max_bytes = settings.cache_max_entries, settings.cache_max_bytes
         store: Store = (
             RedisStore(redis, max_entries=max_entries, max_bytes=max_bytes)
@@ -127,25 +157,35 @@ def create_app(
             stale_ttl=settings.cache_stale_ttl,
             clock=timer.wall,
         )
-        resilience = build_resilience(settings, timer, cache.identity, redis=redis)
-        resilience.observe = metrics.observe_upstream
+        resilience = build_resilience(
+            settings, timer, cache.identity, redis=redis, observe=metrics.observe_upstream
+        )
+        responses = None
         if settings.response_cache:
-            endpoint.responses = ResponseCache(
+            responses = ResponseCache(
                 settings.response_cache_max_entries,
                 max_bytes=settings.response_cache_max_bytes,
                 clock=timer.wall,
                 versions=cache.versions,
             )
+        apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
         async with build_http_client(settings, transport) as http:
-            app.state.resilience = resilience
-            app.state.redis = redis  # its state and counters, for /readyz and metrics
-            app.state.responses = endpoint.responses  # its size, for metrics
-            app.state.service = CatalogService(
-                PinterestClient(http, resilience), cache, page_size=settings.upstream_page_size
+            client = PinterestClient(http, resilience)
+            resources = Resources(
+                cache=cache,
+                service=CatalogService(client, cache, page_size=settings.upstream_page_size),
+                resilience=resilience,
+                redis=redis,
+                responses=responses,
+                apq=apq,
+                client=client,
+                http=http,
             )
             try:
-                yield
+                with metrics.watching(resources):
+                    yield {"resources": resources}
             finally:
+                resources.serving = False
                 await cache.close()
                 await resilience.holds.close()
                 if apq is not None:
@@ -158,15 +198,15 @@ def create_app(
             return service_token.get_secret_value()
         return bearer_token(request.headers.get("authorization")) or default_token
 
-    def caller(request: Request) -> str | None:
+    def caller(request: Request, resources: Resources) -> str | None:
         token = token_of(request)
-        return None if token is None else request.app.state.service._cache.identity(token)
+        return None if token is None else resources.cache.identity(token)
 
-    async def context(request: Request) -> Context:
+    async def context(request: Request, resources: Resources) -> Context:
         token = token_of(request)
         current_token.set(token)  # so log lines of this request can be scrubbed of it
         return Context(
-            request.app.state.service,
+            resources.service,
             token,
             max_first=settings.max_first,
             deadline=Deadline.after(settings.request_deadline, timer),
@@ -177,12 +217,13 @@ def create_app(
         page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 
-    reporter = ErrorReporter()  # one per app: a kind of bug is logged once per interval
+    # One per app: a kind of bug is logged once per interval.
+    reporter = ErrorReporter(clock=timer.monotonic)
     endpoint = GraphQLHTTP(
         executor,
+        resources=resources_of,
         context=context,
         max_body_bytes=settings.max_body_bytes,
-        apq=apq,
         allowlist=allowlist,
         graphiql=graphiql if settings.graphiql_enabled else None,
         observe=metrics.observe_request,
@@ -198,11 +239,15 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    # A plain Starlette route: the endpoint reads the request itself (no FastAPI dependencies).
+    # Plain Starlette routes: the endpoints read the request themselves (no FastAPI
+    # dependencies), and bound methods keep no closure in FastAPI's process-wide caches.
     app.add_route(
-        "/graphql", endpoint.__call__, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        "/graphql",
+        endpoint.__call__,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
-    )  # fmt: skip
+    )
+    app.add_route("/metrics", metrics.respond, methods=["GET"], include_in_schema=False)
     if settings.graphiql_enabled:
         app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="graphiql-static")
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
@@ -216,15 +261,13 @@ def create_app(
         )
 
     app.add_middleware(ErrorBoundary, reporter=reporter)  # inside: the access line sees the 500
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, clock=timer.monotonic)
 
-    app.state.metrics = metrics
     # Module-level endpoints: FastAPI caches facts about each endpoint function process-wide
     # (4,096 of them), so closures here would keep every app ever built alive (tests build
     # hundreds).
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/metrics", prometheus, methods=["GET"], include_in_schema=False)
     return app
 
 
@@ -237,18 +280,15 @@ async def readyz(request: Request) -> Response:
     """Readiness: settings loaded and lifespan done. A Redis that is away makes the replica
     ``degraded``, still ready (200): every replica shares that Redis, so failing readiness
     would turn a cache outage into a full outage. Bounded by the Redis timeout."""
-    service = getattr(request.app.state, "service", None)
-    if service is None:
+    resources = resources_of(request)
+    if resources is None:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     cache_ok = False
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(_READYZ_CACHE_SECONDS):  # whatever the Redis timeout
-            cache_ok = await service._cache.store.ping()
-    body = {"status": "ready" if cache_ok else "degraded",
-            "cache": "ok" if cache_ok else "unavailable"}  # fmt: skip
+            cache_ok = await resources.cache.ping()
+    body = {
+        "status": "ready" if cache_ok else "degraded",
+        "cache": "ok" if cache_ok else "unavailable",
+    }
     return JSONResponse(body, status_code=200)
-
-
-async def prometheus(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

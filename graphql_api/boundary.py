@@ -10,7 +10,6 @@ fallback. What arrives here is a bug, so it is answered plainly and reported to 
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,7 +36,7 @@ class ErrorReporter:
         self,
         interval: float = 60.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],  # monotonic seconds: the app's ``Timer.monotonic``
         max_kinds: int = 256,
     ) -> None:
         self._interval = interval
@@ -72,9 +71,9 @@ class ErrorBoundary:
     with a JSON 500 in the GraphQL error shape (``INTERNAL_SERVER_ERROR``) and reported once;
     after the response has started, the connection can only be closed (reported the same way)."""
 
-    def __init__(self, app: ASGIApp, reporter: ErrorReporter | None = None) -> None:
+    def __init__(self, app: ASGIApp, reporter: ErrorReporter) -> None:
         self.app = app
-        self.reporter = reporter or ErrorReporter()
+        self.reporter = reporter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,12 +93,14 @@ class ErrorBoundary:
             self.reporter.report(error)
             if started:
                 return  # the server closes the connection: nothing more can be said
-            await send({
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"cache-control", b"private, no-store"),
-                ],
-            })  # fmt: skip
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json; charset=utf-8"),
+                        (b"cache-control", b"private, no-store"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": orjson.dumps(INTERNAL_ERROR_BODY)})

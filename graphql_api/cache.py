@@ -71,7 +71,6 @@ import hashlib
 import hmac
 import logging
 import random
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -92,6 +91,7 @@ from graphql_api.upstream.models import (
     load_page,
     load_pin,
 )
+from graphql_api.upstream.resilience import SYSTEM
 
 __all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
 
@@ -222,9 +222,9 @@ class RedisStore:
         self.backend.client = redis.client  # bytes in, bytes out
         self.local = MemoryStore(max_entries, max_bytes=max_bytes or None)
         self.local.on_evict = self._evicted
-        # Set by the page cache: its clock, and what to do when this process no longer holds
-        # a key's entry, or when a replica stored a newer one.
-        self.clock: Callable[[], float] = time.time
+        # Set by the page cache: its clock (the system's until then), and what to do when this
+        # process no longer holds a key's entry, or when a replica stored a newer one.
+        self.clock: Callable[[], float] = SYSTEM.wall
         self.on_evict: Callable[[str], None] = lambda key: None
         self.on_newer: Callable[[str, float], None] = lambda key, version: None
         self._tiered = max_bytes > 0
@@ -363,6 +363,11 @@ class RedisStore:
         if entry is not None and entry.stored_at < version:
             await self._discard(key)
 
+    @property
+    def live(self) -> bool:
+        """Subscribed to the replicas' messages: no message can be missed."""
+        return self._live
+
     async def subscribed(self) -> None:
         """Wait for the first attempt to subscribe (the caller bounds the wait): a service
         starting up lets it connect before its first requests need Redis."""
@@ -402,8 +407,13 @@ class RedisStore:
 
 def _encode(entry: Entry) -> bytes:
     value = entry.value
-    meta = {"k": "page" if isinstance(value, Page) else "pin", "t": entry.stored_at,
-            "f": entry.fresh_until, "s": entry.stale_until, "m": entry.metrics}  # fmt: skip
+    meta = {
+        "k": "page" if isinstance(value, Page) else "pin",
+        "t": entry.stored_at,
+        "f": entry.fresh_until,
+        "s": entry.stale_until,
+        "m": entry.metrics,
+    }
     body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
     return orjson.dumps(meta) + b"\n" + body
 
@@ -434,7 +444,7 @@ class PageCache:
         fresh_ttl: float,
         stale_ttl: float,
         jitter: float = 0.1,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM.wall,  # the app passes its Timer.wall
         rng: Callable[[], float] = random.random,
         max_versions: int = 100_000,
     ) -> None:
@@ -547,6 +557,30 @@ class PageCache:
         if not task.cancelled() and (error := task.exception()) is not None:
             # Retrieved here, so a background refresh nobody awaits does not warn.
             _log.debug("upstream fetch failed: %s", type(error).__name__)
+
+    async def ping(self) -> bool:
+        """Whether the store answers (``/readyz``)."""
+        return await self.store.ping()
+
+    @property
+    def in_process(self) -> MemoryStore:
+        """The entries this process holds: the memory store, or a Redis store's local tier."""
+        store = self.store
+        local = store.local if isinstance(store, RedisStore) else store
+        assert isinstance(local, MemoryStore)
+        return local
+
+    @property
+    def fetches(self) -> int:
+        """Upstream fetches under way (background refreshes included)."""
+        return len(self._inflight)
+
+    async def settle(self) -> None:
+        """Until no upstream fetch is under way, background refreshes included (tests; bound
+        it with a timeout)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            await asyncio.sleep(0)  # their done callbacks run
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):

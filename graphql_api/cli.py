@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret.get_secret_value()
         for secret in (settings.pinterest_access_token, settings.secret)
         if secret is not None
-    ) + tuple(filter(None, [urllib.parse.urlsplit(settings.cache_url).password]))
+    ) + tuple(filter(None, [settings.cache.password]))
     configure_logging(settings.log_level, settings.log_format, secrets)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
     return 0

@@ -7,13 +7,14 @@ and passed in explicitly.
 from __future__ import annotations
 
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "check_cache_url"]
+__all__ = ["CacheURL", "Settings", "check_cache_url", "parse_cache_url"]
 
 _PAGE_SIZE_MAX = 250  # the upstream's maximum page_size
 
@@ -283,6 +284,11 @@ class Settings(BaseSettings):
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.production
 
+    @property
+    def cache(self) -> CacheURL:
+        """``cache_url``, parsed (it was checked when the settings were read)."""
+        return parse_cache_url(self.cache_url)
+
     @field_validator("cache_url")
     @classmethod
     def _valid_cache_url(cls, url: str) -> str:
@@ -306,9 +312,28 @@ _CERT_REQS = ("none", "optional", "required")
 _BOOLEANS = ("true", "false", "yes", "no", "1", "0")
 
 
+@dataclass(frozen=True, slots=True)
+class CacheURL:
+    """A checked cache URL: ``memory://`` or a Redis one (``redis://``, ``rediss://``)."""
+
+    url: str
+    scheme: Literal["memory", "redis", "rediss"]
+    password: str | None  # a secret to scrub from logs
+
+    @property
+    def redis(self) -> bool:
+        return self.scheme != "memory"
+
+
 def check_cache_url(url: str) -> str:
     """``url`` if it is a cache URL this service can use, else a ``ValueError`` saying what
     is allowed (never echoing the URL: it may hold a password)."""
+    return parse_cache_url(url).url
+
+
+def parse_cache_url(url: str) -> CacheURL:
+    """The one parser of cache URLs: ``url`` parsed if this service can use it, else a
+    ``ValueError`` as :func:`check_cache_url` raises."""
     try:
         parsed = urllib.parse.urlsplit(url)
     except ValueError:
@@ -320,7 +345,7 @@ def check_cache_url(url: str) -> str:
     if parsed.scheme == "memory":
         if url != "memory://":
             raise ValueError("memory:// takes no host, path or options")
-        return url
+        return CacheURL(url, "memory", None)
     if parsed.scheme not in ("redis", "rediss"):
         raise ValueError(_CACHE_URLS)
     if not parsed.hostname:
@@ -345,4 +370,5 @@ def check_cache_url(url: str) -> str:
             raise ValueError(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}")
         if name == "ssl_check_hostname" and value.lower() not in _BOOLEANS:
             raise ValueError("ssl_check_hostname must be true or false")
-    return url
+    scheme: Literal["redis", "rediss"] = "rediss" if parsed.scheme == "rediss" else "redis"
+    return CacheURL(url, scheme, parsed.password)

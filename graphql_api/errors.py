@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import email.utils
 import math
-import time
 from typing import Any, ClassVar
 
 __all__ = [
@@ -180,7 +179,9 @@ MAX_RETRY_AFTER = 86_400.0
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date). An HTTP
+    date counts from ``now`` (the caller's wall clock, ``Timer.wall``): without it, a date is
+    not believed (``None``); this module reads no clock."""
     if not value:
         return None
     value = value.strip()
@@ -190,9 +191,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
+    if when.tzinfo is None or now is None:
         return None
-    return min(max(0.0, when.timestamp() - (time.time() if now is None else now)), MAX_RETRY_AFTER)
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
 def error_for_status(

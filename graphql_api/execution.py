@@ -229,7 +229,7 @@ class Executor:
             return self._request_error([error], label)
         planned = self._plan(query, resolved, variables) if self._compiled else None
         if planned is not None:
-            context.selected_below = planned.selected
+            context.collector.planned(planned.selected)
         result = await run(
             self._schema, document, planned, context=context,
             variables=dict(variables) if variables is not None else None,
@@ -268,7 +268,7 @@ class Executor:
     def _finish(self, result: ExecutionResult, context: Context, label: str) -> Outcome:
         errors = list(result.errors or ())
         errors += [GraphQLError(error.message, path=path, original_error=error)
-                   for error, path in context.partial_errors]  # fmt: skip
+                   for error, path in context.collector.partial_errors]  # fmt: skip
         if result.data is None and errors and all(e.path is None for e in errors):
             return self._request_error(errors, label)  # variables did not coerce: no execution
         mask_errors(errors)
@@ -276,8 +276,9 @@ class Executor:
         if errors:
             body["errors"] = [e.formatted for e in errors]
         extensions: dict[str, Any] = {}
-        if context.stale_age is not None:
-            extensions["cache"] = {"stale": True, "ageSeconds": int(context.stale_age)}
+        stale_age = context.collector.stale_age
+        if stale_age is not None:
+            extensions["cache"] = {"stale": True, "ageSeconds": int(stale_age)}
         if extensions:
             body["extensions"] = extensions
         return Outcome(body, False, label)

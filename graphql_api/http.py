@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from fastapi import Request
@@ -28,12 +28,25 @@ from graphql_api.persisted import AutomaticPersistedQueries, sha256
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema.context import Context
 
-__all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP"]
+__all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP", "Serving"]
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _HEADERS = {"Cache-Control": "private, no-store", "Vary": "Authorization, Accept"}
 _CACHED = Outcome({}, request_error=False, operation="cached", cached=True)
+
+
+class Serving(Protocol):
+    """What the endpoint reads of the app's lifespan resources (``graphql_api.app.Resources``)."""
+
+    @property
+    def apq(self) -> AutomaticPersistedQueries | None: ...
+
+    @property
+    def responses(self) -> ResponseCache | None: ...
+
+
+R = TypeVar("R", bound=Serving)
 
 
 class _HTTPError(Exception):
@@ -100,31 +113,33 @@ def _json_param(value: str | None, name: str) -> Any:
         raise _HTTPError(400, f"`{name}` is not valid JSON.", "BAD_REQUEST") from None
 
 
-class GraphQLHTTP:
+class GraphQLHTTP(Generic[R]):
+    """The endpoint. Built with the app; per request it reads the app's lifespan resources
+    (``resources(request)``: ``None`` before the lifespan has run, or after: a 500) and builds
+    the request's context from them."""
+
     def __init__(
         self,
         executor: Executor,
         *,
-        context: Callable[[Request], Awaitable[Context]],
+        resources: Callable[[Request], R | None],
+        context: Callable[[Request, R], Awaitable[Context]],
         max_body_bytes: int,
-        apq: AutomaticPersistedQueries | None,
         allowlist: dict[str, str] | None,
         graphiql: Callable[[Request], HTMLResponse] | None,
         observe: Callable[[Outcome], None] = lambda outcome: None,
-        responses: ResponseCache | None = None,
-        caller: Callable[[Request], str | None] = lambda request: None,
-        reporter: ErrorReporter | None = None,
+        caller: Callable[[Request, R], str | None] = lambda request, resources: None,
+        reporter: ErrorReporter,
     ) -> None:
-        self._executor = executor
+        self.executor = executor
+        self._resources = resources
         self._context = context
         self._max_body_bytes = max_body_bytes
-        self._apq = apq
         self._allowlist = allowlist
         self._graphiql = graphiql
         self._observe = observe
-        self.responses = responses  # set once the page cache exists (app lifespan)
         self._caller = caller  # the caller's identity (an HMAC of the token), if any
-        self._reporter = reporter or ErrorReporter()
+        self._reporter = reporter
 
     async def __call__(self, request: Request) -> Response:
         try:
@@ -144,20 +159,24 @@ class GraphQLHTTP:
             and "text/html" in request.headers.get("accept", "")
         ):
             return self._graphiql(request)
+        resources = self._resources(request)
+        if resources is None:
+            raise RuntimeError("/graphql before the app's lifespan has started, or after it")
         media = negotiate(request.headers.get("accept"))
         try:
             if media is None:
                 raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
             params = await self._params(request)
-            query = await self._query(params)
-            responses, cache_key = self.responses, self._response_key(request, query, params)
+            query = await self._query(params, resources.apq)
+            responses = resources.responses
+            cache_key = self._response_key(request, resources, query, params)
             if responses is not None and cache_key is not None:
                 cached = responses.get(cache_key)
                 if cached is not None:
                     self._observe(_CACHED)
                     return self._respond_bytes(cached, 200, media)
-            context = await self._context(request)
-            outcome = await self._executor.run(
+            context = await self._context(request, resources)
+            outcome = await self.executor.run(
                 query,
                 variables=params.variables,
                 operation_name=params.operation_name,
@@ -176,20 +195,20 @@ class GraphQLHTTP:
         encoded = orjson.dumps(outcome.body)
         complete = not outcome.request_error and outcome.body.keys() == {"data"}
         if responses is not None and cache_key is not None and complete:
-            responses.put(cache_key, encoded, context.sources)
+            responses.put(cache_key, encoded, context.collector.sources)
         return self._respond_bytes(encoded, status, media)
 
     def _response_key(
-        self, request: Request, query: str, params: _Params
+        self, request: Request, resources: R, query: str, params: _Params
     ) -> tuple[str, ...] | None:
         """The response cache's key for this request, when its answer may be cached."""
-        if self.responses is None:
+        if resources.responses is None:
             return None
-        caller = self._caller(request)
-        document = self._executor.prepare(query).cache_key
+        caller = self._caller(request, resources)
+        document = self.executor.prepare(query).cache_key
         if caller is None or document is None:
             return None
-        return self.responses.key(caller, document, params.operation_name, params.variables)
+        return resources.responses.key(caller, document, params.operation_name, params.variables)
 
     @classmethod
     def _respond(
@@ -219,8 +238,9 @@ class GraphQLHTTP:
             )
         if request.method != "POST":
             raise _HTTPError(405, "Use GET or POST.", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
-        media, *parameters = (p.strip().lower() for p in
-                              request.headers.get("content-type", "").split(";"))  # fmt: skip
+        media, *parameters = (
+            p.strip().lower() for p in request.headers.get("content-type", "").split(";")
+        )
         charset = next(
             (p.split("=", 1)[1] for p in parameters if p.startswith("charset=")), "utf-8"
         )
@@ -256,7 +276,7 @@ class GraphQLHTTP:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _query(self, params: _Params) -> str:
+    async def _query(self, params: _Params, apq: AutomaticPersistedQueries | None) -> str:
         """The query text: sent, persisted (APQ), or from the allow-list."""
         query = params.query
         persisted = (params.extensions or {}).get("persistedQuery")
@@ -267,14 +287,14 @@ class GraphQLHTTP:
             if query is not None:
                 if sha256(query) != digest:
                     raise _HTTPError(400, "provided sha does not match query", "BAD_REQUEST")
-                if self._apq is not None:
-                    await self._apq.put(digest, query)
+                if apq is not None:
+                    await apq.put(digest, query)
             elif self._allowlist is not None and digest in self._allowlist:
                 query = self._allowlist[digest]
-            elif self._apq is None:
+            elif apq is None:
                 raise _HTTPError(200, "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
             else:
-                query = await self._apq.get(digest)
+                query = await apq.get(digest)
                 if query is None:
                     raise _HTTPError(200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
         if query is None or not query.strip():

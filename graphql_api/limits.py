@@ -14,7 +14,6 @@ copies of each object (megabytes from a document of a few hundred bytes).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -37,6 +36,8 @@ from graphql import (
     VariableNode,
     value_from_ast,
 )
+
+from graphql_api.upstream.operations import ROOT_FIELDS
 
 __all__ = [
     "OVERLAP_BUDGET",
@@ -67,8 +68,7 @@ class Limits:
 
 def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     """A document's fragment definitions by name."""
-    return {d.name.value: d for d in document.definitions
-            if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
 def _below(node: SelectionNode, fragments: Fragments) -> SelectionSetNode | None:
@@ -219,30 +219,46 @@ def limit_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                     stack.append(selection_set)
             self.aliases = aliases
             if aliases > limits.max_aliases:
-                self.report_error(_error(
-                    f"The document has {aliases} aliases; the limit is {limits.max_aliases} "
-                    "(max aliases).", "MAX_ALIASES_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The document has {aliases} aliases; the limit is {limits.max_aliases} "
+                        "(max aliases).",
+                        "MAX_ALIASES_LIMIT",
+                        node,
+                    )
+                )
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             depth, aliases = self.expansion(node.selection_set)
             if depth > limits.max_depth:
-                self.report_error(_error(
-                    f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
-                    "(max depth).", "MAX_DEPTH_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation is {depth} levels deep; the limit is {limits.max_depth} "
+                        "(max depth).",
+                        "MAX_DEPTH_LIMIT",
+                        node,
+                    )
+                )
             if aliases > limits.max_aliases >= self.aliases:  # fragments spread many times
                 shown = f"{aliases}" if aliases < 10**6 else "over a million"
-                self.report_error(_error(
-                    f"The operation has {shown} aliases once its fragments are expanded; the "
-                    f"limit is {limits.max_aliases} (max aliases).", "MAX_ALIASES_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation has {shown} aliases once its fragments are expanded; the "
+                        f"limit is {limits.max_aliases} (max aliases).",
+                        "MAX_ALIASES_LIMIT",
+                        node,
+                    )
+                )
             roots = self.root_keys(node.selection_set)
             if len(roots) > limits.max_root_fields:
-                self.report_error(_error(
-                    f"The operation has {len(roots)} root fields; the limit is "
-                    f"{limits.max_root_fields} (max root fields).", "MAX_ROOT_FIELDS_LIMIT", node,
-                ))  # fmt: skip
+                self.report_error(
+                    _error(
+                        f"The operation has {len(roots)} root fields; the limit is "
+                        f"{limits.max_root_fields} (max root fields).",
+                        "MAX_ROOT_FIELDS_LIMIT",
+                        node,
+                    )
+                )
 
     return (OperationLimits,)
 
@@ -263,24 +279,20 @@ class OverlappingFieldsWithinBudget(OverlappingFieldsCanBeMergedRule):
         self.rule_context.remaining_complexity_budget = OVERLAP_BUDGET
 
 
-_LISTINGS = frozenset({"productGroupProducts", "productsByFilter"})
-
-
 def _field_cost(
     field: FieldNode, variables: dict[str, Any], *, page_size: int, default_first: int
 ) -> int:
+    """The upstream requests of one root field, from the operations table (a root field not
+    in it calls no upstream: introspection, ``_service``)."""
     name = field.name.value
+    operation = ROOT_FIELDS.get(name)
+    if operation is None:
+        return 0
     arguments = {arg.name.value: arg.value for arg in field.arguments or ()}
-    if name in _LISTINGS:
-        first = (
-            value_from_ast(arguments["first"], GraphQLInt, variables)
-            if "first" in arguments
-            else None
-        )
-        first = first if isinstance(first, int) else default_first
-        return math.ceil(max(first, 1) / page_size) + 1
-    if name == "pin":
-        return 1
+    first = (
+        value_from_ast(arguments["first"], GraphQLInt, variables) if "first" in arguments else None
+    )
+    per_use = operation.requests(first if isinstance(first, int) else default_first, page_size)
     if name == "_entities":
         value = arguments.get("representations")
         if isinstance(value, VariableNode):
@@ -288,8 +300,8 @@ def _field_cost(
         else:
             representations = value.values if isinstance(value, ListValueNode) else None
         # Not a list: variable coercion refuses it later; a list coerces item by item.
-        return len(representations) if isinstance(representations, list | tuple) else 1
-    return 0
+        return per_use * (len(representations) if isinstance(representations, list | tuple) else 1)
+    return per_use
 
 
 def upstream_cost(
@@ -304,7 +316,9 @@ def upstream_cost(
     crosses a page boundary), each ``pin`` one, each entity one. Fields merged under one
     response key run once."""
     return sum(
-        max(_field_cost(f, variables, page_size=page_size, default_first=default_first)
-            for f in nodes)
+        max(
+            _field_cost(f, variables, page_size=page_size, default_first=default_first)
+            for f in nodes
+        )
         for nodes in roots.values()
-    )  # fmt: skip
+    )

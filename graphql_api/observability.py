@@ -4,24 +4,32 @@ no per-field hooks); cache and breaker figures are read from their objects at sc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pythonjsonlogger.orjson import OrjsonFormatter
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api.cache import MemoryStore, PageCache
+from graphql_api.cache import PageCache
 from graphql_api.execution import Outcome
 from graphql_api.response_cache import ResponseCache
-from graphql_api.upstream.resilience import Breaker, BreakerState
+from graphql_api.upstream.resilience import BreakerState, Resilience
 
 __all__ = [
     "Metrics",
@@ -76,14 +84,16 @@ def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> No
     handler = logging.StreamHandler()
     handler.addFilter(_ContextFilter(tuple(s for s in secrets if s)))
     if fmt == "json":
-        handler.setFormatter(OrjsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        ))  # fmt: skip
+        handler.setFormatter(
+            OrjsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
     else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-        ))  # fmt: skip
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -93,8 +103,9 @@ class RequestIdMiddleware:
     """Gives each request an id (the caller's ``X-Request-ID`` when it is sane), returns it in
     the response, puts it on every log line, and logs one access line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, clock: Callable[[], float]) -> None:
         self.app = app
+        self._clock = clock  # monotonic seconds (the app's ``Timer.monotonic``): the duration
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +114,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
-        started = time.perf_counter()
+        started = self._clock()
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -116,49 +127,62 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            duration_ms = round((self._clock() - started) * 1000, 2)
             _access.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "status": status,
-                       "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
-            )  # fmt: skip
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
+            )
             request_id.reset(token)
+
+
+class Watched(Protocol):
+    """What the metrics read of the app's lifespan resources (``graphql_api.app.Resources``)."""
+
+    @property
+    def cache(self) -> PageCache: ...
+
+    @property
+    def resilience(self) -> Resilience: ...
+
+    @property
+    def responses(self) -> ResponseCache | None: ...
 
 
 class _LiveFigures(Collector):
     """Cache and breaker figures, read from their objects when Prometheus scrapes."""
 
-    def __init__(self, state: Callable[[], Any]) -> None:
-        self._state = state
+    def __init__(self, resources: Watched) -> None:
+        self._resources = resources
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        service = getattr(self._state(), "service", None)
-        resilience = getattr(self._state(), "resilience", None)
-        if service is not None:
-            cache: PageCache = service._cache
-            for name, help_text in (
-                ("hits", "Cache lookups answered from a fresh entry."),
-                ("stale", "Cache lookups answered from a stale entry."),
-                ("misses", "Cache lookups that went upstream."),
-                ("joins", "Misses that joined an upstream fetch already under way."),
-            ):
-                family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
-                family.add_metric([], cache.stats[name])
-                yield family
-        yield from _sizes(service, getattr(self._state(), "responses", None))
-        if resilience is not None:
-            gauge = GaugeMetricFamily(
-                "graphql_api_breaker_state",
-                "Breaker (adaptive throttling) state per upstream operation: 0 closed (nothing "
-                "refused), 1 half-open (a share refused), 2 open (no success in the window).",
-                labels=["operation"],
-            )
-            breakers: dict[str, Breaker] = resilience.breakers
-            for name, breaker in breakers.items():
-                gauge.add_metric([name], _BREAKER_STATES[breaker.state])
-            yield gauge
+        cache = self._resources.cache
+        for name, help_text in (
+            ("hits", "Cache lookups answered from a fresh entry."),
+            ("stale", "Cache lookups answered from a stale entry."),
+            ("misses", "Cache lookups that went upstream."),
+            ("joins", "Misses that joined an upstream fetch already under way."),
+        ):
+            family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
+            family.add_metric([], cache.stats[name])
+            yield family
+        yield from _sizes(cache, self._resources.responses)
+        gauge = GaugeMetricFamily(
+            "graphql_api_breaker_state",
+            "Breaker (adaptive throttling) state per upstream operation: 0 closed (nothing "
+            "refused), 1 half-open (a share refused), 2 open (no success in the window).",
+            labels=["operation"],
+        )
+        for name, breaker in self._resources.resilience.breakers.items():
+            gauge.add_metric([name], _BREAKER_STATES[breaker.state])
+        yield gauge
 
 
-def _sizes(service: Any, responses: ResponseCache | None) -> Iterator[GaugeMetricFamily]:
+def _sizes(cache: PageCache, responses: ResponseCache | None) -> Iterator[GaugeMetricFamily]:
     """Entries and bytes the caches of this process hold: the pages (with Redis, its
     in-process tier) and the responses."""
     entries = GaugeMetricFamily(
@@ -169,11 +193,9 @@ def _sizes(service: Any, responses: ResponseCache | None) -> Iterator[GaugeMetri
         "Bytes a cache holds in this process, as counted against its byte bound.",
         labels=["cache"],
     )
-    if service is not None:
-        store = service._cache.store
-        pages: MemoryStore = getattr(store, "local", store)  # with Redis: the in-process tier
-        entries.add_metric(["pages"], len(pages))
-        held.add_metric(["pages"], pages.nbytes)
+    pages = cache.in_process  # with Redis: its in-process tier
+    entries.add_metric(["pages"], len(pages))
+    held.add_metric(["pages"], pages.nbytes)
     if responses is not None:
         entries.add_metric(["responses"], len(responses))
         held.add_metric(["responses"], responses.nbytes)
@@ -182,23 +204,45 @@ def _sizes(service: Any, responses: ResponseCache | None) -> Iterator[GaugeMetri
 
 
 class Metrics:
-    """The app's metrics, in a registry of its own (several apps can live in one process)."""
+    """The app's metrics, in a registry of its own (several apps can live in one process).
+    Request and upstream counters from the start; cache and breaker figures while the app's
+    lifespan resources are :meth:`watching`."""
 
-    def __init__(self, state: Callable[[], Any]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "graphql_api_requests", "GraphQL requests by operation (root fields) and outcome.",
-            ["operation", "outcome"], registry=self.registry,
-        )  # fmt: skip
+            "graphql_api_requests",
+            "GraphQL requests by operation (root fields) and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
         self.upstream = Counter(
-            "graphql_api_upstream_requests", "Upstream requests by operation and status.",
-            ["operation", "status"], registry=self.registry,
-        )  # fmt: skip
+            "graphql_api_upstream_requests",
+            "Upstream requests by operation and status.",
+            ["operation", "status"],
+            registry=self.registry,
+        )
         self.upstream_latency = Histogram(
-            "graphql_api_upstream_latency_seconds", "Upstream request latency.", ["operation"],
-            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
-        )  # fmt: skip
-        self.registry.register(_LiveFigures(state))
+            "graphql_api_upstream_latency_seconds",
+            "Upstream request latency.",
+            ["operation"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    @contextlib.contextmanager
+    def watching(self, resources: Watched) -> Iterator[None]:
+        """The figures of ``resources`` in the registry while the block runs (the lifespan)."""
+        live = _LiveFigures(resources)
+        self.registry.register(live)
+        try:
+            yield
+        finally:
+            self.registry.unregister(live)
+
+    async def respond(self, request: Request) -> Response:
+        """``GET /metrics``: the registry in Prometheus' text format."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     def observe_request(self, outcome: Outcome) -> None:
         if outcome.cached:

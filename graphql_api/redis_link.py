@@ -110,8 +110,9 @@ class RedisLink:
             retry=Retry(NoBackoff(), 0),  # the guard decides, not redis-py
             decode_responses=False,
         )
-        return cls(redis.Redis(connection_pool=pool), timeout=timeout,
-                   probe_interval=probe_interval)  # fmt: skip
+        return cls(
+            redis.Redis(connection_pool=pool), timeout=timeout, probe_interval=probe_interval
+        )
 
     @property
     def state(self) -> LinkState:
@@ -134,8 +135,9 @@ class RedisLink:
             self.skipped += 1
             return fallback
         self._home = asyncio.get_running_loop()
-        attempt = asyncio.run_coroutine_threadsafe(self._attempt(operation, fallback),
-                                                   self._started())  # fmt: skip
+        attempt = asyncio.run_coroutine_threadsafe(
+            self._attempt(operation, fallback), self._started()
+        )
         return await asyncio.wrap_future(attempt)
 
     def subscribe(
@@ -157,11 +159,13 @@ class RedisLink:
                 home.call_soon_threadsafe(callback, value)
 
         def begin() -> None:
-            listener = self._listen(channel, lambda data: deliver(on_message, data),
-                                    lambda live: deliver(on_live, live))  # fmt: skip
+            listener = self._listen(
+                channel, lambda data: deliver(on_message, data), lambda live: deliver(on_live, live)
+            )
             # A fresh context: the listener is no request's.
-            task = asyncio.create_task(listener, name="redis-subscriber",
-                                       context=contextvars.Context())  # fmt: skip
+            task = asyncio.create_task(
+                listener, name="redis-subscriber", context=contextvars.Context()
+            )
             self._listeners.append(task)
 
         self._started().call_soon_threadsafe(begin)
@@ -173,8 +177,9 @@ class RedisLink:
     def _started(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="redis-link",
-                                            daemon=True)  # fmt: skip
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="redis-link", daemon=True
+            )
             self._thread.start()
         return self._loop
 
@@ -340,10 +345,11 @@ def _describe(error: BaseException) -> str:
 
 def open_redis(settings: Settings) -> RedisLink | None:
     """The process's link to the Redis of ``settings.cache_url``; ``None`` for ``memory://``."""
-    if not settings.cache_url.startswith(("redis://", "rediss://")):
+    cache = settings.cache
+    if not cache.redis:
         return None
     return RedisLink.from_url(
-        settings.cache_url,
+        cache.url,
         timeout=settings.redis_timeout,
         probe_interval=settings.redis_probe_interval,
         max_connections=settings.redis_max_connections,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,6 @@ class ResponseCache:
         self.nbytes = 0  # what the entries held count, against ``max_bytes``
         self._clock = clock
         self._versions = versions  # the page cache's live versions, by key
-        self.hits = 0
 
     @staticmethod
     def key(
@@ -75,10 +74,9 @@ class ResponseCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
         return entry.body
 
-    def put(self, key: tuple[str, ...], body: bytes, sources: list[Lookup[Any]]) -> None:
+    def put(self, key: tuple[str, ...], body: bytes, sources: Sequence[Lookup[Any]]) -> None:
         """Keep a response built from these fresh cache entries (none: nothing to bound it by,
         and nothing upstream to save: not kept)."""
         if not sources or any(lookup.stale for lookup in sources):

@@ -10,13 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from graphql_api.cache import Lookup, PageCache
 from graphql_api.errors import APIError, UpstreamError
 from graphql_api.pagination import START, Position, fingerprint, take
 from graphql_api.upstream.client import PinterestClient
 from graphql_api.upstream.models import Page, Pin, Product
+from graphql_api.upstream.operations import (
+    OPERATIONS,
+    PRODUCT_GROUP_PRODUCTS,
+    PRODUCTS_BY_FILTER,
+    Cost,
+)
 from graphql_api.upstream.resilience import Deadline
 
 __all__ = ["CatalogService", "Listing", "ProductSlice"]
@@ -27,15 +33,19 @@ _EXTRA_PAGES = 3
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """One upstream listing: an operation and everything that selects its products."""
+    """One upstream listing: an operation (by name: a listing of the operations table) and
+    everything that selects its products."""
 
-    operation: Literal["product_group_products", "products_by_filter"]
+    operation: str
     product_group_id: str | None = None
     body: Mapping[str, Any] | None = None
     ad_account_id: str | None = None
     key: str = field(init=False)  # fingerprint: cursors and cache entries belong to one listing
 
     def __post_init__(self) -> None:
+        operation = OPERATIONS.get(self.operation)
+        if operation is None or operation.cost is not Cost.PAGES:
+            raise ValueError(f"not a listing operation: {self.operation!r}")
         identity = [self.operation, self.product_group_id, self.body, self.ad_account_id]
         object.__setattr__(self, "key", fingerprint(identity))
 
@@ -80,7 +90,7 @@ class CatalogService:
         pin_metrics: bool,
         deadline: Deadline | None,
     ) -> Page:
-        if listing.operation == "product_group_products":
+        if listing.operation == PRODUCT_GROUP_PRODUCTS.name:
             assert listing.product_group_id is not None
             return await self._client.list_product_group_products(
                 token,
@@ -91,6 +101,7 @@ class CatalogService:
                 pin_metrics=pin_metrics,
                 deadline=deadline,
             )
+        assert listing.operation == PRODUCTS_BY_FILTER.name
         assert listing.body is not None
         return await self._client.list_products_by_filter(
             token,
@@ -179,9 +190,12 @@ class CatalogService:
         lookup = await self._cache.get(
             key,
             lambda: self._client.get_pin(
-                token, pin_id, ad_account_id=ad_account_id, pin_metrics=pin_metrics,
+                token,
+                pin_id,
+                ad_account_id=ad_account_id,
+                pin_metrics=pin_metrics,
                 deadline=deadline,
             ),
             metrics=pin_metrics,
-        )  # fmt: skip
+        )
         return lookup

@@ -16,16 +16,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import hypothesis
 import orjson
 import pytest
 import redis
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphql_api.app import create_app
+from graphql_api.app import Resources, State, create_app
 from graphql_api.config import Settings
 from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.fake import FakePinterest
@@ -58,6 +59,8 @@ def settings(**values: Any) -> Settings:
 class Harness:
     client: httpx.AsyncClient
     requests: list[httpx.Request]
+    resources: Resources  # what the app's lifespan built
+    app: FastAPI
 
     async def post(
         self,
@@ -74,12 +77,11 @@ class Harness:
 
     async def settle(self) -> None:
         """Wait (bounded) until no upstream fetch is under way, background refreshes included."""
-        cache = self.client._transport.app.state.service._cache  # type: ignore[attr-defined]
-        for _ in range(500):
-            if not cache._inflight:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("upstream fetches still under way")
+        try:
+            async with asyncio.timeout(5):
+                await self.resources.cache.settle()
+        except TimeoutError:
+            raise AssertionError("upstream fetches still under way") from None
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
@@ -143,8 +145,9 @@ def resilience(
 
 def redis_link(url: str, *, timeout: float = 1.0, probe_interval: float = 0.1) -> RedisLink:
     """A link to a test's Redis (a timeout generous enough for a busy test machine)."""
-    return RedisLink.from_url(url, timeout=timeout, probe_interval=probe_interval,
-                              max_connections=8)  # fmt: skip
+    return RedisLink.from_url(
+        url, timeout=timeout, probe_interval=probe_interval, max_connections=8
+    )
 
 
 @asynccontextmanager
@@ -168,13 +171,27 @@ async def open_app(
     # skip a write a test means to share); tests of that bound pass their own.
     values.setdefault("redis_timeout", 0.5)
     app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://testserver"
-        ) as client,
-    ):
-        yield Harness(client, requests)
+    async with running(app, "http://testserver") as (client, resources):
+        yield Harness(client, requests, resources, app)
+
+
+@asynccontextmanager
+async def running(
+    app: FastAPI, base_url: str = "http://t"
+) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+    """The app with its lifespan run (as a server runs it), a client to it, and the resources
+    the lifespan built. httpx's ASGI transport runs no lifespan: this gives each request a copy
+    of the lifespan's state, as uvicorn does."""
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None  # the app's lifespan yields its State
+        lifespan_state = cast(State, state)
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "state": dict(lifespan_state)}, receive, send)
+
+        transport = httpx.ASGITransport(with_state)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client, lifespan_state["resources"]
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
@@ -199,6 +216,7 @@ class RedisProcess:
     def __init__(self, binary: str, *args: str) -> None:
         self.port = free_port()
         more = [arg.format(port=self.port) for arg in args]
+        # A command line: flags beside their values.
         self._command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                          "--appendonly", "no", *more]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
@@ -213,8 +231,9 @@ class RedisProcess:
         restarts)."""
         if ready is not None:
             self._ready = ready
-        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         client = self._ready(self.port)
         try:
             for _ in range(400):
@@ -303,8 +322,10 @@ def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Servic
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graphql_api", "serve", *args, "--port", str(port)],
-            env=env | environment, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env | environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):  # up to 30 s for a cold start on a busy machine

@@ -1,10 +1,12 @@
-"""The per-request context: the service, the caller's upstream token, the request's deadline
-and its Pin loader."""
+"""The per-request context: the request's inputs (the service, the caller's upstream token, the
+request's deadline and limits: fixed), its Pin loader, and one collector of what it produced
+(partial errors, the cache entries used and how stale, the compiled plan's selections)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +22,7 @@ from graphql_api.service import CatalogService
 from graphql_api.upstream.models import Pin
 from graphql_api.upstream.resilience import Deadline
 
-__all__ = ["Context", "bearer_token"]
+__all__ = ["Collector", "Context", "Inputs", "bearer_token"]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -32,7 +34,66 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What a request is served with: fixed before execution starts."""
+
+    service: CatalogService
+    token: str | None  # the caller's upstream token (None: UNAUTHENTICATED at the first call)
+    max_first: int
+    deadline: Deadline | None = None
+    pin_concurrency: int = 8  # concurrent Pin lookups of one request
+
+
+class Collector:
+    """What a request produced besides its data, written only through these methods (by the
+    resolvers, the Pin loader and the executor) and read by the executor and the endpoint."""
+
+    __slots__ = ("_errors", "_selected_below", "_sources", "_stale_age")
+
+    def __init__(self) -> None:
+        self._errors: list[tuple[APIError, list[str | int]]] = []
+        self._stale_age: float | None = None
+        self._sources: list[Lookup[Any]] = []
+        self._selected_below: Mapping[str, frozenset[str]] = {}
+
+    def partial_error(self, error: APIError, path: list[str | int]) -> None:
+        """An error beside data (a partial page), at ``path`` in the response."""
+        self._errors.append((error, path))
+
+    def used(self, lookups: Iterable[Lookup[Any]]) -> None:
+        """Note the cache entries a field was built from, and the oldest stale one."""
+        for lookup in lookups:
+            self._sources.append(lookup)
+            if lookup.stale:
+                self._stale_age = max(self._stale_age or 0.0, lookup.age)
+
+    def planned(self, selected_below: Mapping[str, frozenset[str]]) -> None:
+        """Below each root field, the field names its compiled plan selects (the executor)."""
+        self._selected_below = selected_below
+
+    @property
+    def partial_errors(self) -> Sequence[tuple[APIError, list[str | int]]]:
+        """Errors beside data: (error, path) pairs added to the response."""
+        return self._errors
+
+    @property
+    def stale_age(self) -> float | None:
+        """The age of the oldest stale page the response used (``None``: all fresh)."""
+        return self._stale_age
+
+    @property
+    def sources(self) -> Sequence[Lookup[Any]]:
+        """The cache entries the response is built from (for the response cache)."""
+        return self._sources
+
+    def selected_below(self, root: str) -> frozenset[str] | None:
+        return self._selected_below.get(root)
+
+
 class Context(BaseContext):
+    """A request's :class:`Inputs` (read-only) and its :class:`Collector`."""
+
     def __init__(
         self,
         service: CatalogService,
@@ -43,39 +104,34 @@ class Context(BaseContext):
         pin_concurrency: int = 8,
     ) -> None:
         super().__init__()
-        self.service = service
-        self.max_first = max_first
-        self.pin_concurrency = pin_concurrency  # concurrent Pin lookups of one request
-        self.deadline = deadline
-        self._token = upstream_token
-        self.stale_age: float | None = None  # the oldest stale page this response used
-        # Errors beside data (a partial page): (error, path) pairs added to the response.
-        self.partial_errors: list[tuple[APIError, list[str | int]]] = []
-        # The cache entries the response is built from (for the response cache).
-        self.sources: list[Lookup[Any]] = []
-        # Below each root field, the field names its compiled plan selects (set by execution).
-        self.selected_below: dict[str, frozenset[str]] = {}
+        self.inputs = Inputs(service, upstream_token, max_first, deadline, pin_concurrency)
+        self.collector = Collector()
+
+    @property
+    def service(self) -> CatalogService:
+        return self.inputs.service
+
+    @property
+    def max_first(self) -> int:
+        return self.inputs.max_first
+
+    @property
+    def deadline(self) -> Deadline | None:
+        return self.inputs.deadline
 
     def selects(self, info: Info[Any, Any], field_name: str) -> bool:
         """Whether ``field_name`` is selected below the current field: known from the compiled
         plan for a root field, else read from the document."""
         path = info._raw_info.path
-        names = self.selected_below.get(str(path.key)) if path.prev is None else None
+        names = self.collector.selected_below(str(path.key)) if path.prev is None else None
         return field_name in names if names is not None else selects(info._raw_info, field_name)
-
-    def used(self, lookups: Iterable[Lookup[Any]]) -> None:
-        """Note the cache entries a field was built from, and the oldest stale one."""
-        for lookup in lookups:
-            self.sources.append(lookup)
-            if lookup.stale:
-                self.stale_age = max(self.stale_age or 0.0, lookup.age)
 
     @property
     def token(self) -> str:
         """The token to call the upstream with; ``UNAUTHENTICATED`` before any call if none."""
-        if self._token is None:
+        if self.inputs.token is None:
             raise Unauthenticated()
-        return self._token
+        return self.inputs.token
 
     def load_pin(self, pin_id: str, *, pin_metrics: bool) -> Awaitable[Pin]:
         """One Pin for the caller (``NOT_FOUND`` if the upstream has none). Lookups of one
@@ -93,7 +149,7 @@ class Context(BaseContext):
 
     async def _fetch_pins(self, keys: list[tuple[str, bool]]) -> list[Pin | BaseException]:
         """Each Pin, or its error (one bad id fails its entity, not the batch)."""
-        bound = asyncio.Semaphore(self.pin_concurrency)
+        bound = asyncio.Semaphore(self.inputs.pin_concurrency)
 
         async def one(pin_id: str, pin_metrics: bool) -> Pin | BaseException:
             async with bound:
@@ -103,7 +159,7 @@ class Context(BaseContext):
                     )
                 except APIError as error:
                     return error
-                self.used((lookup,))
+                self.collector.used((lookup,))
                 return lookup.value
 
         return await asyncio.gather(*(one(*key) for key in keys))

@@ -15,6 +15,7 @@ from graphql_api.schema.ids import AD_ACCOUNT_ID_DIGITS, check_id
 from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
+from graphql_api.upstream.operations import PRODUCT_GROUP_PRODUCTS, PRODUCTS_BY_FILTER
 
 __all__ = ["Query"]
 
@@ -47,9 +48,9 @@ async def _connection(
         pin_metrics=ctx.selects(info, "pinMetrics"),
         deadline=ctx.deadline,
     )
-    ctx.used(result.sources)
+    ctx.collector.used(result.sources)
     if result.error is not None:
-        ctx.partial_errors.append((result.error, info._raw_info.path.as_list()))
+        ctx.collector.partial_error(result.error, info._raw_info.path.as_list())
     items = result.items
 
     def cursor(index: int) -> str:
@@ -98,7 +99,7 @@ class Query:
         ] = strawberry.UNSET,
     ) -> CatalogProductConnection:
         listing = Listing(
-            "product_group_products",
+            PRODUCT_GROUP_PRODUCTS.name,
             product_group_id=check_id(product_group_id, "productGroupId"),
             ad_account_id=_ad_account(ad_account_id),
         )
@@ -121,7 +122,7 @@ class Query:
         ] = strawberry.UNSET,
     ) -> CatalogProductConnection:
         listing = Listing(
-            "products_by_filter",
+            PRODUCTS_BY_FILTER.name,
             body=to_request_body(filter),
             ad_account_id=_ad_account(ad_account_id),
         )

@@ -32,11 +32,15 @@ from graphql_api.errors import (
     error_for_status,
 )
 from graphql_api.upstream.models import Page, Pin, parse_page_json, parse_pin_json
+from graphql_api.upstream.operations import (
+    PIN,
+    PRODUCT_GROUP_PRODUCTS,
+    PRODUCTS_BY_FILTER,
+    Operation,
+)
 from graphql_api.upstream.resilience import Deadline, Resilience
 
 __all__ = [
-    "PRODUCTS_BY_FILTER",
-    "PRODUCT_GROUP_PRODUCTS",
     "PinterestClient",
     "build_http_client",
     "is_retryable",
@@ -44,11 +48,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-PRODUCTS_BY_FILTER = "/catalogs/products/get_by_product_group_filters"
-PRODUCT_GROUP_PRODUCTS = "/catalogs/product_groups/{product_group_id}/products"
-PIN = "/pins/{pin_id}"
-# POST get_by_product_group_filters is documented idempotent; other POSTs would not be retried.
-_IDEMPOTENT_POSTS = frozenset({"products_by_filter"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
 
@@ -129,18 +128,20 @@ class PinterestClient:
 
     async def _send(
         self,
-        operation: str,
-        method: str,
-        path: str,
+        operation: Operation,
         token: str,
         *,
+        path: Mapping[str, str] | None = None,
         params: Mapping[str, str],
         json: Any = None,
         deadline: Deadline | None,
     ) -> tuple[bytes, int]:
+        """``operation`` (its path template filled with ``path``, each part URL-quoted),
+        retried on transient failures if it is idempotent."""
         r = self._r
         deadline = deadline or Deadline.after(r.default_deadline, r.timer)
-        idempotent = method == "GET" or operation in _IDEMPOTENT_POSTS
+        url = operation.path.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
+        idempotent = operation.idempotent
 
         def retryable(error: BaseException) -> bool:
             if not (idempotent and is_retryable(error)):
@@ -173,16 +174,20 @@ class PinterestClient:
         async for attempt in retrying:
             with attempt:
                 return await self._attempt(
-                    operation, method, path, token, params=params, json=json, deadline=deadline,
+                    operation,
+                    url,
+                    token,
+                    params=params,
+                    json=json,
+                    deadline=deadline,
                     retry=attempt.retry_state.attempt_number > 1,
-                )  # fmt: skip
+                )
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def _attempt(
         self,
-        operation: str,
-        method: str,
-        path: str,
+        operation: Operation,
+        url: str,
         token: str,
         *,
         params: Mapping[str, str],
@@ -200,7 +205,7 @@ class PinterestClient:
                 # Tell the caller at once rather than sleep through its deadline.
                 raise UpstreamRateLimited(upstream_status=None, retry_after=wait)
             await r.timer.sleep(wait)
-        breaker = r.breakers[operation]
+        breaker = r.breakers[operation.name]
         breaker.before_call()
         headers = {"Authorization": f"Bearer {token}"}
         content = None
@@ -216,24 +221,24 @@ class PinterestClient:
             try:
                 async with asyncio.timeout(budget):
                     response = await self._http.request(
-                        method, path, params=params, content=content, headers=headers
+                        operation.method, url, params=params, content=content, headers=headers
                     )
             except (TimeoutError, httpx.TimeoutException) as exc:
                 breaker.record(success=False)
-                r.observe(operation, "timeout", r.timer.monotonic() - started)
+                r.observe(operation.name, "timeout", r.timer.monotonic() - started)
                 raise UpstreamTimeout() from exc
             except httpx.TransportError as exc:
                 breaker.record(success=False)
-                r.observe(operation, "connection_error", r.timer.monotonic() - started)
+                r.observe(operation.name, "connection_error", r.timer.monotonic() - started)
                 raise UpstreamConnectionFailed() from exc
             except httpx.HTTPError as exc:  # e.g. a body that does not decode (bad gzip)
                 breaker.record(success=False)
-                r.observe(operation, "malformed", r.timer.monotonic() - started)
+                r.observe(operation.name, "malformed", r.timer.monotonic() - started)
                 raise UpstreamError(
                     "The Pinterest API returned a malformed response.", upstream_status=None
                 ) from exc
         status = response.status_code
-        r.observe(operation, str(status), r.timer.monotonic() - started)
+        r.observe(operation.name, str(status), r.timer.monotonic() - started)
         if status != 429:  # a 429 is this caller's limit, not the upstream's health
             breaker.record(success=status < 500)
         hint = _reset_hint(response)
@@ -287,7 +292,6 @@ class PinterestClient:
         deadline: Deadline | None = None,
     ) -> Page:
         """``GET /catalogs/product_groups/{product_group_id}/products``."""
-        path = PRODUCT_GROUP_PRODUCTS.format(product_group_id=quote(product_group_id, safe=""))
         params = _query(
             bookmark=bookmark,
             page_size=page_size,
@@ -295,7 +299,11 @@ class PinterestClient:
             pin_metrics=pin_metrics,
         )
         data = await self._send(
-            "product_group_products", "GET", path, token, params=params, deadline=deadline
+            PRODUCT_GROUP_PRODUCTS,
+            token,
+            path={"product_group_id": product_group_id},
+            params=params,
+            deadline=deadline,
         )
         return self._page(data)
 
@@ -318,8 +326,6 @@ class PinterestClient:
             pin_metrics=pin_metrics,
         )
         data = await self._send(
-            "products_by_filter",
-            "POST",
             PRODUCTS_BY_FILTER,
             token,
             params=params,
@@ -338,7 +344,8 @@ class PinterestClient:
         deadline: Deadline | None = None,
     ) -> Pin:
         """``GET /pins/{pin_id}``."""
-        path = PIN.format(pin_id=quote(pin_id, safe=""))
         params = _query(ad_account_id=ad_account_id, pin_metrics=pin_metrics)
-        answer = await self._send("pin", "GET", path, token, params=params, deadline=deadline)
+        answer = await self._send(
+            PIN, token, path={"pin_id": pin_id}, params=params, deadline=deadline
+        )
         return self._parsed(answer, parse_pin_json, "Pin")

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from graphql_api.config import Settings
 from graphql_api.errors import UpstreamRateLimited, UpstreamUnavailable
 from graphql_api.redis_link import RedisLink
+from graphql_api.upstream.operations import OPERATIONS
 
 __all__ = [
+    "SYSTEM",
     "Breaker",
     "BreakerState",
     "Bulkhead",
@@ -47,6 +49,11 @@ class Timer:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+# The real clocks: the one place the process reads them (everything else is handed a Timer, or
+# one of its clocks, by the app; tests hand in a fake).
+SYSTEM = Timer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +155,15 @@ class Breaker:
     """
 
     def __init__(
-        self, name: str, *, failure_rate: float, window: float, min_calls: int, timer: Timer,
+        self,
+        name: str,
+        *,
+        failure_rate: float,
+        window: float,
+        min_calls: int,
+        timer: Timer,
         rng: Callable[[], float] = random.random,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.name = name
         # A call is worth making while at least 1/K of the calls are accepted.
         self.k = math.inf if failure_rate >= 1 else 1 / (1 - failure_rate)
@@ -207,8 +220,9 @@ class Bulkhead:
         try:
             async with contextlib.AsyncExitStack() as held:
                 too_many = "Too many concurrent requests for this token; retry shortly."
-                await self._acquire(mine, UpstreamRateLimited(too_many, upstream_status=None,
-                                                              retry_after=1))  # fmt: skip
+                await self._acquire(
+                    mine, UpstreamRateLimited(too_many, upstream_status=None, retry_after=1)
+                )
                 held.callback(mine.release)
                 busy = "Too many concurrent upstream requests; retry shortly."
                 await self._acquire(self._process, UpstreamUnavailable(busy))
@@ -218,6 +232,10 @@ class Bulkhead:
             self._users[caller] -= 1
             if not self._users[caller]:
                 del self._users[caller], self._callers[caller]
+
+    def __len__(self) -> int:
+        """Callers with a request under way or waiting (what the bulkhead keeps per caller)."""
+        return len(self._callers)
 
     async def _acquire(self, semaphore: asyncio.Semaphore, error: Exception) -> None:
         try:
@@ -292,14 +310,6 @@ class RedisHolds(Holds):
         return None  # the Redis link is closed by its owner
 
 
-def hold_seconds(error: UpstreamRateLimited, hint: float | None, default: float) -> float:
-    """How long to hold a caller after a 429: Retry-After, else the rate-limit reset hint."""
-    for seconds in (error.retry_after, hint):
-        if seconds is not None:
-            return seconds
-    return default
-
-
 @dataclass
 class Resilience:
     """Everything the client applies around one upstream request."""
@@ -327,9 +337,10 @@ def build_resilience(
     *,
     redis: RedisLink | None = None,
     rng: Callable[[], float] = random.random,
+    observe: Callable[[str, str, float], None] | None = None,
 ) -> Resilience:
     """The resilience of one process, from the settings; holds shared through ``redis`` (the
-    process' link to the Redis cache) when there is one."""
+    process' link to the Redis cache) when there is one; ``observe`` hears of every attempt."""
     holds = RedisHolds(redis, timer) if redis is not None else Holds(timer)
     breakers = {
         operation: Breaker(
@@ -340,7 +351,7 @@ def build_resilience(
             timer=timer,
             rng=rng,
         )
-        for operation in ("products_by_filter", "product_group_products", "pin")
+        for operation in OPERATIONS
     }
     return Resilience(
         timer=timer,
@@ -361,4 +372,5 @@ def build_resilience(
         ),
         holds=holds,
         hold_wait=settings.hold_wait,
+        **({"observe": observe} if observe is not None else {}),
     )

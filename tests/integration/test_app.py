@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import httpx
 
 from graphql_api.app import EXAMPLE_QUERY, create_app
-from tests.helpers import open_app, settings
+from tests.helpers import open_app, running, settings
 
 
 async def test_one_client_for_all_requests_closed_at_shutdown() -> None:
     app = create_app(settings(demo=True))
-    async with app.router.lifespan_context(app):
-        client = app.state.service._client._http
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://t"
-        ) as http:
-            for _ in range(3):
-                response = await http.post("/graphql", json={"query": EXAMPLE_QUERY})
-                assert "errors" not in response.json()
-                assert app.state.service._client._http is client
+    async with running(app) as (http, resources):
+        client = resources.http
+        for _ in range(3):
+            response = await http.post("/graphql", json={"query": EXAMPLE_QUERY})
+            assert "errors" not in response.json()
         assert not client.is_closed
     assert client.is_closed
 
 
+async def test_readyz_is_unavailable_before_the_lifespan_and_after_it() -> None:
+    app = create_app(settings(demo=True))
+
+    async def readyz(state: Mapping[str, Any]) -> int:
+        """/readyz of a request given this lifespan state (as a server gives it)."""
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "state": dict(state)}, receive, send)
+
+        transport = httpx.ASGITransport(with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            return (await http.get("/readyz")).status_code
+
+    assert await readyz({}) == 503  # no lifespan has run
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        assert await readyz(state) == 200
+    assert await readyz(state) == 503  # shut down: the state a server kept names closed things
+
+
 async def test_demo_accepts_no_token_and_any_token() -> None:
     app = create_app(settings(demo=True))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http,
-    ):
+    async with running(app) as (http, _):
         for headers in ({}, {"Authorization": "Bearer anything"}):
             response = await http.post("/graphql", json={"query": EXAMPLE_QUERY}, headers=headers)
             nodes = response.json()["data"]["productGroupProducts"]["nodes"]

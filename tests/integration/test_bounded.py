@@ -20,23 +20,15 @@ PIN = "query Pin($id: ID!) { pin(id: $id) { id } }"
 MAX_ENTRIES, MAX_RESPONSES = 8, 16
 
 
-def _endpoint(h: Harness) -> Any:
-    """The app's GraphQL endpoint (its response cache)."""
-    routes = h.client._transport.app.router.routes  # type: ignore[attr-defined]
-    return next(r.endpoint.__self__ for r in routes if getattr(r, "path", "") == "/graphql")
-
-
 def _sizes(h: Harness) -> dict[str, int]:
-    state = h.client._transport.app.state  # type: ignore[attr-defined]
-    cache = state.service._cache
-    store = cache.store
-    resilience = state.resilience
+    cache, resilience = h.resources.cache, h.resources.resilience
+    assert h.resources.responses is not None
     return {
-        "pages in memory": len(getattr(store, "local", store)),
+        "pages in memory": len(cache.in_process),
         "page versions": len(cache.versions),
-        "fetches in flight": len(cache._inflight),
-        "responses": len(_endpoint(h).responses),
-        "bulkhead callers": len(resilience.bulkhead._callers),
+        "fetches in flight": cache.fetches,
+        "responses": len(h.resources.responses),
+        "bulkhead callers": len(resilience.bulkhead),
         "holds": len(resilience.holds),
         "retry budget": len(resilience.budget),
         "breakers": sum(len(b) for b in resilience.breakers.values()),

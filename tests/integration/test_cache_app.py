@@ -146,9 +146,7 @@ async def test_no_page_reaches_another_caller(backend: str, request: pytest.Fixt
         keys: list[str]
         blobs: list[bytes]
         if backend == "memory":
-            # The app behind the in-process transport, as in Harness.settle.
-            app = h.client._transport.app  # type: ignore[attr-defined]
-            store = app.state.service._cache.store
+            store = h.resources.cache.store
             keys = list(store.backend._cache)
             blobs = [repr(v).encode() for v in store.backend._cache.values()]
         else:

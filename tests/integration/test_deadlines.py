@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import httpx
 import orjson
 import pytest
 
@@ -16,7 +15,7 @@ from graphql_api.config import Settings
 from graphql_api.errors import APIError
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.resilience import Deadline, Timer, build_resilience
-from tests.helpers import settings
+from tests.helpers import running, settings
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -115,10 +114,7 @@ async def test_a_silent_upstream_gives_upstream_timeout_within_the_default_deadl
     async with _server(_never_answers) as (url, connections):
         app = create_app(settings(pinterest_api_base_url=url, pinterest_access_token="tok",
                                   **_SCALED))  # fmt: skip
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client,
-        ):
+        async with running(app) as (client, _):
             started = time.monotonic()
             response = await client.post("/graphql", json={"query": '{ pin(id: "5") { id } }'})
             elapsed = time.monotonic() - started

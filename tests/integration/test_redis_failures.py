@@ -18,6 +18,7 @@ import pytest
 import redis
 import trustme
 
+from graphql_api.cache import RedisStore
 from graphql_api.persisted import sha256
 from graphql_api.redis_link import LinkState, RedisLink
 from graphql_api.upstream.demo_catalog import build_catalog
@@ -34,7 +35,8 @@ BOUND = 1.0  # seconds any request may take here (a hung Redis made it 5 s, then
 
 
 def _link(h: Harness) -> RedisLink:
-    link: RedisLink = h.client._transport.app.state.redis  # type: ignore[attr-defined]
+    link = h.resources.redis
+    assert link is not None
     return link
 
 
@@ -280,12 +282,13 @@ async def test_an_acl_user_shares_pages(own_redis: RedisProcess, acl_user: str) 
     async with _app(url, redis_timeout=0.5) as two:
         await _query(two)
         assert two.requests == []
-        store = two.client._transport.app.state.service._cache.store  # type: ignore[attr-defined]
+        store = two.resources.cache.store
+        assert isinstance(store, RedisStore)
         for _ in range(300):  # subscribed to the replicas' messages: the in-process tier serves
-            if store._live:
+            if store.live:
                 break
             await asyncio.sleep(0.01)
-        assert store._live
+        assert store.live
         assert _link(two).state is LinkState.UP
     admin = redis.Redis(port=own_redis.port)
     assert admin.keys("page:*")

@@ -99,7 +99,7 @@ async def test_an_open_breaker_fails_fast_or_serves_the_stale_page() -> None:
     options = {"breaker_min_calls": 3, "retry_attempts": 1, "cache_ttl": 10,
                "cache_stale_ttl": 100}  # fmt: skip
     async with open_app(upstream, clock=clock, **options) as h:
-        resilience = h.client._transport.app.state.resilience  # type: ignore[attr-defined]
+        resilience = h.resources.resilience
         breaker = resilience.breakers["product_group_products"]
         breaker.rng = lambda: 0.0  # refuse whenever the refusal probability is above zero
         cached = await h.gql(QUERY, {"first": 5})
@@ -163,9 +163,7 @@ async def test_a_half_failing_upstream_is_not_amplified(
     upstream, outcomes = _flaky(failing())
     n = 300
     async with open_app(upstream) as h:  # default settings: breaker, retries and budget
-        h.client._transport.app.state.resilience.breakers["product_group_products"].rng = (  # type: ignore[attr-defined]
-            random.Random(6).random
-        )
+        h.resources.resilience.breakers["product_group_products"].rng = random.Random(6).random
         results = [await _distinct(h, i) for i in range(n)]
     served = sum("errors" not in r for r in results)
     assert {r["errors"][0]["extensions"]["code"] for r in results if "errors" in r} <= {
@@ -185,7 +183,7 @@ async def test_a_dead_upstream_fails_fast_and_refusals_do_not_feed_the_retry_bud
     upstream, outcomes = _flaky(lambda: True)
     n = 300
     async with open_app(upstream) as h:
-        resilience = h.client._transport.app.state.resilience  # type: ignore[attr-defined]
+        resilience = h.resources.resilience
         resilience.breakers["product_group_products"].rng = random.Random(7).random
         results = [await _distinct(h, i) for i in range(n)]
     assert {r["errors"][0]["extensions"]["code"] for r in results} == {"UPSTREAM_UNAVAILABLE"}

@@ -11,6 +11,7 @@ import pytest
 from graphql_api.errors import APIError
 from graphql_api.redis_link import RedisLink
 from graphql_api.upstream.client import PinterestClient, build_http_client
+from graphql_api.upstream.operations import Cost, Operation
 from graphql_api.upstream.resilience import BreakerState, Deadline, Resilience
 from tests.helpers import Clock, redis_link, resilience, settings
 
@@ -110,8 +111,10 @@ async def test_a_retry_that_succeeds(call: Callable[[PinterestClient, str], Any]
 async def test_a_post_that_is_not_idempotent_is_not_retried() -> None:
     script, clock = Script(_status(503)), Clock()
     client, _ = _client(script, clock)
+    # A POST the table would declare not idempotent (under the pin operation's breaker).
+    create = Operation("pin", "POST", "/pins", cost=Cost.ONE, idempotent=False)
     with pytest.raises(APIError):
-        await client._send("pin", "POST", "/pins", "tok", params={}, deadline=None)
+        await client._send(create, "tok", params={}, deadline=None)
     assert len(script.requests) == 1
 
 

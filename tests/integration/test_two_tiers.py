@@ -41,7 +41,7 @@ class Replica:
         self.store.clock = clock
 
     async def live(self) -> None:
-        await _until(lambda: self.store._live, "subscription")
+        await _until(lambda: self.store.live, "subscription")
 
     async def close(self) -> None:
         await self.store.close()
@@ -193,7 +193,7 @@ async def test_after_losing_the_subscription_copies_of_redis_entries_go(
         epoch = b.store._epoch
         own_redis.restart()  # the subscriptions are cut, and Redis forgot "k"
         # Lost (the epoch moves on), then subscribed again (once more) and trusted.
-        await _until(lambda: b.store._epoch >= epoch + 2 and b.store._live, "subscribed again")
+        await _until(lambda: b.store._epoch >= epoch + 2 and b.store.live, "subscribed again")
         assert "k" not in b.store.local
         assert await b.store.get("k") is None  # Redis lost it: a miss, not a stale copy
     finally:

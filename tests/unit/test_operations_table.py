@@ -1,0 +1,108 @@
+"""One table of upstream operations: every request the client can send is in it, every root field
+of the schema either calls one of its operations or is known to call none, the cost estimate of
+each root field comes from it, and each operation has its breaker."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from graphql import OperationDefinitionNode, parse
+
+from graphql_api.limits import root_fields, upstream_cost
+from graphql_api.schema import schema
+from graphql_api.upstream.client import PinterestClient, build_http_client
+from graphql_api.upstream.operations import FREE_ROOT_FIELDS, OPERATIONS, ROOT_FIELDS, Operation
+from tests.helpers import resilience, settings
+
+PIN = {"id": "1", "title": None, "link": None, "media": None}
+PAGE: dict[str, object] = {"items": [], "bookmark": None}
+Call = Callable[[PinterestClient], Awaitable[object]]
+# Every public call of the client, with arguments (a new one must be added here: the test
+# below fails until it is).
+CALLS: dict[str, Call] = {
+    "list_product_group_products": lambda c: c.list_product_group_products(
+        "tok", "a/b 1", bookmark=None, page_size=25
+    ),
+    "list_products_by_filter": lambda c: c.list_products_by_filter(
+        "tok", {"catalog_type": "RETAIL"}, bookmark="bm", page_size=25
+    ),
+    "get_pin": lambda c: c.get_pin("tok", "7"),
+}
+
+
+def _template(operation: Operation) -> re.Pattern[str]:
+    """The paths ``operation`` can request: its template with any (quoted) part filled in."""
+    pattern = re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(operation.path))
+    return re.compile(f"/v5{pattern}")
+
+
+async def test_every_request_the_client_can_send_is_in_the_table() -> None:
+    public = {
+        name
+        for name, _ in inspect.getmembers(PinterestClient, inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    }
+    assert public == set(CALLS)
+    sent: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=PIN if "/pins/" in request.url.path else PAGE)
+
+    async with build_http_client(settings(), httpx.MockTransport(upstream)) as http:
+        client = PinterestClient(http, resilience())
+        for call in CALLS.values():
+            await call(client)
+    assert len(sent) == len(CALLS)
+    matched = set()
+    for request in sent:
+        path = request.url.raw_path.decode().partition("?")[0]  # as sent: parts quoted
+        (operation,) = [
+            op
+            for op in OPERATIONS.values()
+            if op.method == request.method and _template(op).fullmatch(path)
+        ]
+        matched.add(operation.name)
+    assert matched == set(OPERATIONS)  # and every operation of the table is used
+
+
+def test_every_root_field_calls_a_table_operation_or_is_known_to_call_none() -> None:
+    fields = set(schema._schema.query_type.fields)  # type: ignore[union-attr]
+    assert fields <= set(ROOT_FIELDS) | FREE_ROOT_FIELDS
+    assert not set(ROOT_FIELDS) & FREE_ROOT_FIELDS
+    assert set(ROOT_FIELDS) - {"_entities"} <= fields  # the table names no field that is gone
+
+
+@pytest.mark.parametrize("field", sorted(ROOT_FIELDS))
+@pytest.mark.parametrize("first", [1, 25, 26, 600])
+def test_the_cost_estimate_of_a_root_field_comes_from_the_table(field: str, first: int) -> None:
+    arguments = f"(first: {first})" if field != "_entities" else "(representations: [{}, {}])"
+    document = parse(f"{{ {field}{arguments} {{ __typename }} }}")
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    roots = root_fields(operation.selection_set, {})
+    cost = upstream_cost(roots, {}, page_size=25, default_first=25)
+    uses = 2 if field == "_entities" else 1
+    assert cost == uses * ROOT_FIELDS[field].requests(first if uses == 1 else 25, 25)
+    assert cost > 0
+
+
+@pytest.mark.parametrize("field", sorted(FREE_ROOT_FIELDS))
+def test_only_a_root_field_known_to_call_nothing_costs_nothing(field: str) -> None:
+    operation = parse(f"{{ {field} }}").definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    roots = root_fields(operation.selection_set, {})
+    assert upstream_cost(roots, {}, page_size=25, default_first=25) == 0
+
+
+def test_every_operation_has_its_breaker() -> None:
+    assert set(resilience().breakers) == set(OPERATIONS)
+
+
+def test_an_operation_cannot_be_declared_without_its_cost() -> None:
+    with pytest.raises(TypeError, match="cost"):
+        Operation("pin_boards", "GET", "/pins/{pin_id}/boards", idempotent=True)  # type: ignore[call-arg]
