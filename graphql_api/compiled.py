@@ -10,7 +10,8 @@ JavaScript.
 
 An operation's lone root field is resolved by :func:`run` itself, as Strawberry's resolver
 wrapper would, so graphql-core's execution is not entered at all; with several root fields,
-graphql-core runs the resolvers and the plans complete their values (:class:`CompiledExecutor`).
+graphql-core runs the resolvers and the plans complete their values
+(:class:`~graphql_api.internals.RootExecutor`).
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
@@ -58,16 +59,21 @@ from graphql import (
     is_object_type,
     value_from_ast,
 )
-from graphql.execution import Executor
-from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
-from strawberry.schema.schema_converter import get_arguments
-from strawberry.types.field import StrawberryField
+
+from graphql_api.internals import (
+    DEFER,
+    RootExecutor,
+    StrawberryField,
+    exception_handlers,
+    resolve_root,
+    start,
+)
 
 __all__ = [
-    "CompiledExecutor",
     "CompiledOperation",
     "NotCompilable",
+    "OnFallback",
     "compile_operation",
     "run",
     "source_types",
@@ -83,6 +89,11 @@ class NotCompilable(Exception):
 
 class _Fallback(Exception):
     """A value the plan cannot complete exactly: graphql-core completes this root field."""
+
+
+# Told of each root field a plan did not complete, with why: ``"incomplete"`` (a value the plan
+# cannot complete exactly, expected) or ``"error"`` (any other exception: a bug), and the error.
+OnFallback = Callable[[str, BaseException], None]
 
 
 @dataclass(slots=True)
@@ -312,13 +323,11 @@ def _resolvable(schema: GraphQLSchema, operation: OperationDefinitionNode) -> bo
     """Whether :func:`run` may resolve the operation's root fields as Strawberry would: a query
     without directives on the operation, on a Strawberry schema with no exception handlers
     (which would turn errors into values). Strawberry keeps those in a private attribute: should
-    it go, this path turns itself off (and a test that expects it fails)."""
-    strawberry_schema = getattr(schema, "_strawberry_schema", None)
-    converter = getattr(strawberry_schema, "schema_converter", None)
+    it go, this path turns itself off (see :func:`graphql_api.internals.exception_handlers`)."""
     return (
         operation.operation is OperationType.QUERY
         and not operation.directives
-        and getattr(converter, "_exception_handler_specs", None) == ()
+        and exception_handlers(schema) == ()
     )
 
 
@@ -473,29 +482,31 @@ def _object(
     return complete
 
 
-class CompiledExecutor(Executor):  # type: ignore[type-arg]
-    """graphql-core's executor, completing root fields with compiled plans where it can."""
+def _root_completer(
+    plans: Mapping[str, Callable[[Any], Any]], on_fallback: OnFallback | None
+) -> Callable[[str, Any], Any]:
+    """What :class:`~graphql_api.internals.RootExecutor` asks to complete a root field's value:
+    its plan, or graphql-core (:data:`~graphql_api.internals.DEFER`) when the plan raises,
+    whatever it raises."""
 
-    def __init__(
-        self, *args: Any, plans: Mapping[str, Callable[[Any], Any]], **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._plans = plans
+    def complete_root(key: str, value: Any) -> Any:
+        complete = plans.get(key)
+        if complete is None:
+            return DEFER
+        try:
+            return complete(value)
+        except _Fallback as error:
+            _fell_back(on_fallback, "incomplete", error)
+        except Exception as error:
+            _fell_back(on_fallback, "error", error)
+        return DEFER
 
-    def complete_value(
-        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
-        position_context: Any,
-    ) -> Any:  # fmt: skip
-        if path.prev is None and not isinstance(result, Exception):
-            complete = self._plans.get(path.key)
-            if complete is not None:
-                try:
-                    return complete(result)
-                except _Fallback:
-                    pass
-        return super().complete_value(
-            return_type, field_details_list, info, path, result, position_context
-        )
+    return complete_root
+
+
+def _fell_back(on_fallback: OnFallback | None, reason: str, error: BaseException) -> None:
+    if on_fallback is not None:
+        on_fallback(reason, error)
 
 
 class _Replay:
@@ -534,6 +545,7 @@ async def run(
     variables: dict[str, Any] | None,
     operation_name: str | None,
     hide_suggestions: bool,
+    on_fallback: OnFallback | None = None,
 ) -> ExecutionResult:
     """Executes an operation with its compiled plans (``None``: on graphql-core alone).
 
@@ -542,53 +554,47 @@ async def run(
     conversion, the same ``Info``) and its value completed by the plan: no graphql-core
     execution at all. Whatever this cannot answer exactly goes to graphql-core: variables or
     arguments that do not coerce (before the resolver runs), and a resolver that failed or a
-    value the plan cannot complete (the outcome replayed, not resolved again)."""
+    value the plan cannot complete, whatever the plan raised (the outcome replayed, not resolved
+    again). ``on_fallback`` is told of each root field a plan did not complete."""
     options: dict[str, Any] = {
         "context_value": context, "variable_values": variables, "operation_name": operation_name,
         "hide_suggestions": hide_suggestions,
     }  # fmt: skip
     if compiled is None:
         return await _finished(execute(schema, document, **options))
-    options.update(executor_class=CompiledExecutor, plans=compiled.plans)
+    planned = dict(options, executor_class=RootExecutor,
+                   complete_root=_root_completer(compiled.plans, on_fallback))  # fmt: skip
     query = schema.query_type
     root = next((r for r in compiled.roots or () if r.field is not None), None)
     if query is None or root is None or root.field is None or root.definition is None:
-        return await _finished(execute(schema, document, **options))
-    executor = CompiledExecutor.build(
-        schema, document, None, context, variables, operation_name,
-        hide_suggestions=hide_suggestions, plans=compiled.plans,
-    )  # fmt: skip
+        return await _finished(execute(schema, document, **planned))
+    executor = start(schema, document, context, variables, operation_name,
+                     hide_suggestions=hide_suggestions)  # fmt: skip
     if isinstance(executor, list):  # variables that do not coerce
-        return await _finished(execute(schema, document, **options))
-    strawberry_schema: Any = getattr(schema, "_strawberry_schema")  # noqa: B009
-    config = strawberry_schema.config
-    node, path = root.nodes[0], Path(None, root.key, query.name)
-    info = config.info_class(
-        _raw_info=executor.build_resolve_info(root.definition, root.nodes, query, path),
-        _field=root.field,
-    )
+        return await _finished(execute(schema, document, **planned))
     try:
-        args = get_argument_values(
-            root.definition, node, executor.variable_values, None, hide_suggestions
-        ) if root.definition.args or node.arguments else {}  # fmt: skip
-        field_args, field_kwargs = get_arguments(
-            field=root.field, source=None, info=info, kwargs=args, config=config,
-            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+        call = resolve_root(
+            schema, executor, root.definition, root.field, root.nodes, query,
+            Path(None, root.key, query.name), hide_suggestions=hide_suggestions,
         )  # fmt: skip
     except Exception:  # arguments that do not coerce or convert
-        return await _finished(execute(schema, document, **options))
+        return await _finished(execute(schema, document, **planned))
     value: Any
     try:
-        value = root.field.get_result(None, info=info, args=field_args, kwargs=field_kwargs)
+        value = call()
         if inspect.isawaitable(value):
             value = await value
     except Exception as error:
         value = error
-    try:
-        if isinstance(value, Exception):  # raised or returned: graphql-core reports it
-            raise _Fallback
-        completed = compiled.plans[root.key](value)
-    except _Fallback:
+    completed: Any = DEFER
+    if not isinstance(value, Exception):  # raised or returned: graphql-core reports it
+        try:
+            completed = compiled.plans[root.key](value)
+        except _Fallback as error:
+            _fell_back(on_fallback, "incomplete", error)
+        except Exception as error:
+            _fell_back(on_fallback, "error", error)
+    if completed is DEFER:  # graphql-core alone: the plan is not tried again
         replay = _Replay({root.key: value})
         return await _finished(execute(schema, document, middleware=[replay], **options))
     data = {r.key: query.name if r.field is None else completed for r in compiled.roots or ()}

@@ -22,20 +22,23 @@ from graphql import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.cache import MemoryStore, PageCache
 from graphql_api.execution import Executor
+from graphql_api.internals import graphql_schema
 from graphql_api.limits import Limits
 from graphql_api.pagination import Position, encode_cursor
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context
 from graphql_api.service import CatalogService, Listing
+from graphql_api.upstream import models as m
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.demo_catalog import build_catalog
-from tests.helpers import COMPILED_EXECUTION, examples, resilience
+from tests.helpers import COMPILED_EXECUTION, examples, open_app, resilience
 from tests.helpers import settings as app_settings
 
-SCHEMA = schema._schema
+SCHEMA = graphql_schema(schema)
 LIMITS = Limits(50, 500, 50, 100_000, 10**6, 10**6)
 POOL = build_catalog(80, seed=3)
 ALIASES = ["a", "b", "c"]
@@ -262,10 +265,12 @@ def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPa
     reaches graphql-core's execution; one whose root field failed reaches it once, to report
     the error, without resolving the field again (one upstream request for the missing Pin).
     Several root fields run on graphql-core (their errors' order depends on their timing)."""
+    import graphql
+
     import graphql_api.compiled as compiled
 
     executions: list[str] = []
-    real_execute = compiled.execute
+    real_execute = graphql.execute
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         executions.append("execute")
@@ -304,3 +309,71 @@ def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPa
     both = listing.replace("$id: ID", "$id: ID!").replace("__typename", "b: pin(id: $id) { id }")
     assert "errors" in RUNNER.run(one(both))
     assert executions == ["execute"]
+
+
+# --- traps reproduced by the review (issue 14) ---------------------------------------------
+
+
+def test_a_comment_inside_a_directive_keys_the_plan_by_its_variable() -> None:
+    """The plan compiled for ``v: true`` is not reused for ``v: false`` whatever lies between
+    ``@include(if:`` and ``$v`` (a comment, commas, line breaks): the keys come from the AST."""
+    text = ('query Q($first: Int, $v: Boolean!) { productGroupProducts(productGroupId: "1", '
+            "first: $first) { nodes { __typename pin @include(if: # a comment\n , $v) "
+            "{ id } } } }")  # fmt: skip
+    cases = [(text, {"first": 2, "v": True}), (text, {"first": 2, "v": False})]
+    RUNNER.run(_run(POOL[:3], cases))
+
+
+def _fallbacks(text: str) -> dict[str, float]:
+    """``graphql_api_compiled_fallbacks_total`` by reason, from /metrics' text."""
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "graphql_api_compiled_fallbacks"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def _answers(query: str, variables: dict[str, Any]) -> tuple[Any, Any, dict[str, float]]:
+    """The app's answer with compiled execution, graphql-core's, and the fallbacks counted."""
+    async with open_app(compiled_execution=False, response_cache=False) as h:
+        interpreted = await h.post(query, variables)
+    async with open_app(compiled_execution=True, response_cache=False) as h:
+        compiled = await h.post(query, variables)
+        again = await h.post(query, variables)  # the plan cached
+        counted = _fallbacks((await h.client.get("/metrics")).text)
+    assert compiled.status_code == interpreted.status_code == again.status_code == 200
+    assert compiled.json() == again.json()
+    return compiled.json(), interpreted.json(), counted
+
+
+PIN_ID = "900000000000000001"  # a Pin of the demo catalog
+ONE_ROOT = "query Q($id: ID!) { pin(id: $id) { id note title } }"
+SEVERAL_ROOTS = ("query Q($id: ID!) { a: pin(id: $id) { id note } __typename "
+                 'b: productGroupProducts(productGroupId: "1", first: 2) '
+                 "{ nodes { pin { id note } } } }")  # fmt: skip
+
+
+@pytest.mark.skipif(not COMPILED_EXECUTION, reason="the compiled path is off")
+@pytest.mark.parametrize("query", [ONE_ROOT, SEVERAL_ROOTS], ids=["one root", "several roots"])
+@pytest.mark.parametrize("bug", ["missing attribute", "raising attribute"])
+def test_an_exception_inside_a_plan_falls_back_to_graphql_core(
+    monkeypatch: pytest.MonkeyPatch, query: str, bug: str
+) -> None:
+    """A bug the schema check cannot see (the model loses the attribute a field reads, or
+    reading it raises, after the schema was built): graphql-core answers that root field, the
+    fallback is counted, and no client sees a 500."""
+    pin = SCHEMA.get_type("Pin")
+    assert isinstance(pin, GraphQLObjectType)
+    note = pin.fields["note"].extensions["strawberry-definition"]
+    if bug == "missing attribute":
+        monkeypatch.setattr(note, "python_name", "no_such_attribute")
+    else:
+        monkeypatch.setattr(m.Pin, "raising", property(lambda pin: 1 / 0), raising=False)
+        monkeypatch.setattr(note, "python_name", "raising")
+    compiled, interpreted, counted = RUNNER.run(_answers(query, {"id": PIN_ID}))
+    assert compiled == interpreted
+    assert {e["extensions"]["code"] for e in compiled["errors"]} == {"INTERNAL_SERVER_ERROR"}
+    # Each request, each root field that reads the Pin: one fallback (the plan is not retried).
+    assert counted.get("error", 0) >= 2
