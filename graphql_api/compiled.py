@@ -16,7 +16,10 @@ graphql-core runs the resolvers and the plans complete their values
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
 it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
-does not serialise) or a failed root field goes to graphql-core, which reports the error.
+does not serialise) or a failed root field goes to graphql-core, which reports the error. So does
+a root field whose plan raised anything else (a bug, e.g. a model without the attribute a field
+reads, which ``schema.types.check_models`` should have refused): the caller is told of each
+such fallback (``on_fallback``), the client only sees graphql-core's answer.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from graphql_api.internals import (
     exception_handlers,
     resolve_root,
     start,
+    strawberry_definition,
 )
 
 __all__ = [
@@ -214,7 +218,7 @@ class _Compiler:
             if name.startswith("__") or any(n.arguments for n in field_nodes):
                 raise NotCompilable(f"field {name}")
             definition = concrete.fields[name]
-            strawberry_field = definition.extensions.get("strawberry-definition")
+            strawberry_field = strawberry_definition(definition)
             if strawberry_field is None or strawberry_field.base_resolver is not None:
                 raise NotCompilable(f"{concrete.name}.{name} has a resolver")
             attribute = strawberry_field.python_name
@@ -249,7 +253,7 @@ def source_types(schema: GraphQLSchema) -> dict[type, str]:
     for type_ in schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType):
             continue
-        definition = type_.extensions.get("strawberry-definition")
+        definition = strawberry_definition(type_)
         if definition is not None:
             types[definition.origin] = type_.name
         model = getattr(getattr(type_.is_type_of, "__func__", None), "model", None)
@@ -306,7 +310,7 @@ def compile_operation(
         definition = root.fields[name]
         plans[key] = _compile(compiler.shape(definition.type, nodes), types)
         selected[key] = frozenset(compiler.names)
-        resolver = definition.extensions.get("strawberry-definition")
+        resolver = strawberry_definition(definition)
         if roots is not None and isinstance(resolver, StrawberryField) \
                 and resolver.base_resolver and not resolver.extensions:  # fmt: skip
             roots.append(_Root(key, nodes, definition, resolver))
@@ -340,7 +344,7 @@ def _none(required: bool) -> None:
 def _members(type_: GraphQLEnumType) -> tuple[type[enum.Enum], dict[Any, Any]] | None:
     """The Python enum behind a Strawberry enum type, and what each of its members serialises
     to (by the member's value: a member's hash is a Python call, its value's is not)."""
-    definition = type_.extensions.get("strawberry-definition")
+    definition = strawberry_definition(type_)
     cls = getattr(definition, "wrapped_cls", None)
     if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
         return None

@@ -42,6 +42,7 @@ __all__ = [
     "raw_info",
     "resolve_root",
     "start",
+    "strawberry_definition",
 ]
 
 DEFER = object()  # what ``RootExecutor``'s ``complete_root`` returns to let graphql-core complete
@@ -51,6 +52,13 @@ def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
     """The graphql-core schema a Strawberry schema built (``Schema._schema``)."""
     built: GraphQLSchema = schema._schema
     return built
+
+
+def strawberry_definition(element: Any) -> Any:
+    """What Strawberry built a graphql-core type, field or enum from (its ``StrawberryField``,
+    ``StrawberryObjectDefinition`` or ``EnumDefinition``: ``python_name``, ``base_resolver``,
+    ``origin``, ``wrapped_cls`` ...), kept in the element's ``extensions``; ``None`` if none."""
+    return (element.extensions or {}).get("strawberry-definition")
 
 
 def raw_info(info: Info[Any, Any]) -> GraphQLResolveInfo[Any]:
@@ -70,8 +78,8 @@ def exception_handlers(schema: GraphQLSchema) -> tuple[Any, ...] | None:
 
 class RootExecutor(Executor):  # type: ignore[type-arg]
     """graphql-core's executor asking ``complete_root(response key, value)`` first to complete
-    each root field's resolved value; it answers :data:`DEFER` to let graphql-core complete it.
-    Failed root fields (an exception as the value) go to graphql-core directly."""
+    each root field's resolved value, once; it answers :data:`DEFER` to let graphql-core
+    complete it. Failed root fields (an exception as the value) go to graphql-core directly."""
 
     def __init__(self, *args: Any, complete_root: Callable[[str, Any], Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +89,12 @@ class RootExecutor(Executor):  # type: ignore[type-arg]
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
         position_context: Any,
     ) -> Any:  # fmt: skip
-        if path.prev is None and not isinstance(result, Exception):
+        # The root field's own call (not the inner one graphql-core makes for a non-null type).
+        if (
+            path.prev is None
+            and return_type is info.return_type
+            and not isinstance(result, Exception)
+        ):
             completed = self._complete_root(path.key, result)
             if completed is not DEFER:
                 return completed

@@ -39,6 +39,7 @@ from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import UpstreamError
+from graphql_api.internals import strawberry_definition
 from graphql_api.schema.context import Context
 from graphql_api.upstream import models as m
 
@@ -373,7 +374,7 @@ def _misfits(type_: GraphQLObjectType, model: type, schema: GraphQLSchema) -> li
     problems: list[str] = []
     hints = typing.get_type_hints(model)
     for name, graphql_field in type_.fields.items():
-        definition = graphql_field.extensions.get("strawberry-definition")
+        definition = strawberry_definition(graphql_field)
         if definition is None or definition.base_resolver is not None:
             continue  # a resolver reads what it needs
         attribute = definition.python_name
@@ -419,7 +420,7 @@ def _fits(graphql_type: Any, annotation: Any) -> list[str]:
         return [p for v in values for p in _fits(graphql_type.of_type, typing.get_args(v)[0])]
     named = get_named_type(graphql_type)
     if isinstance(named, GraphQLEnumType):
-        definition = named.extensions.get("strawberry-definition")
+        definition = strawberry_definition(named)
         expected: tuple[type, ...] = (getattr(definition, "wrapped_cls", enum.Enum),)
     elif isinstance(named, GraphQLScalarType):
         expected = _LEAVES.get(named.name, (object,))
