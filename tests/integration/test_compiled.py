@@ -451,3 +451,36 @@ def test_an_exception_inside_a_plan_falls_back_to_graphql_core(
     assert {e["extensions"]["code"] for e in compiled["errors"]} == {"INTERNAL_SERVER_ERROR"}
     # Each request, each root field that reads a Pin: one fallback (the plan is not retried).
     assert counted == {"error": 2 * (1 if query == ONE_ROOT else 2)}
+
+
+def test_an_exception_while_compiling_runs_the_operation_on_graphql_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import graphql_api.execution as execution
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the compiler")
+
+    monkeypatch.setattr(execution, "compile_operation", broken)
+    reasons: list[str] = []
+    executor = Executor(SCHEMA, LIMITS, introspection=True, suggestions=True, page_size=250,
+                        default_first=25, on_fallback=reasons.append)  # fmt: skip
+    text = ('query Q { productGroupProducts(productGroupId: "1", first: 2) '
+            "{ nodes { __typename pin { id } } } }")  # fmt: skip
+
+    async def answers() -> list[dict[str, Any]]:
+        UPSTREAM.page = POOL[:3]
+        cache = PageCache(MemoryStore(100), secret=b"k" * 32, fresh_ttl=60, stale_ttl=0)
+        service = CatalogService(CLIENT, cache, page_size=250)
+        bodies = []
+        for each in (executor, executor, INTERPRETED):
+            outcome = await each.run(text, variables=None, operation_name="Q",
+                                     context=Context(service, "tok", max_first=250),
+                                     allow_mutations=False)  # fmt: skip
+            bodies.append(outcome.body)
+        return bodies
+
+    first, second, interpreted = RUNNER.run(answers())
+    assert first == second == interpreted
+    assert "errors" not in first
+    assert reasons == ["compile_error"]  # once: the operation's plan is remembered as none
