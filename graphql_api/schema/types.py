@@ -8,10 +8,10 @@ pick their concrete type from the model's class.
 upstream may send: ``| None`` with a default when it may be missing), then to the Strawberry
 type here with the same Python name (``strawberry.field(name=...)`` for another GraphQL name),
 nullable when the model's attribute is, and regenerate ``schema.graphql`` (``python -m
-graphql_api.sdl``). The parsers, the cache's form and the compiled plans follow the model by
-themselves; :func:`check_models`, run by ``build_schema``, refuses a field its model lacks, a
-non-null field over a nullable attribute or a leaf of another type, and an object type below a
-model (or in an interface or union) that names no model, before any app is built.
+graphql_api.sdl > schema.graphql``). The parsers, the cache's form and the compiled plans follow
+the model by themselves; :func:`check_models`, run by ``build_schema``, refuses a field its
+model lacks, a non-null field over a nullable attribute or a leaf of another type, and an object
+type below a model (or in an interface or union) that names no model, before any app is built.
 """
 
 from __future__ import annotations
