@@ -25,6 +25,7 @@ from graphql_api.config import Settings
 from graphql_api.execution import Executor
 from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.http import GraphQLHTTP
+from graphql_api.internals import graphql_schema
 from graphql_api.limits import Limits
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
@@ -115,8 +116,10 @@ def create_app(
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
     metrics = Metrics()
+    # One per app: a kind of bug is logged once per interval.
+    reporter = ErrorReporter(clock=timer.monotonic)
     executor = Executor(
-        schema._schema,
+        graphql_schema(schema),
         Limits(
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
@@ -130,6 +133,8 @@ def create_app(
         page_size=settings.upstream_page_size,
         default_first=DEFAULT_FIRST,
         compiled=settings.compiled_execution,
+        on_fallback=metrics.observe_fallback,
+        reporter=reporter,
     )
     allowlist = (
         load_manifest(settings.operations_allowlist) if settings.operations_allowlist else None
@@ -217,8 +222,6 @@ def create_app(
         page = render_graphiql(endpoint=request.url.path, default_query=EXAMPLE_QUERY)
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 
-    # One per app: a kind of bug is logged once per interval.
-    reporter = ErrorReporter(clock=timer.monotonic)
     endpoint = GraphQLHTTP(
         executor,
         resources=resources_of,

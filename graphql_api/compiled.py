@@ -10,12 +10,16 @@ JavaScript.
 
 An operation's lone root field is resolved by :func:`run` itself, as Strawberry's resolver
 wrapper would, so graphql-core's execution is not entered at all; with several root fields,
-graphql-core runs the resolvers and the plans complete their values (:class:`CompiledExecutor`).
+graphql-core runs the resolvers and the plans complete their values
+(:class:`~graphql_api.internals.RootExecutor`).
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
 it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
-does not serialise) or a failed root field goes to graphql-core, which reports the error.
+does not serialise) or a failed root field goes to graphql-core, which reports the error. So does
+a root field whose plan raised anything else (a bug, e.g. a model without the attribute a field
+reads, which ``schema.types.check_models`` should have refused): the caller is told of each
+such fallback (``on_fallback``), the client only sees graphql-core's answer.
 """
 
 from __future__ import annotations
@@ -58,16 +62,22 @@ from graphql import (
     is_object_type,
     value_from_ast,
 )
-from graphql.execution import Executor
-from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
-from strawberry.schema.schema_converter import get_arguments
-from strawberry.types.field import StrawberryField
+
+from graphql_api.internals import (
+    DEFER,
+    RootExecutor,
+    StrawberryField,
+    exception_handlers,
+    resolve_root,
+    start,
+    strawberry_definition,
+)
 
 __all__ = [
-    "CompiledExecutor",
     "CompiledOperation",
     "NotCompilable",
+    "OnFallback",
     "compile_operation",
     "run",
     "source_types",
@@ -83,6 +93,11 @@ class NotCompilable(Exception):
 
 class _Fallback(Exception):
     """A value the plan cannot complete exactly: graphql-core completes this root field."""
+
+
+# Told of each root field a plan did not complete, with why: ``"incomplete"`` (a value the plan
+# cannot complete exactly, expected) or ``"error"`` (any other exception: a bug), and the error.
+OnFallback = Callable[[str, BaseException], None]
 
 
 @dataclass(slots=True)
@@ -203,7 +218,7 @@ class _Compiler:
             if name.startswith("__") or any(n.arguments for n in field_nodes):
                 raise NotCompilable(f"field {name}")
             definition = concrete.fields[name]
-            strawberry_field = definition.extensions.get("strawberry-definition")
+            strawberry_field = strawberry_definition(definition)
             if strawberry_field is None or strawberry_field.base_resolver is not None:
                 raise NotCompilable(f"{concrete.name}.{name} has a resolver")
             attribute = strawberry_field.python_name
@@ -238,7 +253,7 @@ def source_types(schema: GraphQLSchema) -> dict[type, str]:
     for type_ in schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType):
             continue
-        definition = type_.extensions.get("strawberry-definition")
+        definition = strawberry_definition(type_)
         if definition is not None:
             types[definition.origin] = type_.name
         model = getattr(getattr(type_.is_type_of, "__func__", None), "model", None)
@@ -295,7 +310,7 @@ def compile_operation(
         definition = root.fields[name]
         plans[key] = _compile(compiler.shape(definition.type, nodes), types)
         selected[key] = frozenset(compiler.names)
-        resolver = definition.extensions.get("strawberry-definition")
+        resolver = strawberry_definition(definition)
         if roots is not None and isinstance(resolver, StrawberryField) \
                 and resolver.base_resolver and not resolver.extensions:  # fmt: skip
             roots.append(_Root(key, nodes, definition, resolver))
@@ -312,13 +327,11 @@ def _resolvable(schema: GraphQLSchema, operation: OperationDefinitionNode) -> bo
     """Whether :func:`run` may resolve the operation's root fields as Strawberry would: a query
     without directives on the operation, on a Strawberry schema with no exception handlers
     (which would turn errors into values). Strawberry keeps those in a private attribute: should
-    it go, this path turns itself off (and a test that expects it fails)."""
-    strawberry_schema = getattr(schema, "_strawberry_schema", None)
-    converter = getattr(strawberry_schema, "schema_converter", None)
+    it go, this path turns itself off (see :func:`graphql_api.internals.exception_handlers`)."""
     return (
         operation.operation is OperationType.QUERY
         and not operation.directives
-        and getattr(converter, "_exception_handler_specs", None) == ()
+        and exception_handlers(schema) == ()
     )
 
 
@@ -331,7 +344,7 @@ def _none(required: bool) -> None:
 def _members(type_: GraphQLEnumType) -> tuple[type[enum.Enum], dict[Any, Any]] | None:
     """The Python enum behind a Strawberry enum type, and what each of its members serialises
     to (by the member's value: a member's hash is a Python call, its value's is not)."""
-    definition = type_.extensions.get("strawberry-definition")
+    definition = strawberry_definition(type_)
     cls = getattr(definition, "wrapped_cls", None)
     if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
         return None
@@ -473,29 +486,31 @@ def _object(
     return complete
 
 
-class CompiledExecutor(Executor):  # type: ignore[type-arg]
-    """graphql-core's executor, completing root fields with compiled plans where it can."""
+def _root_completer(
+    plans: Mapping[str, Callable[[Any], Any]], on_fallback: OnFallback | None
+) -> Callable[[str, Any], Any]:
+    """What :class:`~graphql_api.internals.RootExecutor` asks to complete a root field's value:
+    its plan, or graphql-core (:data:`~graphql_api.internals.DEFER`) when the plan raises,
+    whatever it raises."""
 
-    def __init__(
-        self, *args: Any, plans: Mapping[str, Callable[[Any], Any]], **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._plans = plans
+    def complete_root(key: str, value: Any) -> Any:
+        complete = plans.get(key)
+        if complete is None:
+            return DEFER
+        try:
+            return complete(value)
+        except _Fallback as error:
+            _fell_back(on_fallback, "incomplete", error)
+        except Exception as error:
+            _fell_back(on_fallback, "error", error)
+        return DEFER
 
-    def complete_value(
-        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
-        position_context: Any,
-    ) -> Any:  # fmt: skip
-        if path.prev is None and not isinstance(result, Exception):
-            complete = self._plans.get(path.key)
-            if complete is not None:
-                try:
-                    return complete(result)
-                except _Fallback:
-                    pass
-        return super().complete_value(
-            return_type, field_details_list, info, path, result, position_context
-        )
+    return complete_root
+
+
+def _fell_back(on_fallback: OnFallback | None, reason: str, error: BaseException) -> None:
+    if on_fallback is not None:
+        on_fallback(reason, error)
 
 
 class _Replay:
@@ -534,6 +549,7 @@ async def run(
     variables: dict[str, Any] | None,
     operation_name: str | None,
     hide_suggestions: bool,
+    on_fallback: OnFallback | None = None,
 ) -> ExecutionResult:
     """Executes an operation with its compiled plans (``None``: on graphql-core alone).
 
@@ -542,53 +558,47 @@ async def run(
     conversion, the same ``Info``) and its value completed by the plan: no graphql-core
     execution at all. Whatever this cannot answer exactly goes to graphql-core: variables or
     arguments that do not coerce (before the resolver runs), and a resolver that failed or a
-    value the plan cannot complete (the outcome replayed, not resolved again)."""
+    value the plan cannot complete, whatever the plan raised (the outcome replayed, not resolved
+    again). ``on_fallback`` is told of each root field a plan did not complete."""
     options: dict[str, Any] = {
         "context_value": context, "variable_values": variables, "operation_name": operation_name,
         "hide_suggestions": hide_suggestions,
     }  # fmt: skip
     if compiled is None:
         return await _finished(execute(schema, document, **options))
-    options.update(executor_class=CompiledExecutor, plans=compiled.plans)
+    planned = dict(options, executor_class=RootExecutor,
+                   complete_root=_root_completer(compiled.plans, on_fallback))  # fmt: skip
     query = schema.query_type
     root = next((r for r in compiled.roots or () if r.field is not None), None)
     if query is None or root is None or root.field is None or root.definition is None:
-        return await _finished(execute(schema, document, **options))
-    executor = CompiledExecutor.build(
-        schema, document, None, context, variables, operation_name,
-        hide_suggestions=hide_suggestions, plans=compiled.plans,
-    )  # fmt: skip
+        return await _finished(execute(schema, document, **planned))
+    executor = start(schema, document, context, variables, operation_name,
+                     hide_suggestions=hide_suggestions)  # fmt: skip
     if isinstance(executor, list):  # variables that do not coerce
-        return await _finished(execute(schema, document, **options))
-    strawberry_schema: Any = getattr(schema, "_strawberry_schema")  # noqa: B009
-    config = strawberry_schema.config
-    node, path = root.nodes[0], Path(None, root.key, query.name)
-    info = config.info_class(
-        _raw_info=executor.build_resolve_info(root.definition, root.nodes, query, path),
-        _field=root.field,
-    )
+        return await _finished(execute(schema, document, **planned))
     try:
-        args = get_argument_values(
-            root.definition, node, executor.variable_values, None, hide_suggestions
-        ) if root.definition.args or node.arguments else {}  # fmt: skip
-        field_args, field_kwargs = get_arguments(
-            field=root.field, source=None, info=info, kwargs=args, config=config,
-            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+        call = resolve_root(
+            schema, executor, root.definition, root.field, root.nodes, query,
+            Path(None, root.key, query.name), hide_suggestions=hide_suggestions,
         )  # fmt: skip
     except Exception:  # arguments that do not coerce or convert
-        return await _finished(execute(schema, document, **options))
+        return await _finished(execute(schema, document, **planned))
     value: Any
     try:
-        value = root.field.get_result(None, info=info, args=field_args, kwargs=field_kwargs)
+        value = call()
         if inspect.isawaitable(value):
             value = await value
     except Exception as error:
         value = error
-    try:
-        if isinstance(value, Exception):  # raised or returned: graphql-core reports it
-            raise _Fallback
-        completed = compiled.plans[root.key](value)
-    except _Fallback:
+    completed: Any = DEFER
+    if not isinstance(value, Exception):  # raised or returned: graphql-core reports it
+        try:
+            completed = compiled.plans[root.key](value)
+        except _Fallback as error:
+            _fell_back(on_fallback, "incomplete", error)
+        except Exception as error:
+            _fell_back(on_fallback, "error", error)
+    if completed is DEFER:  # graphql-core alone: the plan is not tried again
         replay = _Replay({root.key: value})
         return await _finished(execute(schema, document, middleware=[replay], **options))
     data = {r.key: query.name if r.field is None else completed for r in compiled.roots or ()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -20,13 +20,18 @@ from graphql import (
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    ListValueNode,
     MaxIntrospectionDepthRule,
     NoSchemaIntrospectionCustomRule,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     OverlappingFieldsCanBeMergedRule,
+    ValueNode,
+    VariableNode,
     get_operation_ast,
     parse,
     print_ast,
@@ -35,8 +40,8 @@ from graphql import (
     validate,
     value_from_ast,
 )
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from graphql_api.boundary import ErrorReporter
 from graphql_api.compiled import (
     CompiledOperation,
     NotCompilable,
@@ -44,6 +49,7 @@ from graphql_api.compiled import (
     run,
     source_types,
 )
+from graphql_api.internals import OneOfInputValidationRule
 from graphql_api.limits import (
     Limits,
     OverlappingFieldsWithinBudget,
@@ -55,6 +61,7 @@ from graphql_api.limits import (
 )
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
+from graphql_api.upstream.resilience import SYSTEM
 
 __all__ = ["Executor", "Outcome", "Prepared"]
 
@@ -67,6 +74,9 @@ class _Operation(NamedTuple):
     roots: RootFields  # the root fields by response key (the upstream cost reads them)
     label: str  # the root field names, for metrics and logs
     defaults: dict[str, Any]  # the variables' default values
+    # The variables the directives of the operation and of the fragments it spreads read,
+    # sorted: the compiled plans depend on their values (see Executor._plan).
+    directive_variables: tuple[str, ...]
 
 
 class Prepared(NamedTuple):
@@ -77,10 +87,38 @@ class Prepared(NamedTuple):
     cache_key: str | None = None
 
 
-@lru_cache(maxsize=1024)
-def _directive_variables(query: str) -> tuple[str, ...]:
-    """Names of the variables a document's ``@skip``/``@include`` read, sorted."""
-    return tuple(sorted(set(re.findall(r"@(?:skip|include)\s*\(\s*if\s*:\s*\$(\w+)", query))))
+def _directive_variables(
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> tuple[str, ...]:
+    """Names of the variables read by directives (``@skip``/``@include`` and any other) of an
+    operation and of the fragments it spreads, however deep, sorted: a walk of the AST."""
+    names: set[str] = set()
+    spread: set[str] = set()
+    stack: list[Any] = [operation]
+    while stack:
+        node = stack.pop()
+        for directive in node.directives or ():
+            for argument in directive.arguments or ():
+                names.update(_variables_in(argument.value))
+        if isinstance(node, FragmentSpreadNode) and node.name.value not in spread:
+            spread.add(node.name.value)
+            if (fragment := fragments.get(node.name.value)) is not None:
+                stack.append(fragment)
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return tuple(sorted(names))
+
+
+def _variables_in(value: ValueNode) -> Iterator[str]:
+    if isinstance(value, VariableNode):
+        yield value.name.value
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            yield from _variables_in(item)
+    elif isinstance(value, ObjectValueNode):
+        for field in value.fields:
+            yield from _variables_in(field.value)
 
 
 def _introspects(document: DocumentNode) -> bool:
@@ -118,7 +156,13 @@ class Executor:
         default_first: int,
         compiled: bool = True,
         cache_size: int = 1024,
+        on_fallback: Callable[[str], None] | None = None,
+        reporter: ErrorReporter | None = None,
     ) -> None:
+        """``on_fallback`` is told why each root field compiled execution left to graphql-core
+        (a bounded label: ``incomplete``, a value a plan cannot complete exactly; ``error``, an
+        unexpected exception while completing one; ``compile_error``, one while compiling the
+        operation); ``reporter`` logs the unexpected exceptions (bugs), once per interval."""
         self._schema = schema
         self._limits = limits
         self._suggestions = suggestions
@@ -145,6 +189,8 @@ class Executor:
         self._types = source_types(schema)
         self._plans: OrderedDict[tuple[Any, ...], CompiledOperation | None] = OrderedDict()
         self._plans_size = cache_size
+        self._on_fallback = on_fallback
+        self._reporter = reporter or ErrorReporter(clock=SYSTEM.monotonic)
 
     def _prepare(self, query: str) -> Prepared:
         """Parse and validate a document once; later requests for it reuse the result."""
@@ -185,7 +231,8 @@ class Executor:
                     definition.default_value, input_type
                 )
         roots = root_fields(operation.selection_set, fragments)
-        return _Operation(operation, fragments, roots, _label(roots), defaults)
+        return _Operation(operation, fragments, roots, _label(roots), defaults,
+                          _directive_variables(operation, fragments))  # fmt: skip
 
     async def run(
         self,
@@ -234,6 +281,7 @@ class Executor:
             self._schema, document, planned, context=context,
             variables=dict(variables) if variables is not None else None,
             operation_name=operation_name, hide_suggestions=not self._suggestions,
+            on_fallback=self._fell_back,
         )  # fmt: skip
         return self._finish(result, context, label)
 
@@ -244,8 +292,7 @@ class Executor:
         the variables its directives read (``None``: not compilable, graphql-core runs it)."""
         operation = resolved.node
         effective = {**resolved.defaults, **(variables or {})}
-        names = _directive_variables(query)
-        values = tuple(repr(effective.get(name)) for name in names)
+        values = tuple(repr(effective.get(name)) for name in resolved.directive_variables)
         key = (query, operation.name.value if operation.name else None, values)
         if key in self._plans:
             self._plans.move_to_end(key)
@@ -256,10 +303,19 @@ class Executor:
             )
         except NotCompilable:
             plans = None
+        except Exception as error:  # a bug: graphql-core runs the operation (not the client's)
+            self._fell_back("compile_error", error)
+            plans = None
         self._plans[key] = plans
         while len(self._plans) > self._plans_size:
             self._plans.popitem(last=False)
         return plans
+
+    def _fell_back(self, reason: str, error: BaseException) -> None:
+        if reason != "incomplete":  # expected: a value graphql-core reports (or completes)
+            self._reporter.report(error)
+        if self._on_fallback is not None:
+            self._on_fallback(reason)
 
     def _request_error(self, errors: list[GraphQLError], label: str = "invalid") -> Outcome:
         mask_errors(errors)

@@ -229,6 +229,13 @@ class Metrics:
             buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.compiled_fallbacks = Counter(
+            "graphql_api_compiled_fallbacks",
+            "Root fields compiled execution left to graphql-core, by reason (incomplete: "
+            "expected; error, compile_error: a bug, logged).",
+            ["reason"],
+            registry=self.registry,
+        )
 
     @contextlib.contextmanager
     def watching(self, resources: Watched) -> Iterator[None]:
@@ -254,6 +261,9 @@ class Metrics:
         else:
             result = "ok"
         self.requests.labels(outcome.operation, result).inc()
+
+    def observe_fallback(self, reason: str) -> None:
+        self.compiled_fallbacks.labels(reason).inc()
 
     def observe_upstream(self, operation: str, status: str, seconds: float) -> None:
         self.upstream.labels(operation, status).inc()

@@ -41,13 +41,16 @@ Handler = Callable[[httpx.Request], httpx.Response]
 COMPILED_EXECUTION = os.environ.get("GRAPHQL_API_COMPILED_EXECUTION", "on") != "off"
 
 
-def examples(thorough: int) -> int:
-    """How many examples a property test runs: ``thorough`` under the "ci" Hypothesis profile,
+def thorough() -> bool:
+    """Whether the thorough ("ci") Hypothesis profile is loaded (tests/conftest.py)."""
+    return hypothesis.settings.get_current_profile_name() == "ci"
+
+
+def examples(full: int) -> int:
+    """How many examples a property test runs: ``full`` under the "ci" Hypothesis profile,
     a quarter under the others (the profiles are in tests/conftest.py, loaded before any test
     module, so this is right when called in a decorator)."""
-    if hypothesis.settings.get_current_profile_name() == "ci":
-        return thorough
-    return max(25, thorough // 4)
+    return full if thorough() else max(25, full // 4)
 
 
 def settings(**values: Any) -> Settings:

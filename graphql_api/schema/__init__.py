@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from graphql_api.errors import BadUserInput
+from graphql_api.internals import graphql_schema
 from graphql_api.schema import inputs, types
 from graphql_api.schema.resolvers import Query
 from graphql_api.schema.types import (
@@ -50,7 +51,8 @@ _ENTITIES = frozenset({"Pin"})
 
 
 def build_schema() -> Schema:
-    return _Schema(
+    """The schema, checked against the models its types read (:func:`types.check_models`)."""
+    built = _Schema(
         query=Query,
         types=[
             RetailProduct,
@@ -65,6 +67,8 @@ def build_schema() -> Schema:
         ],
         config=StrawberryConfig(scalar_map={**types.SCALARS, **inputs.SCALARS}),
     )
+    types.check_models(graphql_schema(built))
+    return built
 
 
 schema = build_schema()

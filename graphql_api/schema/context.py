@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from graphql_api.cache import Lookup
 from graphql_api.errors import APIError, Unauthenticated
+from graphql_api.internals import raw_info
 from graphql_api.schema.ids import check_id
 from graphql_api.schema.selection import selects
 from graphql_api.service import CatalogService
@@ -122,9 +123,9 @@ class Context(BaseContext):
     def selects(self, info: Info[Any, Any], field_name: str) -> bool:
         """Whether ``field_name`` is selected below the current field: known from the compiled
         plan for a root field, else read from the document."""
-        path = info._raw_info.path
-        names = self.collector.selected_below(str(path.key)) if path.prev is None else None
-        return field_name in names if names is not None else selects(info._raw_info, field_name)
+        raw = raw_info(info)
+        names = self.collector.selected_below(str(raw.path.key)) if raw.path.prev is None else None
+        return field_name in names if names is not None else selects(raw, field_name)
 
     @property
     def token(self) -> str:

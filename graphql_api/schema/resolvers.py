@@ -8,6 +8,7 @@ import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
 
+from graphql_api.internals import raw_info
 from graphql_api.pagination import check_first, decode_cursor, encode_cursor
 from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
 from graphql_api.schema.context import Context
@@ -50,7 +51,7 @@ async def _connection(
     )
     ctx.collector.used(result.sources)
     if result.error is not None:
-        ctx.collector.partial_error(result.error, info._raw_info.path.as_list())
+        ctx.collector.partial_error(result.error, raw_info(info).path.as_list())
     items = result.items
 
     def cursor(index: int) -> str:

@@ -3,18 +3,43 @@
 
 Each object type names the model it reads with ``is_type_of``; the interfaces and the union
 pick their concrete type from the model's class.
+
+**How to add a field**: add it to the model in ``upstream/models.py`` (its type says what the
+upstream may send: ``| None`` with a default when it may be missing), then to the Strawberry
+type here with the same Python name (``strawberry.field(name=...)`` for another GraphQL name),
+nullable when the model's attribute is, and regenerate ``schema.graphql`` (``python -m
+graphql_api.sdl > schema.graphql``). The parsers, the cache's form and the compiled plans follow
+the model by themselves; :func:`check_models`, run by ``build_schema``, refuses a field its
+model lacks, a non-null field over a nullable attribute or a leaf of another type, and an object
+type below a model (or in an interface or union) that names no model, before any app is built.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NewType
+import enum
+import types
+import typing
+from typing import Annotated, Any, ClassVar, NewType
 
+import msgspec
 import strawberry
-from graphql import GraphQLAbstractType, GraphQLResolveInfo
+from graphql import (
+    GraphQLAbstractType,
+    GraphQLEnumType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLSchema,
+    get_named_type,
+    is_abstract_type,
+    is_list_type,
+    is_non_null_type,
+)
 from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import UpstreamError
+from graphql_api.internals import strawberry_definition
 from graphql_api.schema.context import Context
 from graphql_api.upstream import models as m
 
@@ -29,6 +54,8 @@ __all__ = [
     "Pin",
     "ProductAvailability",
     "RetailProduct",
+    "SchemaModelError",
+    "check_models",
 ]
 
 DateTime = NewType("DateTime", str)
@@ -297,3 +324,110 @@ _PRODUCT_TYPE_NAMES: dict[type, str] = {
     m.HotelProduct: "HotelProduct",
     m.CreativeAssetsProduct: "CreativeAssetsProduct",
 }
+
+
+# --- The check binding the types to their models ---------------------------------------------
+
+
+class SchemaModelError(TypeError):
+    """A Strawberry type that does not fit the model it reads (see :func:`check_models`)."""
+
+
+# The Python types each leaf the models carry may be (an enum: its own class).
+_LEAVES: dict[str, tuple[type, ...]] = {
+    "String": (str,), "ID": (str,), "DateTime": (str,), "Int": (int,), "Float": (float,),
+    "Boolean": (bool,),
+}  # fmt: skip
+_NULLS = (type(None), msgspec.UnsetType)
+
+
+def model_of(type_: GraphQLObjectType) -> type | None:
+    """The model an object type reads (its ``is_type_of`` made by :func:`_reads`), or ``None``."""
+    return getattr(getattr(type_.is_type_of, "__func__", None), "model", None)
+
+
+def check_models(schema: GraphQLSchema) -> None:
+    """Check that each object type that reads a model fits it, or raise
+    :class:`SchemaModelError` naming the type, the field and the model: every field without a
+    resolver names an attribute of the model (a struct field, a class attribute or a property);
+    a non-null field's attribute cannot be ``None`` or ``UNSET``; a list's is a tuple or list;
+    a leaf's holds the Python type the leaf serialises (an enum: its class). Every object type
+    below a model, and every concrete type of an interface or a union, reads a model."""
+    m.check_readers()  # the models' own readers follow their fields
+    problems: list[str] = []
+    for named in schema.type_map.values():
+        if is_abstract_type(named) and not named.name.startswith("__"):
+            abstract: GraphQLAbstractType = named
+            problems += [
+                f"{concrete.name}, a type of {named.name}, names no model "
+                "(is_type_of = _reads(model))"
+                for concrete in schema.get_possible_types(abstract)
+                if model_of(concrete) is None
+            ]
+        if isinstance(named, GraphQLObjectType) and (model := model_of(named)) is not None:
+            problems += _misfits(named, model, schema)
+    if problems:
+        raise SchemaModelError("The schema does not fit its models:\n- " + "\n- ".join(problems))
+
+
+def _misfits(type_: GraphQLObjectType, model: type, schema: GraphQLSchema) -> list[str]:
+    problems: list[str] = []
+    hints = typing.get_type_hints(model)
+    for name, graphql_field in type_.fields.items():
+        definition = strawberry_definition(graphql_field)
+        if definition is None or definition.base_resolver is not None:
+            continue  # a resolver reads what it needs
+        attribute = definition.python_name
+        where = f"{type_.name}.{name} reads {model.__module__}.{model.__qualname__}.{attribute}"
+        if attribute not in hints and not isinstance(getattr(model, attribute, None), property):
+            problems.append(
+                f"{where}, which the model does not have: add it to the model (a msgspec field "
+                "or a property) or give the field a resolver"
+            )
+            continue
+        target = get_named_type(graphql_field.type)
+        if isinstance(target, GraphQLObjectType) and model_of(target) is None:
+            problems.append(
+                f"{where}, an object of type {target.name}, which names no model "
+                "(is_type_of = _reads(model))"
+            )
+        if attribute in hints:
+            problems += (f"{where}: {p}" for p in _fits(graphql_field.type, hints[attribute]))
+    return problems
+
+
+def _alternatives(annotation: Any) -> list[Any]:
+    """The alternatives of a union annotation (``ClassVar`` and ``Annotated`` removed)."""
+    origin = typing.get_origin(annotation)
+    if origin is ClassVar or origin is Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [a for arg in typing.get_args(annotation) for a in _alternatives(arg)]
+    return [annotation]
+
+
+def _fits(graphql_type: Any, annotation: Any) -> list[str]:
+    alternatives = _alternatives(annotation)
+    values = [a for a in alternatives if a not in _NULLS]
+    if is_non_null_type(graphql_type):
+        if len(values) < len(alternatives):
+            return [f"the field is non-null but the attribute is {annotation!r}: make the field "
+                    "nullable, or the attribute required"]  # fmt: skip
+        graphql_type = graphql_type.of_type
+    if is_list_type(graphql_type):
+        if any(typing.get_origin(v) not in (tuple, list) for v in values):
+            return [f"the field is a list but the attribute is {annotation!r}"]
+        return [p for v in values for p in _fits(graphql_type.of_type, typing.get_args(v)[0])]
+    named = get_named_type(graphql_type)
+    if isinstance(named, GraphQLEnumType):
+        definition = strawberry_definition(named)
+        expected: tuple[type, ...] = (getattr(definition, "wrapped_cls", enum.Enum),)
+    elif isinstance(named, GraphQLScalarType):
+        expected = _LEAVES.get(named.name, (object,))
+    else:
+        return []  # an object type: checked as a type of its own
+    wrong = [v for v in values if not (isinstance(v, type) and issubclass(v, expected))]
+    if wrong:
+        return [f"{named.name} is read from {', '.join(map(repr, expected))}, the attribute is "
+                f"{annotation!r}"]  # fmt: skip
+    return []

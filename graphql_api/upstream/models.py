@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias
@@ -59,6 +60,7 @@ __all__ = [
     "RetailMetadata",
     "RetailProduct",
     "VideoMetadata",
+    "check_readers",
     "dump_page",
     "dump_pin",
     "footprint",
@@ -160,18 +162,17 @@ class _MixedItem(_Frozen, frozen=True):
     width: int | None = None
 
 
+# Each kind's fields, read off the mixed item by name (so a new field of either follows; the
+# check below makes sure _MixedItem has it).
+_IMAGE_VALUES = operator.attrgetter(*ImageMetadata.__struct_fields__)
+_VIDEO_VALUES = operator.attrgetter(*VideoMetadata.__struct_fields__)
+
+
 def _media_item(raw: _MixedItem) -> ImageMetadata | VideoMetadata:
     item_type, video_url, cover = raw.item_type, raw.video_url, raw.cover_image_url
     if item_type == "video" or (item_type != "image" and (video_url or cover) is not UNSET):
-        return VideoMetadata(
-            item_type,
-            None if cover is UNSET else cover,
-            None if video_url is UNSET else video_url,
-            raw.duration,
-            raw.height,
-            raw.width,
-        )
-    return ImageMetadata(item_type, raw.title, raw.description, raw.link, raw.images)
+        return VideoMetadata(*[None if v is UNSET else v for v in _VIDEO_VALUES(raw)])
+    return ImageMetadata(*_IMAGE_VALUES(raw))
 
 
 class _Media(_Frozen, frozen=True, tag_field="media_type"):
@@ -825,3 +826,34 @@ def _read_item(raw: Any, *, convert: bool = True) -> Product:
         except _Invalid:
             continue
     return BrokenProduct("item matches no catalog product type")
+
+
+def check_readers() -> None:
+    """Raise ``TypeError`` if a model has a field the hand-written parts of the readers would
+    drop: the fast path's mixed media item (:class:`_MixedItem`) must have every field of both
+    kinds; :func:`_metrics` and :func:`_normalize_metrics` build :class:`PinMetrics` from two
+    windows, :func:`_read_item` a product from its metadata and its Pin. Run at import (and by
+    the schema's check), so a field added the wrong way fails before anything is served."""
+    kinds = (ImageMetadata, VideoMetadata)
+    missing = {f for kind in kinds for f in kind.__struct_fields__} - set(
+        _MixedItem.__struct_fields__
+    )
+    if missing:
+        raise TypeError(
+            f"models._MixedItem lacks {sorted(missing)}: the fast path would drop them from "
+            "multiple_mixed media items; add them to it (UNSET by default for video-only keys)"
+        )
+    if PinMetrics.__struct_fields__ != ("last_90_days", "all_time"):
+        raise TypeError(
+            f"models.PinMetrics has the fields {PinMetrics.__struct_fields__}: read the new ones "
+            "in _metrics (the fast path) and _normalize_metrics (the lenient one)"
+        )
+    for product in _PRODUCT_BY_TYPE.values():
+        if product.__struct_fields__ != ("metadata", "pin"):
+            raise TypeError(
+                f"models.{product.__name__} has the fields {product.__struct_fields__}: "
+                "_read_item builds products from their metadata and Pin only; read the new ones"
+            )
+
+
+check_readers()

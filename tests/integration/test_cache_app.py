@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from graphql_api.cache import MemoryStore
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, caller_mark
 from tests.helpers import Clock, json_response, open_app
@@ -147,8 +148,9 @@ async def test_no_page_reaches_another_caller(backend: str, request: pytest.Fixt
         blobs: list[bytes]
         if backend == "memory":
             store = h.resources.cache.store
-            keys = list(store.backend._cache)
-            blobs = [repr(v).encode() for v in store.backend._cache.values()]
+            assert isinstance(store, MemoryStore)
+            keys = list(store)
+            blobs = [repr(await store.get(key)).encode() for key in keys]
         else:
             client = aioredis.Redis.from_url(url)  # no decode_responses: it answers bytes
             stored = cast("list[bytes]", await client.keys("*"))
