@@ -25,6 +25,7 @@ from pympler import asizeof
 from strawberry.relay import PageInfo
 
 from graphql_api.compiled import compile_operation, source_types
+from graphql_api.internals import graphql_schema
 from graphql_api.schema import schema
 from graphql_api.schema.connections import CatalogProductConnection
 from graphql_api.upstream import models
@@ -61,11 +62,11 @@ def _parser() -> Callable[[bytes], Any]:
 
 
 def _projection() -> Callable[[Any], Any]:
-    graphql_schema = schema._schema
+    core_schema = graphql_schema(schema)
     document = parse(QUERY)
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
-    compiled = compile_operation(graphql_schema, operation, {}, {}, source_types(graphql_schema))
+    compiled = compile_operation(core_schema, operation, {}, {}, source_types(core_schema))
     (plan,) = compiled.plans.values()
     return plan
 

@@ -368,6 +368,11 @@ class RedisStore:
         """Subscribed to the replicas' messages: no message can be missed."""
         return self._live
 
+    @property
+    def epoch(self) -> int:
+        """How many times the subscription was confirmed or lost (it moves on with each)."""
+        return self._epoch
+
     async def subscribed(self) -> None:
         """Wait for the first attempt to subscribe (the caller bounds the wait): a service
         starting up lets it connect before its first requests need Redis."""

@@ -192,6 +192,12 @@ class Executor:
         self._on_fallback = on_fallback
         self._reporter = reporter or ErrorReporter(clock=SYSTEM.monotonic)
 
+    def clear_caches(self) -> None:
+        """Forget every parsed document, operation and compiled plan (they come back on use)."""
+        self.prepare.cache_clear()
+        self.operation.cache_clear()
+        self._plans.clear()
+
     def _prepare(self, query: str) -> Prepared:
         """Parse and validate a document once; later requests for it reuse the result."""
         try:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import httpx
 import hypothesis
@@ -64,6 +64,7 @@ class Harness:
     requests: list[httpx.Request]
     resources: Resources  # what the app's lifespan built
     app: FastAPI
+    transport: httpx.AsyncBaseTransport  # to the app, for more clients
 
     async def post(
         self,
@@ -174,14 +175,18 @@ async def open_app(
     # skip a write a test means to share); tests of that bound pass their own.
     values.setdefault("redis_timeout", 0.5)
     app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
-    async with running(app, "http://testserver") as (client, resources):
-        yield Harness(client, requests, resources, app)
+    async with running(app, "http://testserver") as (client, resources, transport):
+        yield Harness(client, requests, resources, app, transport)
+
+
+class Running(NamedTuple):
+    client: httpx.AsyncClient
+    resources: Resources  # what the app's lifespan built
+    transport: httpx.AsyncBaseTransport  # to the app, for more clients
 
 
 @asynccontextmanager
-async def running(
-    app: FastAPI, base_url: str = "http://t"
-) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+async def running(app: FastAPI, base_url: str = "http://t") -> AsyncIterator[Running]:
     """The app with its lifespan run (as a server runs it), a client to it, and the resources
     the lifespan built. httpx's ASGI transport runs no lifespan: this gives each request a copy
     of the lifespan's state, as uvicorn does."""
@@ -194,7 +199,7 @@ async def running(
 
         transport = httpx.ASGITransport(with_state)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            yield client, lifespan_state["resources"]
+            yield Running(client, lifespan_state["resources"], transport)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:

@@ -13,7 +13,7 @@ from tests.helpers import open_app, running, settings
 
 async def test_one_client_for_all_requests_closed_at_shutdown() -> None:
     app = create_app(settings(demo=True))
-    async with running(app) as (http, resources):
+    async with running(app) as (http, resources, _):
         client = resources.http
         for _ in range(3):
             response = await http.post("/graphql", json={"query": EXAMPLE_QUERY})
@@ -44,7 +44,7 @@ async def test_readyz_is_unavailable_before_the_lifespan_and_after_it() -> None:
 
 async def test_demo_accepts_no_token_and_any_token() -> None:
     app = create_app(settings(demo=True))
-    async with running(app) as (http, _):
+    async with running(app) as (http, _, _):
         for headers in ({}, {"Authorization": "Bearer anything"}):
             response = await http.post("/graphql", json={"query": EXAMPLE_QUERY}, headers=headers)
             nodes = response.json()["data"]["productGroupProducts"]["nodes"]

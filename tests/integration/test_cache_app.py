@@ -108,7 +108,7 @@ async def _mixed_requests(h: Any, count: int) -> int:
     rng = random.Random(7)
     semaphore = asyncio.Semaphore(64)
     wrong = 0
-    app_transport = h.client._transport
+    app_transport = h.transport
 
     async def one(token: str, group: str, first: int) -> None:
         nonlocal wrong

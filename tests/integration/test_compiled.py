@@ -62,9 +62,7 @@ def _release_the_executors_caches() -> Iterator[None]:
     this module, so the rest of the suite does not carry them (every full GC would walk them)."""
     yield
     for executor in (COMPILED, INTERPRETED):
-        executor.prepare.cache_clear()
-        executor.operation.cache_clear()
-        executor._plans.clear()
+        executor.clear_caches()
 
 
 # --- pages ----------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ async def test_a_silent_upstream_gives_upstream_timeout_within_the_default_deadl
     async with _server(_never_answers) as (url, connections):
         app = create_app(settings(pinterest_api_base_url=url, pinterest_access_token="tok",
                                   **_SCALED))  # fmt: skip
-        async with running(app) as (client, _):
+        async with running(app) as (client, _, _):
             started = time.monotonic()
             response = await client.post("/graphql", json={"query": '{ pin(id: "5") { id } }'})
             elapsed = time.monotonic() - started

@@ -43,6 +43,7 @@ from hypothesis_graphql import Mode, nodes, queries
 
 from graphql_api import errors as api_errors
 from graphql_api.http import GRAPHQL_RESPONSE, JSON
+from graphql_api.internals import graphql_schema
 from graphql_api.schema import schema
 from graphql_api.upstream.demo_catalog import build_catalog
 from tests.helpers import examples, json_response, open_app
@@ -463,7 +464,7 @@ CUSTOM_SCALARS = {
     "UInt32": st.integers(0, 2**32 - 1).map(nodes.Int),
     "DateTime": st.text(max_size=10).map(nodes.String),
 }
-GQL_SCHEMA = schema._schema
+GQL_SCHEMA = graphql_schema(schema)
 ROOT_FIELDS = ["productGroupProducts", "productsByFilter", "pin", "_entities", "_service"]
 VALID_QUERIES = st.one_of(
     queries(GQL_SCHEMA, custom_scalars=CUSTOM_SCALARS),

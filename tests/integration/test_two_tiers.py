@@ -190,10 +190,10 @@ async def test_after_losing_the_subscription_copies_of_redis_entries_go(
         await b.live()
         await a.store.set("k", _entry(clock.now), ttl=FRESH + STALE)
         assert await b.store.get("k") is not None
-        epoch = b.store._epoch
+        epoch = b.store.epoch
         own_redis.restart()  # the subscriptions are cut, and Redis forgot "k"
         # Lost (the epoch moves on), then subscribed again (once more) and trusted.
-        await _until(lambda: b.store._epoch >= epoch + 2 and b.store.live, "subscribed again")
+        await _until(lambda: b.store.epoch >= epoch + 2 and b.store.live, "subscribed again")
         assert "k" not in b.store.local
         assert await b.store.get("k") is None  # Redis lost it: a miss, not a stale copy
     finally:

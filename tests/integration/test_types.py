@@ -29,12 +29,13 @@ from graphql import (
     get_named_type,
 )
 
+from graphql_api.internals import graphql_schema
 from graphql_api.schema import schema
 from tests.helpers import DATA, json_response, open_app
 
 SPEC = json.loads((DATA / "catalog-products.openapi.json").read_text())
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
-GQL = schema._schema
+GQL = graphql_schema(schema)
 SEED_PAGE: dict[str, Any] = json.loads((DATA / "seed_page.json").read_text())
 SPEC_PAGE_FILE = DATA / "types" / "spec_page.json"
 

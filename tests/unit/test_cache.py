@@ -159,7 +159,7 @@ async def test_memory_store_is_bounded_least_recently_used_out() -> None:
     for key in ("d", "e"):
         await cache.get(key, upstream, metrics=False)
     assert len(store) == 3
-    assert len(store.backend._cache) == 3
+    assert len(store) == 3
     assert [k for k in "abcde" if await store.get(k) is not None] == ["a", "d", "e"]
 
 
@@ -301,7 +301,7 @@ async def test_memory_store_is_bounded_by_bytes_least_recently_used_out() -> Non
     assert evicted == ["b", "c"]
     assert [key for key in "abcd" if await store.get(key) is not None] == ["a", "d"]
     assert store.nbytes == sizes[0] + sizes[3]
-    assert len(store.backend._cache) == 2
+    assert len(store) == 2
 
 
 async def test_memory_store_replacing_an_entry_counts_its_new_size_once() -> None:

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 import graphql_api.execution
 import graphql_api.limits
 from graphql_api.execution import Executor
+from graphql_api.internals import graphql_schema
 from graphql_api.limits import Expansion, Limits, RootKeys, fragments_of, root_fields, upstream_cost
 from graphql_api.schema import schema
 from tests.helpers import examples
@@ -127,7 +128,7 @@ def fan_outs(draw: st.DrawFn, most: int = 14, widest: int = 3, cycles: bool = Tr
 
 def _run(query: str, name: str | None = "Q0") -> None:
     """What a request does with a new document: validation, the operation, its cost."""
-    executor = Executor(schema._schema, LIMITS, introspection=True, suggestions=True,
+    executor = Executor(graphql_schema(schema), LIMITS, introspection=True, suggestions=True,
                         page_size=25, default_first=25)  # fmt: skip
     executor.prepare(query)
     resolved = executor.operation(query, name)
