@@ -31,7 +31,7 @@ LIST = """query($group: ID!, $first: Int) {
 SECRET = "shared-secret-for-replicas"
 # The guard's settings in these tests: the default timeout, a quick probe.
 GUARD = {"redis_timeout": 0.05, "redis_probe_interval": 0.1, "response_cache": False}
-BOUND = 1.0  # seconds any request may take here (a hung Redis made it 5 s, then an error)
+BOUND = 2.5  # seconds any request may take here, on a busy machine (a hung Redis made it 5 s)
 
 
 def _link(h: Harness) -> RedisLink:
