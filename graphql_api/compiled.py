@@ -232,18 +232,21 @@ class _Compiler:
             item = type_.of_type
             return _List(self.shape(item, nodes), not is_non_null_type(item))
         if is_leaf_type(type_):
-            kinds = {GraphQLString: "string", GraphQLID: "string", GraphQLFloat: "float",
-                     GraphQLInt: "int", GraphQLBoolean: "bool"}  # fmt: skip
+            kinds = {
+                GraphQLString: "string",
+                GraphQLID: "string",
+                GraphQLFloat: "float",
+                GraphQLInt: "int",
+                GraphQLBoolean: "bool",
+            }
             if isinstance(type_, GraphQLEnumType):
                 return _Leaf(type_.serialize, "enum", _members(type_))
             return _Leaf(type_.serialize, kinds.get(type_, "other"))
         if is_object_type(type_):
             return self.object(type_, nodes)
         abstract: GraphQLAbstractType = type_  # type: ignore[assignment]
-        return _Abstract({
-            concrete.name: self.object(concrete, nodes)
-            for concrete in self.schema.get_possible_types(abstract)
-        })  # fmt: skip
+        concretes = self.schema.get_possible_types(abstract)
+        return _Abstract({concrete.name: self.object(concrete, nodes) for concrete in concretes})
 
 
 def source_types(schema: GraphQLSchema) -> dict[type, str]:
@@ -311,8 +314,12 @@ def compile_operation(
         plans[key] = _compile(compiler.shape(definition.type, nodes), types)
         selected[key] = frozenset(compiler.names)
         resolver = strawberry_definition(definition)
-        if roots is not None and isinstance(resolver, StrawberryField) \
-                and resolver.base_resolver and not resolver.extensions:  # fmt: skip
+        if (
+            roots is not None
+            and isinstance(resolver, StrawberryField)
+            and resolver.base_resolver
+            and not resolver.extensions
+        ):
             roots.append(_Root(key, nodes, definition, resolver))
         else:
             roots = None
@@ -466,8 +473,10 @@ def _object(
         passes = _PASSES.get(leaf.kind) if type(leaf) is _Leaf else None
         if type(leaf) is _Leaf and leaf.enum is not None:
             namespace[f"e{index}"], namespace[f"n{index}"] = leaf.enum
-            entries.append(f"{f.key!r}: (n{index}[x._value_] if type(x := {read}) is e{index} "
-                           f"else c{index}(x))")  # fmt: skip
+            entries.append(
+                f"{f.key!r}: (n{index}[x._value_] if type(x := {read}) is e{index} "
+                f"else c{index}(x))"
+            )
         elif passes is None:
             entries.append(f"{f.key!r}: c{index}({read})")
         else:  # a null passes where the field is nullable; else its completer raises
@@ -561,26 +570,38 @@ async def run(
     value the plan cannot complete, whatever the plan raised (the outcome replayed, not resolved
     again). ``on_fallback`` is told of each root field a plan did not complete."""
     options: dict[str, Any] = {
-        "context_value": context, "variable_values": variables, "operation_name": operation_name,
+        "context_value": context,
+        "variable_values": variables,
+        "operation_name": operation_name,
         "hide_suggestions": hide_suggestions,
-    }  # fmt: skip
+    }
     if compiled is None:
         return await _finished(execute(schema, document, **options))
-    planned = dict(options, executor_class=RootExecutor,
-                   complete_root=_root_completer(compiled.plans, on_fallback))  # fmt: skip
+    planned = dict(
+        options,
+        executor_class=RootExecutor,
+        complete_root=_root_completer(compiled.plans, on_fallback),
+    )
     query = schema.query_type
     root = next((r for r in compiled.roots or () if r.field is not None), None)
     if query is None or root is None or root.field is None or root.definition is None:
         return await _finished(execute(schema, document, **planned))
-    executor = start(schema, document, context, variables, operation_name,
-                     hide_suggestions=hide_suggestions)  # fmt: skip
+    executor = start(
+        schema, document, context, variables, operation_name, hide_suggestions=hide_suggestions
+    )
     if isinstance(executor, list):  # variables that do not coerce
         return await _finished(execute(schema, document, **planned))
     try:
         call = resolve_root(
-            schema, executor, root.definition, root.field, root.nodes, query,
-            Path(None, root.key, query.name), hide_suggestions=hide_suggestions,
-        )  # fmt: skip
+            schema,
+            executor,
+            root.definition,
+            root.field,
+            root.nodes,
+            query,
+            Path(None, root.key, query.name),
+            hide_suggestions=hide_suggestions,
+        )
     except Exception:  # arguments that do not coerce or convert
         return await _finished(execute(schema, document, **planned))
     value: Any

@@ -305,8 +305,15 @@ class Settings(BaseSettings):
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _CACHE_URLS = "use memory://, redis://[user:password@]host[:port][/db] or rediss://..."
 # URL query options passed to redis-py (timeouts and the pool are settings of their own).
-_SSL_OPTIONS = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
-                "ssl_check_hostname", "ssl_ciphers")  # fmt: skip
+_SSL_OPTIONS = (
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+    "ssl_ciphers",
+)
 _SSL_FILES = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile")
 _CERT_REQS = ("none", "optional", "required")
 _BOOLEANS = ("true", "false", "yes", "no", "1", "0")

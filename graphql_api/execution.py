@@ -216,10 +216,14 @@ class Executor:
         if not self._suggestions:
             for error in errors:
                 error.message = _SUGGESTION.sub("", error.message)
-        cacheable = not errors and not _introspects(document) and all(
-            not isinstance(d, OperationDefinitionNode) or d.operation is OperationType.QUERY
-            for d in document.definitions
-        )  # fmt: skip
+        cacheable = (
+            not errors
+            and not _introspects(document)
+            and all(
+                not isinstance(d, OperationDefinitionNode) or d.operation is OperationType.QUERY
+                for d in document.definitions
+            )
+        )
         return Prepared(document, errors, print_ast(document) if cacheable else None)
 
     def _operation(self, query: str, operation_name: str | None) -> _Operation | None:
@@ -237,8 +241,14 @@ class Executor:
                     definition.default_value, input_type
                 )
         roots = root_fields(operation.selection_set, fragments)
-        return _Operation(operation, fragments, roots, _label(roots), defaults,
-                          _directive_variables(operation, fragments))  # fmt: skip
+        return _Operation(
+            operation,
+            fragments,
+            roots,
+            _label(roots),
+            defaults,
+            _directive_variables(operation, fragments),
+        )
 
     async def run(
         self,
@@ -270,8 +280,12 @@ class Executor:
             )
             return self._request_error([GraphQLError(message)])
         label = resolved.label
-        cost = upstream_cost(resolved.roots, dict(variables or {}), page_size=self._page_size,
-                             default_first=self._default_first)  # fmt: skip
+        cost = upstream_cost(
+            resolved.roots,
+            dict(variables or {}),
+            page_size=self._page_size,
+            default_first=self._default_first,
+        )
         if cost > self._limits.max_upstream_cost:
             error = GraphQLError(
                 f"The operation could make {cost} upstream requests; the limit is "
@@ -284,11 +298,15 @@ class Executor:
         if planned is not None:
             context.collector.planned(planned.selected)
         result = await run(
-            self._schema, document, planned, context=context,
+            self._schema,
+            document,
+            planned,
+            context=context,
             variables=dict(variables) if variables is not None else None,
-            operation_name=operation_name, hide_suggestions=not self._suggestions,
+            operation_name=operation_name,
+            hide_suggestions=not self._suggestions,
             on_fallback=self._fell_back,
-        )  # fmt: skip
+        )
         return self._finish(result, context, label)
 
     def _plan(
@@ -329,8 +347,10 @@ class Executor:
 
     def _finish(self, result: ExecutionResult, context: Context, label: str) -> Outcome:
         errors = list(result.errors or ())
-        errors += [GraphQLError(error.message, path=path, original_error=error)
-                   for error, path in context.collector.partial_errors]  # fmt: skip
+        errors += [
+            GraphQLError(error.message, path=path, original_error=error)
+            for error, path in context.collector.partial_errors
+        ]
         if result.data is None and errors and all(e.path is None for e in errors):
             return self._request_error(errors, label)  # variables did not coerce: no execution
         mask_errors(errors)

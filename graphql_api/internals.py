@@ -86,9 +86,14 @@ class RootExecutor(Executor):  # type: ignore[type-arg]
         self._complete_root = complete_root
 
     def complete_value(
-        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any,
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
         position_context: Any,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         # The root field's own call (not the inner one graphql-core makes for a non-null type).
         if (
             path.prev is None
@@ -115,9 +120,14 @@ def start(
     """graphql-core's executor for an operation, its variables coerced; their errors if they
     do not coerce (``Executor.build``)."""
     return Executor.build(
-        schema, document, None, context, variables, operation_name,
+        schema,
+        document,
+        None,
+        context,
+        variables,
+        operation_name,
         hide_suggestions=hide_suggestions,
-    )  # fmt: skip
+    )
 
 
 def resolve_root(
@@ -140,11 +150,17 @@ def resolve_root(
         _raw_info=executor.build_resolve_info(definition, nodes, parent_type, path), _field=field
     )
     node = nodes[0]
-    args = get_argument_values(
-        definition, node, executor.variable_values, None, hide_suggestions
-    ) if definition.args or node.arguments else {}  # fmt: skip
+    args = (
+        get_argument_values(definition, node, executor.variable_values, None, hide_suggestions)
+        if definition.args or node.arguments
+        else {}
+    )
     field_args, field_kwargs = get_arguments(
-        field=field, source=None, info=info, kwargs=args, config=config,
+        field=field,
+        source=None,
+        info=info,
+        kwargs=args,
+        config=config,
         scalar_registry=strawberry_schema.schema_converter.scalar_registry,
-    )  # fmt: skip
+    )
     return lambda: field.get_result(None, info=info, args=field_args, kwargs=field_kwargs)

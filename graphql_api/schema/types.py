@@ -335,9 +335,13 @@ class SchemaModelError(TypeError):
 
 # The Python types each leaf the models carry may be (an enum: its own class).
 _LEAVES: dict[str, tuple[type, ...]] = {
-    "String": (str,), "ID": (str,), "DateTime": (str,), "Int": (int,), "Float": (float,),
+    "String": (str,),
+    "ID": (str,),
+    "DateTime": (str,),
+    "Int": (int,),
+    "Float": (float,),
     "Boolean": (bool,),
-}  # fmt: skip
+}
 _NULLS = (type(None), msgspec.UnsetType)
 
 
@@ -411,8 +415,10 @@ def _fits(graphql_type: Any, annotation: Any) -> list[str]:
     values = [a for a in alternatives if a not in _NULLS]
     if is_non_null_type(graphql_type):
         if len(values) < len(alternatives):
-            return [f"the field is non-null but the attribute is {annotation!r}: make the field "
-                    "nullable, or the attribute required"]  # fmt: skip
+            return [
+                f"the field is non-null but the attribute is {annotation!r}: make the field "
+                "nullable, or the attribute required"
+            ]
         graphql_type = graphql_type.of_type
     if is_list_type(graphql_type):
         if any(typing.get_origin(v) not in (tuple, list) for v in values):
@@ -428,6 +434,8 @@ def _fits(graphql_type: Any, annotation: Any) -> list[str]:
         return []  # an object type: checked as a type of its own
     wrong = [v for v in values if not (isinstance(v, type) and issubclass(v, expected))]
     if wrong:
-        return [f"{named.name} is read from {', '.join(map(repr, expected))}, the attribute is "
-                f"{annotation!r}"]  # fmt: skip
+        return [
+            f"{named.name} is read from {', '.join(map(repr, expected))}, the attribute is "
+            f"{annotation!r}"
+        ]
     return []

@@ -355,11 +355,10 @@ def asgi_app(fake: FakePinterest, *, latency: float = 0.0) -> Any:
         if latency:
             await asyncio.sleep(latency)
         response = fake.handler(request)
-        await send({
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
-        })  # fmt: skip
+        headers = [(k.encode(), v.encode()) for k, v in response.headers.items()]
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": response.content})
 
     return app
