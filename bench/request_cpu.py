@@ -33,9 +33,12 @@ CALLERS = 10  # varied requests: one ad account each, so each its own cache entr
 async def _measure(items: int, requests: int) -> float:
     """Milliseconds of CPU per request, for ``items`` products a page."""
     settings = Settings(
-        _env_file=None, pinterest_access_token="tok", response_cache=False,
-        log_level="warning", secret="x" * 32,
-    )  # fmt: skip
+        _env_file=None,
+        pinterest_access_token="tok",
+        response_cache=False,
+        log_level="warning",
+        secret="x" * 32,
+    )
     app = create_app(
         settings, transport=httpx.MockTransport(FakePinterest(build_catalog(600)).handler)
     )
@@ -44,13 +47,24 @@ async def _measure(items: int, requests: int) -> float:
 
         async def one(body: bytes) -> None:
             scope: dict[str, Any] = {
-                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
-                "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1),
-                "server": ("bench", 80), "state": dict(state),
-                "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                            (b"authorization", b"Bearer tok")],
-            }  # fmt: skip
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/graphql",
+                "raw_path": b"/graphql",
+                "root_path": "",
+                "query_string": b"",
+                "client": ("127.0.0.1", 1),
+                "server": ("bench", 80),
+                "state": dict(state),
+                "headers": [
+                    (b"host", b"bench"),
+                    (b"content-type", b"application/json"),
+                    (b"authorization", b"Bearer tok"),
+                ],
+            }
             sent = False
 
             async def receive() -> dict[str, Any]:

@@ -61,8 +61,12 @@ def _free_port() -> int:
 @contextmanager
 def _process(argv: list[str], env: dict[str, str], cpu: str, url: str) -> Iterator[list[int]]:
     """A server process pinned to ``cpu``, until the block ends; yields its pids (workers)."""
-    process = subprocess.Popen(["taskset", "-c", cpu, *argv], env={**os.environ, **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        ["taskset", "-c", cpu, *argv],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             try:
@@ -86,6 +90,7 @@ def redis_server(cpu: str = CLIENT_CPU) -> Iterator[str]:
     port = _free_port()
     binary = shutil.which("redis-server") or "redis-server"
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as directory:
+        # Not formatted: the command line as one would type it.
         process = subprocess.Popen(
             ["taskset", "-c", cpu, binary, "--port", str(port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", directory],
@@ -113,15 +118,16 @@ def redis_server(cpu: str = CLIENT_CPU) -> Iterator[str]:
 def _peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process and its children (uvicorn workers), in MB."""
     total = 0
-    pids = [pid, *map(int, subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
-                                          text=True).stdout.split())]  # fmt: skip
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    pids = [pid, *map(int, children.stdout.split())]
     for child in pids:
         try:
             status = Path(f"/proc/{child}/status").read_text()
         except FileNotFoundError:
             continue
-        total += int(next(line.split()[1] for line in status.splitlines()
-                          if line.startswith("VmHWM")))  # fmt: skip
+        total += int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+        )
     return total / 1024
 
 
@@ -187,6 +193,7 @@ def _wrk(
         script = script.replace('"POST"', '"GET"')
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)
+    # Not formatted: the command line as one would type it.
     run = subprocess.run(
         ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
          "--timeout", "30s",
@@ -210,8 +217,9 @@ def _stats(upstream: str) -> int:
 async def _walk(service: str, first: int, total: int) -> int:
     after, seen = None, 0
     account = str(random.randrange(10**9, 10**10))  # a listing nobody fetched yet
-    async with httpx.AsyncClient(base_url=service, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 timeout=60) as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        base_url=service, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    ) as client:
         while seen < total:
             body = {
                 "query": QUERY,
@@ -250,8 +258,10 @@ def _cases(items: int, store: str) -> list[Case]:
     varied = [_body({"first": items, "after": _cursor(n)}) for n in range(1, 200)]
     off = {"GRAPHQL_API_RESPONSE_CACHE": "off"}
     if store == "memory":
-        misses = [_body({"first": items, "account": str(10**12 * items + n)})
-                  for n in range(50_000)]  # fmt: skip
+        misses = [
+            _body({"first": items, "account": str(10**12 * items + n)}) for n in range(50_000)
+        ]
+        # Not formatted: one case a row or two, read as a table.
         return [
             Case("floor", "floor: plain JSON", "FastAPI + orjson, same cached page",
                  f"/plain/{items}", None, {}),
@@ -265,6 +275,7 @@ def _cases(items: int, store: str) -> list[Case]:
             Case("c", "(c) repeated identical", "facade + response cache", "/graphql",
                  [_body({"first": items})], {}),
         ]  # fmt: skip
+    # Not formatted: one case a row or two, read as a table.
     return [
         Case("b", "(b) page-cache hit, varied", "facade (compiled execution)", "/graphql",
              varied, off),
@@ -302,13 +313,18 @@ def run(
     upstream_port, service_port = _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     service = f"http://127.0.0.1:{service_port}"
+    # Not formatted (with argv below): command lines as one would type them.
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--no-access-log",
                "--log-level", "warning", "--host", "127.0.0.1"]  # fmt: skip
-    base_env = {"PINTEREST_API_BASE_URL": f"{upstream}/v5", "PINTEREST_ACCESS_TOKEN": TOKEN,
-                "GRAPHQL_API_CACHE_TTL": "3600", "GRAPHQL_API_LOG_LEVEL": "warning",
-                "GRAPHQL_API_SECRET": SECRET,
-                # all the load comes with one token: let it use the whole process bulkhead
-                "GRAPHQL_API_UPSTREAM_MAX_CONCURRENCY_PER_TOKEN": "64"}  # fmt: skip
+    base_env = {
+        "PINTEREST_API_BASE_URL": f"{upstream}/v5",
+        "PINTEREST_ACCESS_TOKEN": TOKEN,
+        "GRAPHQL_API_CACHE_TTL": "3600",
+        "GRAPHQL_API_LOG_LEVEL": "warning",
+        "GRAPHQL_API_SECRET": SECRET,
+        # all the load comes with one token: let it use the whole process bulkhead
+        "GRAPHQL_API_UPSTREAM_MAX_CONCURRENCY_PER_TOKEN": "64",
+    }
     argv = [*uvicorn, "--workers", str(workers), "--port", str(service_port),
             "bench.servers:service"]  # fmt: skip
     floors: dict[int, float] = {}
@@ -323,16 +339,22 @@ def run(
         redis_server() if "redis" in stores else _no_redis() as redis_url,
     ):
         shared = redis.Redis.from_url(redis_url) if redis_url else None
-        store_env = {"memory": {**base_env, "GRAPHQL_API_CACHE_URL": "memory://"},
-                     "redis": {**base_env, "GRAPHQL_API_CACHE_URL": redis_url or ""}}  # fmt: skip
+        store_env = {
+            "memory": {**base_env, "GRAPHQL_API_CACHE_URL": "memory://"},
+            "redis": {**base_env, "GRAPHQL_API_CACHE_URL": redis_url or ""},
+        }
         for count in items:
             # Memory- and Redis-backed twins back to back: what drifts on the machine drifts
             # for both.
             plan = sorted(
-                ((store, case) for store in stores for case in _cases(count, store)
-                 if case.id in cases),
+                (
+                    (store, case)
+                    for store in stores
+                    for case in _cases(count, store)
+                    if case.id in cases
+                ),
                 key=lambda planned: CASES.index(planned[1].id),
-            )  # fmt: skip
+            )
             for store, case in plan:
                 env = {**store_env[store], **case.env}
                 if shared is not None:
@@ -352,14 +374,31 @@ def run(
                     rss = _peak_rss_mb(pid)
                 if case.id == "floor":
                     floors[count] = result["rps"]
-                pair = ("b", "facade (compiled execution)") if case.id == "f" else (
-                    case.id, case.variant)  # fmt: skip
-                rows.append(Row(case.title, count, case.variant, result["rps"],
-                                result["p50"], result["p99"], per_request, rss,
-                                store=store, pair=pair, id=case.id))  # fmt: skip
+                pair = (
+                    ("b", "facade (compiled execution)")
+                    if case.id == "f"
+                    else (case.id, case.variant)
+                )
+                rows.append(
+                    Row(
+                        case.title,
+                        count,
+                        case.variant,
+                        result["rps"],
+                        result["p50"],
+                        result["p99"],
+                        per_request,
+                        rss,
+                        store=store,
+                        pair=pair,
+                        id=case.id,
+                    )
+                )
                 if result["errors"]:
-                    notes.append(f"{case.title}, {count} items, {store}, {case.variant}: "
-                                 f"{result['errors']} responses with errors")  # fmt: skip
+                    notes.append(
+                        f"{case.title}, {count} items, {store}, {case.variant}: "
+                        f"{result['errors']} responses with errors"
+                    )
         for store in stores if {"d", "e"} & set(cases) else ():
             if shared is not None:
                 shared.flushall()
@@ -381,14 +420,18 @@ def _upstream_notes(
         before = _stats(upstream)
         walked = asyncio.run(_walk(service, 10, 1000))
         sent = _stats(upstream) - before
-        notes.append(f"(d) {store}: a walk of {walked} products with first: 10 made {sent} "
-                     "upstream requests (goal: at most 4)")  # fmt: skip
+        notes.append(
+            f"(d) {store}: a walk of {walked} products with first: 10 made {sent} "
+            "upstream requests (goal: at most 4)"
+        )
     for count in items if "e" in cases else ():
         before = _stats(upstream)
         asyncio.run(_cold_burst(service, 100, count))
         sent = _stats(upstream) - before
-        notes.append(f"(e) {store}: 100 concurrent identical cold queries of {count} items "
-                     f"made {sent} upstream request(s) (goal: exactly 1)")  # fmt: skip
+        notes.append(
+            f"(e) {store}: 100 concurrent identical cold queries of {count} items "
+            f"made {sent} upstream request(s) (goal: exactly 1)"
+        )
     return notes
 
 
@@ -417,9 +460,11 @@ def comparisons(rows: list[Row]) -> list[str]:
         m = memory.get((r.pair, r.items))
         if m is None:
             continue
-        lines.append(f"| {r.case} | {r.items} | {m.rps:,.0f} | {r.rps:,.0f} | "
-                     f"{r.rps / m.rps:.0%} | {m.p50:.2f} | {r.p50:.2f} | {r.p50 / m.p50:.1f}x | "
-                     f"{m.p99:.2f} | {r.p99:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {r.case} | {r.items} | {m.rps:,.0f} | {r.rps:,.0f} | "
+            f"{r.rps / m.rps:.0%} | {m.p50:.2f} | {r.p50:.2f} | {r.p50 / m.p50:.1f}x | "
+            f"{m.p99:.2f} | {r.p99:.2f} |"
+        )
     if not lines:
         return []
     return [
@@ -434,9 +479,14 @@ def comparisons(rows: list[Row]) -> list[str]:
 
 
 def render(rows: list[Row], notes: list[str], args: argparse.Namespace) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     redis_note = (
         f"; redis-server (no persistence, emptied before each case) on core {CLIENT_CPU}"
         if any(r.store == "redis" for r in rows)
@@ -455,9 +505,11 @@ def render(rows: list[Row], notes: list[str], args: argparse.Namespace) -> str:
     ]
     for r in sorted(rows, key=_order):
         of_floor = f"{r.rps / r.floor_rps:.0%}" if r.floor_rps else "-"
-        lines.append(f"| {r.case} | {r.items} | {r.store} | {r.variant} | {r.rps:,.0f} | "
-                     f"{r.p50:.2f} | {r.p99:.2f} | {r.upstream_per_request:.3f} | "
-                     f"{r.rss_mb:.0f} | {of_floor} |")  # fmt: skip
+        lines.append(
+            f"| {r.case} | {r.items} | {r.store} | {r.variant} | {r.rps:,.0f} | "
+            f"{r.p50:.2f} | {r.p99:.2f} | {r.upstream_per_request:.3f} | "
+            f"{r.rss_mb:.0f} | {of_floor} |"
+        )
     lines += ["", *comparisons(rows), *[f"- {note}" for note in notes]]
     return "\n".join(lines) + "\n"
 
@@ -476,17 +528,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--cases", type=lambda v: _choices(v, CASES), default=CASES,
-                        help=f"comma-separated, of {','.join(CASES)} (default: all); f is "
-                        "Redis-backed only, d and e are notes")  # fmt: skip
-    parser.add_argument("--stores", type=lambda v: _choices(v, STORES), default=STORES,
-                        help="comma-separated, of memory,redis (default: both)")  # fmt: skip
-    parser.add_argument("--items", type=lambda v: _choices(v, ITEMS, int), default=ITEMS,
-                        help="comma-separated, of 25,250 (default: both)")  # fmt: skip
+    parser.add_argument(
+        "--cases",
+        type=lambda v: _choices(v, CASES),
+        default=CASES,
+        help=f"comma-separated, of {','.join(CASES)} (default: all); f is "
+        "Redis-backed only, d and e are notes",
+    )
+    parser.add_argument(
+        "--stores",
+        type=lambda v: _choices(v, STORES),
+        default=STORES,
+        help="comma-separated, of memory,redis (default: both)",
+    )
+    parser.add_argument(
+        "--items",
+        type=lambda v: _choices(v, ITEMS, int),
+        default=ITEMS,
+        help="comma-separated, of 25,250 (default: both)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    rows, notes = run(args.workers, args.latency, args.duration, args.connections,
-                      cases=args.cases, stores=args.stores, items=args.items)  # fmt: skip
+    rows, notes = run(
+        args.workers,
+        args.latency,
+        args.duration,
+        args.connections,
+        cases=args.cases,
+        stores=args.stores,
+        items=args.items,
+    )
     table = render(rows, notes, args)
     print(table)
     if args.out:

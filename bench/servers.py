@@ -36,8 +36,8 @@ def upstream() -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/_stats":
             body = orjson.dumps({"requests": len(fake.requests)})
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await inner(scope, receive, send)
@@ -51,14 +51,21 @@ def _project(product: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "__typename": type(product).__name__,
         "catalogType": product.catalog_type.value,
-        "pin": {"id": pin.id, "title": pin.title, "link": pin.link,
-                "media": {"mediaType": pin.media.media_type if pin.media else None}},
-    }  # fmt: skip
+        "pin": {
+            "id": pin.id,
+            "title": pin.title,
+            "link": pin.link,
+            "media": {"mediaType": pin.media.media_type if pin.media else None},
+        },
+    }
     metadata = product.metadata
     if hasattr(metadata, "item_id"):
-        out["metadata"] = {"itemId": metadata.item_id, "price": metadata.price,
-                           "currency": metadata.currency,
-                           "availability": metadata.availability.value}  # fmt: skip
+        out["metadata"] = {
+            "itemId": metadata.item_id,
+            "price": metadata.price,
+            "currency": metadata.currency,
+            "availability": metadata.availability.value,
+        }
     return out
 
 
@@ -74,9 +81,11 @@ def service() -> FastAPI:
     @app.get("/plain/{count}")
     async def plain(count: int, request: Request) -> Response:
         lookup = await request.state.resources.service.page(
-            TOKEN, Listing("product_group_products", product_group_id="1"), None,
+            TOKEN,
+            Listing("product_group_products", product_group_id="1"),
+            None,
             pin_metrics=False,
-        )  # fmt: skip
+        )
         nodes = [_project(product) for product in lookup.value.items[:count]]
         body = {"data": {"productGroupProducts": {"nodes": nodes}}}
         return Response(orjson.dumps(body), media_type="application/json")

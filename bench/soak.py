@@ -33,8 +33,10 @@ PIN_QUERY = "query Pin($id: ID!) { pin(id: $id) { id title } }"
 
 def _rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines()
-                    if line.startswith("VmRSS"))) / 1024  # fmt: skip
+    kilobytes = int(
+        next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+    )
+    return kilobytes / 1024
 
 
 async def _load(service: str, stop_at: float, callers: int, accounts: int) -> dict[str, int]:
@@ -48,12 +50,19 @@ async def _load(service: str, stop_at: float, callers: int, accounts: int) -> di
                 if random.random() < 0.2:
                     body = {"query": PIN_QUERY, "variables": {"id": str(random.randrange(10**6))}}
                 else:
-                    key = Listing("product_group_products", product_group_id="1",
-                                  ad_account_id=account).key  # fmt: skip
+                    key = Listing(
+                        "product_group_products", product_group_id="1", ad_account_id=account
+                    ).key
                     offset = random.randrange(0, 1000, 25)
                     after = encode_cursor(Position(None, offset), query=key, page_size=250)
-                    body = {"query": QUERY, "variables": {"first": 25, "after": after if offset
-                            else None, "account": account}}  # fmt: skip
+                    body = {
+                        "query": QUERY,
+                        "variables": {
+                            "first": 25,
+                            "after": after if offset else None,
+                            "account": account,
+                        },
+                    }
                 response = await client.post(
                     "/graphql", json=body, headers={"Authorization": f"Bearer soak-{caller}"}
                 )
@@ -68,18 +77,30 @@ async def _load(service: str, stop_at: float, callers: int, accounts: int) -> di
 def soak(store: str, minutes: float, callers: int, accounts: int) -> str:
     upstream_port, service_port = _free_port(), _free_port()
     upstream, service = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{service_port}"
-    with redis_server() if store == "redis" else _nothing() as redis_url, _process(
-        [sys.executable, "-m", "uvicorn", "--factory", "--log-level", "warning",
-         "--port", str(upstream_port), "bench.servers:upstream"],
-        {"BENCH_UPSTREAM_LATENCY": "0.005"}, CLIENT_CPU, f"{upstream}/_stats",
-    ), _process(
-        [sys.executable, "-m", "graphql_api", "serve", "--port", str(service_port)],
-        {"PINTEREST_API_BASE_URL": f"{upstream}/v5", "GRAPHQL_API_CACHE_URL": redis_url,
-         "GRAPHQL_API_SECRET": "soak-secret", "GRAPHQL_API_LOG_LEVEL": "warning",
-         "GRAPHQL_API_CACHE_TTL": "5", "GRAPHQL_API_CACHE_STALE_TTL": "5",
-         "GRAPHQL_API_UPSTREAM_MAX_CONCURRENCY_PER_TOKEN": "64"},
-        SERVICE_CPU, f"{service}/healthz",
-    ) as pids:  # fmt: skip
+    # Not formatted: the command line as one would type it.
+    upstream_argv = [sys.executable, "-m", "uvicorn", "--factory", "--log-level", "warning",
+                     "--port", str(upstream_port), "bench.servers:upstream"]  # fmt: skip
+    service_argv = [sys.executable, "-m", "graphql_api", "serve", "--port", str(service_port)]
+    service_env = {
+        "PINTEREST_API_BASE_URL": f"{upstream}/v5",
+        "GRAPHQL_API_SECRET": "soak-secret",
+        "GRAPHQL_API_LOG_LEVEL": "warning",
+        "GRAPHQL_API_CACHE_TTL": "5",
+        "GRAPHQL_API_CACHE_STALE_TTL": "5",
+        "GRAPHQL_API_UPSTREAM_MAX_CONCURRENCY_PER_TOKEN": "64",
+    }
+    with (
+        redis_server() if store == "redis" else _nothing() as redis_url,
+        _process(
+            upstream_argv, {"BENCH_UPSTREAM_LATENCY": "0.005"}, CLIENT_CPU, f"{upstream}/_stats"
+        ),
+        _process(
+            service_argv,
+            {**service_env, "GRAPHQL_API_CACHE_URL": redis_url},
+            SERVICE_CPU,
+            f"{service}/healthz",
+        ) as pids,
+    ):
         samples: list[tuple[float, float]] = []
         started = time.monotonic()
         stop_at = started + minutes * 60
