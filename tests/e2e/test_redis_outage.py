@@ -40,8 +40,11 @@ def _burst(base: str, accounts: range) -> list[float]:
 
     def one(account: int) -> float:
         started = time.monotonic()
-        response = httpx.post(f"{base}/graphql", json={"query": QUERY, "variables": {
-            "account": str(account)}}, timeout=30)  # fmt: skip
+        response = httpx.post(
+            f"{base}/graphql",
+            json={"query": QUERY, "variables": {"account": str(account)}},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text
         body = orjson.loads(response.content)
         assert "errors" not in body, body

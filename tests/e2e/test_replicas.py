@@ -31,8 +31,9 @@ class Upstream:
     fail (503)."""
 
     def __init__(self) -> None:
-        self.fake = FakePinterest(build_catalog(30), accept_any_token=False, tokens=TOKENS,
-                                  mark_callers=True)  # fmt: skip
+        self.fake = FakePinterest(
+            build_catalog(30), accept_any_token=False, tokens=TOKENS, mark_callers=True
+        )
         self.failing = False
         inner = asgi_app(self.fake)
 
@@ -40,8 +41,8 @@ class Upstream:
             if scope["type"] == "http" and self.failing:
                 self.fake.requests.append(httpx.Request("GET", "http://fake/failed"))
                 body = orjson.dumps({"code": 503, "message": "Unavailable."})
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+                headers = [(b"content-type", b"application/json")]
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
             await inner(scope, receive, send)
@@ -70,9 +71,14 @@ def _replicas(
     tmp_path: Path, redis_url: str, upstream_url: str, **environment: str
 ) -> Callable[[ExitStack], tuple[str, str]]:
     def start(stack: ExitStack) -> tuple[str, str]:
-        env = {"GRAPHQL_API_CACHE_URL": redis_url, "GRAPHQL_API_SECRET": "replicas-secret",
-               "PINTEREST_API_BASE_URL": upstream_url, "GRAPHQL_API_REDIS_TIMEOUT": "0.5",
-               "GRAPHQL_API_RETRY_ATTEMPTS": "1", **environment}  # fmt: skip
+        env = {
+            "GRAPHQL_API_CACHE_URL": redis_url,
+            "GRAPHQL_API_SECRET": "replicas-secret",
+            "PINTEREST_API_BASE_URL": upstream_url,
+            "GRAPHQL_API_REDIS_TIMEOUT": "0.5",
+            "GRAPHQL_API_RETRY_ATTEMPTS": "1",
+            **environment,
+        }
         return (
             stack.enter_context(serve_cli(tmp_path / "a.log", demo=False, **env)),
             stack.enter_context(serve_cli(tmp_path / "b.log", demo=False, **env)),
@@ -82,8 +88,12 @@ def _replicas(
 
 
 def _ask(base: str, token: str, query: str = LIST) -> dict[str, Any]:
-    response = httpx.post(f"{base}/graphql", json={"query": query},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = orjson.loads(response.content)
     return body
@@ -147,16 +157,20 @@ def test_replicas_pick_up_refreshes_and_serve_nothing_past_the_stale_window(
     alice = TOKENS[0]
     ttl, stale = 1.0, 1.0
     with ExitStack() as stack:
-        a, b = _replicas(tmp_path, own_redis.url, url, GRAPHQL_API_CACHE_TTL=str(ttl),
-                         GRAPHQL_API_CACHE_STALE_TTL=str(stale))(stack)  # fmt: skip
+        a, b = _replicas(
+            tmp_path,
+            own_redis.url,
+            url,
+            GRAPHQL_API_CACHE_TTL=str(ttl),
+            GRAPHQL_API_CACHE_STALE_TTL=str(stale),
+        )(stack)
         assert _nodes(_ask(a, alice))[0]["pin"]["title"] != "Retitled"
         _nodes(_ask(b, alice))
 
         # (b) The upstream changes; A refreshes (stale first, then fresh): B serves the new
         # page at once (A told it, or B's copy was no longer fresh and Redis has A's).
         fake.retitle("Retitled")
-        _until(lambda: _nodes(_ask(a, alice))[0]["pin"]["title"] == "Retitled", 10,
-               "A refreshes")  # fmt: skip
+        _until(lambda: _nodes(_ask(a, alice))[0]["pin"]["title"] == "Retitled", 10, "A refreshes")
         assert _nodes(_ask(b, alice))[0]["pin"]["title"] == "Retitled"
 
         # (d) The upstream fails: pages are served stale until their window ends, then never.

@@ -47,8 +47,12 @@ def _saves(pin_id: str) -> int:
 def test_composition_has_no_errors_and_no_hints(node: str) -> None:
     result = subprocess.run(
         [node, "compose.mjs", f"catalog={ROOT / 'schema.graphql'}", "reviews=reviews.graphql"],
-        cwd=HERE, capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     outcome = json.loads(result.stdout)
     assert outcome["errors"] == []
     assert outcome["hints"] == []
@@ -67,8 +71,9 @@ def _free_port() -> int:
 def _node_server(node: str, log: Path, script: str, *args: str) -> Iterator[None]:
     """A Node server of this folder, until the block ends; it prints "ready <url>" once up."""
     with log.open("w") as out:
-        process = subprocess.Popen([node, script, *args], cwd=HERE, stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [node, script, *args], cwd=HERE, stdout=out, stderr=subprocess.STDOUT
+        )
         try:
             for _ in range(600):
                 if "ready" in log.read_text():
@@ -114,7 +119,7 @@ def federation(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             str(gateway_port),
             f"{catalog}/graphql",
             reviews_url,
-        ),  # fmt: skip
+        ),
     ):
         yield Federation(fake, f"http://127.0.0.1:{gateway_port}/", f"{catalog}/graphql")
 

@@ -25,8 +25,14 @@ def test_graphql_over_http_audit() -> None:
             pytest.fail(message)
         pytest.skip(message)
     with serve_in_thread(create_app(settings(demo=True))) as url:
-        run = subprocess.run([node, "audit.mjs", f"{url}/graphql"], cwd=HERE,
-                             capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+        run = subprocess.run(
+            [node, "audit.mjs", f"{url}/graphql"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
     results = json.loads(run.stdout)
     assert len(results) > 30
     failures = [r for r in results if r["status"] == "error"]

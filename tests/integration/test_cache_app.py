@@ -125,10 +125,11 @@ async def _mixed_requests(h: Any, count: int) -> int:
         wrong += sum(node["pin"]["note"] != caller_mark(token) for node in nodes)
         assert nodes
 
-    await asyncio.gather(*(
+    calls = (
         one(rng.choice(TOKENS), rng.choice(["1", "2", "3"]), rng.choice([1, 5, 25]))
         for _ in range(count)
-    ))  # fmt: skip
+    )
+    await asyncio.gather(*calls)
     return wrong
 
 

@@ -49,8 +49,15 @@ QUERIES = 4 if thorough() else 2
 
 
 def _executor(compiled: bool) -> Executor:
-    return Executor(SCHEMA, LIMITS, introspection=True, suggestions=True, page_size=250,
-                    default_first=25, compiled=compiled)  # fmt: skip
+    return Executor(
+        SCHEMA,
+        LIMITS,
+        introspection=True,
+        suggestions=True,
+        page_size=250,
+        default_first=25,
+        compiled=compiled,
+    )
 
 
 COMPILED, INTERPRETED = _executor(True), _executor(False)
@@ -144,8 +151,8 @@ class _Query:
                     self.fragments.append(f"fragment {name} on {type_.name} {{ {sub} }}")
                     parts.append(f"...{name}{self.directive()}")
         if isinstance(type_, GraphQLInterfaceType | GraphQLUnionType):
-            for concrete in self.draw(st.lists(st.sampled_from(
-                    list(SCHEMA.get_possible_types(type_))), max_size=2)):  # fmt: skip
+            possible = list(SCHEMA.get_possible_types(type_))
+            for concrete in self.draw(st.lists(st.sampled_from(possible), max_size=2)):
                 sub = self.fields(concrete, depth - 1) if depth > 0 else "__typename"
                 if self.draw(st.booleans()):
                     parts.append(f"... on {concrete.name}{self.directive()} {{ {sub} }}")
@@ -180,8 +187,10 @@ LIST_KEY = Listing("product_group_products", product_group_id="1").key
 CURSOR = encode_cursor(Position(None, 1), query=LIST_KEY, page_size=250)
 FEED = '{feedBased: {feedId: "7", filters: {anyOf: [{minPrice: {values: 0}}]}}}'
 # RETAIL without country and locale: the resolver refuses it (BAD_USER_INPUT).
-NO_LOCALE = ('{catalogBased: {catalogType: RETAIL, catalogId: "1", '
-             'filters: {anyOf: [{minPrice: {values: 0}}]}}}')  # fmt: skip
+NO_LOCALE = (
+    '{catalogBased: {catalogType: RETAIL, catalogId: "1", '
+    "filters: {anyOf: [{minPrice: {values: 0}}]}}}"
+)
 MISSING_PIN = "404"  # the fake upstream answers 404 for it
 
 
@@ -194,16 +203,18 @@ def queries(draw: st.DrawFn) -> Case:
     from the first)."""
     query = _Query(draw)
     count = draw(st.sampled_from([1, 1, 1, 2, 3]))
-    kinds = draw(st.lists(st.sampled_from(["list", "filter", "pin", "typename"]),
-                          min_size=count, max_size=count))  # fmt: skip
+    root_kinds = st.sampled_from(["list", "filter", "pin", "typename"])
+    kinds = draw(st.lists(root_kinds, min_size=count, max_size=count))
     connection = SCHEMA.get_type("CatalogProductConnection")
     roots: list[str] = []
     for index, kind in enumerate(kinds):
         alias = f"r{index}: " if len(kinds) > 1 else ""
         depth = draw(st.integers(1, 6 if len(kinds) == 1 else 2))
         if kind == "list":
-            arguments = [query.argument("productGroupId", query.string("1")),
-                         query.argument("first", "$first")]  # fmt: skip
+            arguments = [
+                query.argument("productGroupId", query.string("1")),
+                query.argument("first", "$first"),
+            ]
             if draw(st.booleans()):
                 arguments.append(query.argument("after", "$after"))
             head = f"productGroupProducts({','.join(arguments)})"
@@ -227,8 +238,8 @@ def queries(draw: st.DrawFn) -> Case:
         f"${name}: Boolean = {str(value).lower()}" for name, value in query.defaults.items()
     ]
     # (only the variables it uses: an unused one makes the operation invalid)
-    text = (f"query Q{'(' + ', '.join(declared) + ')' if declared else ''} {{ {body} }} "
-            + " ".join(query.fragments))  # fmt: skip
+    signature = f"({', '.join(declared)})" if declared else ""
+    text = f"query Q{signature} {{ {body} }} " + " ".join(query.fragments)
     variables: dict[str, Any] = dict(query.variables)
     for name in query.defaults:  # left out (the default), or given
         given = draw(st.sampled_from([None, True, False]))
@@ -297,8 +308,9 @@ async def _compare(service: CatalogService, text: str, variables: dict[str, Any]
     # of several root fields' errors is reported depends on whether they wait for I/O).
     for executor in (INTERPRETED, COMPILED, INTERPRETED):
         context = Context(service, "tok", max_first=250)
-        outcome = await executor.run(text, variables=variables, operation_name="Q",
-                                     context=context, allow_mutations=False)  # fmt: skip
+        outcome = await executor.run(
+            text, variables=variables, operation_name="Q", context=context, allow_mutations=False
+        )
         results.append(outcome.body)
     assert results[1] == results[2], (text, variables)
 
@@ -309,8 +321,12 @@ async def _compare(service: CatalogService, text: str, variables: dict[str, Any]
 # In halves of their own examples (each parametrised case has its own seed), so the two
 # workers of the suite share the run.
 @pytest.mark.parametrize("half", [0, 1])
-@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(page=pages(), cases=st.lists(queries(), min_size=QUERIES, max_size=QUERIES))
 def test_compiled_answers_equal_graphql_core(
     half: int, page: list[dict[str, Any]], cases: list[Case]
@@ -319,8 +335,10 @@ def test_compiled_answers_equal_graphql_core(
 
 
 def test_the_compiled_path_is_taken_for_product_queries() -> None:
-    text = ('query Q($first: Int) { productGroupProducts(productGroupId: "1", first: $first) '
-            "{ nodes { __typename pin { id } } } }")  # fmt: skip
+    text = (
+        'query Q($first: Int) { productGroupProducts(productGroupId: "1", first: $first) '
+        "{ nodes { __typename pin { id } } } }"
+    )
     RUNNER.run(_run(POOL[:3], [(text, [{"first": 3}])]))
     plans = [plan for key, plan in COMPILED._plans.items() if key[0] == text]
     assert plans
@@ -366,15 +384,22 @@ def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPa
         cache = PageCache(MemoryStore(100), secret=b"k" * 32, fresh_ttl=60, stale_ttl=0)
         context = Context(CatalogService(CLIENT, cache, page_size=250), "tok", max_first=250)
         variables = {"id": pin_id} if "pin(" in text else {}
-        outcome = await COMPILED.run(text, variables=variables, operation_name="Q",
-                                     context=context, allow_mutations=False)  # fmt: skip
+        outcome = await COMPILED.run(
+            text, variables=variables, operation_name="Q", context=context, allow_mutations=False
+        )
         return outcome.body
 
-    listing = ('query Q($id: ID) { __typename a: productGroupProducts(productGroupId: "1", '
-               "first: 2, adAccountId: $id) { nodes { pin { id } } } }")  # fmt: skip
+    listing = (
+        'query Q($id: ID) { __typename a: productGroupProducts(productGroupId: "1", '
+        "first: 2, adAccountId: $id) { nodes { pin { id } } } }"
+    )
     body = RUNNER.run(one(listing))
-    assert body == {"data": {"__typename": "Query", "a": {"nodes": [
-        {"pin": {"id": item["pin"]["id"]}} for item in POOL[:2]]}}}  # fmt: skip
+    assert body == {
+        "data": {
+            "__typename": "Query",
+            "a": {"nodes": [{"pin": {"id": item["pin"]["id"]}} for item in POOL[:2]]},
+        }
+    }
     assert executions == []
     by_filter = f"query Q {{ productsByFilter(filter: {FEED}) {{ nodes {{ __typename }} }} }}"
     assert "errors" not in RUNNER.run(one(by_filter))  # its input converted by Strawberry
@@ -399,9 +424,11 @@ def test_a_root_field_resolves_without_graphql_core(monkeypatch: pytest.MonkeyPa
 def test_a_comment_inside_a_directive_keys_the_plan_by_its_variable() -> None:
     """The plan compiled for ``v: true`` is not reused for ``v: false`` whatever lies between
     ``@include(if:`` and ``$v`` (a comment, commas, line breaks): the keys come from the AST."""
-    text = ('query Q($first: Int, $v: Boolean!) { productGroupProducts(productGroupId: "1", '
-            "first: $first) { nodes { __typename pin @include(if: # a comment\n , $v) "
-            "{ id } } } }")  # fmt: skip
+    text = (
+        'query Q($first: Int, $v: Boolean!) { productGroupProducts(productGroupId: "1", '
+        "first: $first) { nodes { __typename pin @include(if: # a comment\n , $v) "
+        "{ id } } } }"
+    )
     RUNNER.run(_run(POOL[:3], [(text, [{"first": 2, "v": True}, {"first": 2, "v": False}])]))
 
 
@@ -431,9 +458,11 @@ async def _answers(query: str, variables: dict[str, Any]) -> tuple[Any, Any, dic
 
 PIN_ID = "900000000000000001"  # a Pin of the demo catalog
 ONE_ROOT = "query Q($id: ID!) { pin(id: $id) { id note title } }"
-SEVERAL_ROOTS = ("query Q($id: ID!) { a: pin(id: $id) { id note } __typename "
-                 'b: productGroupProducts(productGroupId: "1", first: 2) '
-                 "{ nodes { pin { id note } } } }")  # fmt: skip
+SEVERAL_ROOTS = (
+    "query Q($id: ID!) { a: pin(id: $id) { id note } __typename "
+    'b: productGroupProducts(productGroupId: "1", first: 2) '
+    "{ nodes { pin { id note } } } }"
+)
 
 
 @pytest.mark.skipif(not COMPILED_EXECUTION, reason="the compiled path is off")
@@ -470,10 +499,19 @@ def test_an_exception_while_compiling_runs_the_operation_on_graphql_core(
 
     monkeypatch.setattr(execution, "compile_operation", broken)
     reasons: list[str] = []
-    executor = Executor(SCHEMA, LIMITS, introspection=True, suggestions=True, page_size=250,
-                        default_first=25, on_fallback=reasons.append)  # fmt: skip
-    text = ('query Q { productGroupProducts(productGroupId: "1", first: 2) '
-            "{ nodes { __typename pin { id } } } }")  # fmt: skip
+    executor = Executor(
+        SCHEMA,
+        LIMITS,
+        introspection=True,
+        suggestions=True,
+        page_size=250,
+        default_first=25,
+        on_fallback=reasons.append,
+    )
+    text = (
+        'query Q { productGroupProducts(productGroupId: "1", first: 2) '
+        "{ nodes { __typename pin { id } } } }"
+    )
 
     async def answers() -> list[dict[str, Any]]:
         UPSTREAM.page = POOL[:3]
@@ -481,9 +519,13 @@ def test_an_exception_while_compiling_runs_the_operation_on_graphql_core(
         service = CatalogService(CLIENT, cache, page_size=250)
         bodies = []
         for each in (executor, executor, INTERPRETED):
-            outcome = await each.run(text, variables=None, operation_name="Q",
-                                     context=Context(service, "tok", max_first=250),
-                                     allow_mutations=False)  # fmt: skip
+            outcome = await each.run(
+                text,
+                variables=None,
+                operation_name="Q",
+                context=Context(service, "tok", max_first=250),
+                allow_mutations=False,
+            )
             bodies.append(outcome.body)
         return bodies
 

@@ -223,5 +223,7 @@ async def test_a_repeated_bookmark_before_any_product_gives_an_empty_connection(
     assert connection == {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
     assert len(result["data"]["other"]["nodes"]) == 2
     (error,) = result["errors"]
-    assert (error["path"], error["extensions"]) == (["productGroupProducts"],
-                                                    {"code": "UPSTREAM_ERROR"})  # fmt: skip
+    assert (error["path"], error["extensions"]) == (
+        ["productGroupProducts"],
+        {"code": "UPSTREAM_ERROR"},
+    )

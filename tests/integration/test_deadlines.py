@@ -104,16 +104,23 @@ _SCALE = 0.1
 _DEFAULTS = Settings(_env_file=None)
 _SCALED = {
     name: getattr(_DEFAULTS, name) * _SCALE
-    for name in ("request_deadline", "upstream_timeout", "upstream_connect_timeout",
-                 "retry_backoff", "retry_backoff_max", "hold_wait")
-}  # fmt: skip
+    for name in (
+        "request_deadline",
+        "upstream_timeout",
+        "upstream_connect_timeout",
+        "retry_backoff",
+        "retry_backoff_max",
+        "hold_wait",
+    )
+}
 
 
 async def test_a_silent_upstream_gives_upstream_timeout_within_the_default_deadline() -> None:
     deadline = _SCALED["request_deadline"]
     async with _server(_never_answers) as (url, connections):
-        app = create_app(settings(pinterest_api_base_url=url, pinterest_access_token="tok",
-                                  **_SCALED))  # fmt: skip
+        app = create_app(
+            settings(pinterest_api_base_url=url, pinterest_access_token="tok", **_SCALED)
+        )
         async with running(app) as (client, _, _):
             started = time.monotonic()
             response = await client.post("/graphql", json={"query": '{ pin(id: "5") { id } }'})

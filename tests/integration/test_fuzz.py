@@ -273,9 +273,26 @@ class Upstream:
 # --- Strategies: JSON, upstream data, upstream behaviours ------------------------------------
 
 _KEYS = st.sampled_from(
-    ["items", "bookmark", "code", "message", "id", "pin", "metadata", "catalog_type", "media",
-     "media_type", "images", "pin_metrics", "item_id", "hotel_id", "price", "url", "90d"]
-)  # fmt: skip
+    [
+        "items",
+        "bookmark",
+        "code",
+        "message",
+        "id",
+        "pin",
+        "metadata",
+        "catalog_type",
+        "media",
+        "media_type",
+        "images",
+        "pin_metrics",
+        "item_id",
+        "hotel_id",
+        "price",
+        "url",
+        "90d",
+    ]
+)
 _SCALARS = (
     st.none()
     | st.booleans()
@@ -344,8 +361,9 @@ def mutated(draw: st.DrawFn, base: Any, values: st.SearchStrategy[Any] = JSON_VA
 # By index: a strategy's repr holds its elements, and Hypothesis warns past 100 kB.
 DEMO_ITEMS = st.integers(0, len(_DEMO) - 1).flatmap(lambda i: mutated(_DEMO[i]))
 DEMO_PINS = st.integers(0, len(_DEMO) - 1).flatmap(lambda i: mutated(_DEMO[i]["pin"]))
-STATUSES = st.sampled_from([200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 418, 429, 500, 502,
-                            503, 504]) | st.integers(200, 599)  # fmt: skip
+STATUSES = st.sampled_from(
+    [200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 418, 429, 500, 502, 503, 504]
+) | st.integers(200, 599)
 
 # Bodies that put what the upstream echoes where no data can take it: in error answers, in
 # shapes that are no page and no Pin, in items that fit no product type.
@@ -382,17 +400,40 @@ _HEADER_VALUES = (
     _HEADER_TEXT
     | st.integers(-(10**12), 10**12).map(str)
     | st.floats().map(str)
-    | st.sampled_from(["0", "1", "30", "nan", "inf", "1e400", "1e-400", "-1", "\u00b2", ECHO,
-                       "Wed, 21 Oct 2099 07:28:00 GMT", "Wed, 21 Oct 0001 07:28:00 +0000"])
-)  # fmt: skip
+    | st.sampled_from(
+        [
+            "0",
+            "1",
+            "30",
+            "nan",
+            "inf",
+            "1e400",
+            "1e-400",
+            "-1",
+            "\u00b2",
+            ECHO,
+            "Wed, 21 Oct 2099 07:28:00 GMT",
+            "Wed, 21 Oct 0001 07:28:00 +0000",
+        ]
+    )
+)
 HEADERS = st.lists(
     st.tuples(
-        st.sampled_from(["Retry-After", "X-RateLimit-Reset", "X-RateLimit-Remaining",
-                         "Content-Type", "Location", "X-Request-Id", "WWW-Authenticate"]),
+        st.sampled_from(
+            [
+                "Retry-After",
+                "X-RateLimit-Reset",
+                "X-RateLimit-Remaining",
+                "Content-Type",
+                "Location",
+                "X-Request-Id",
+                "WWW-Authenticate",
+            ]
+        ),
         _HEADER_VALUES,
     ),
     max_size=3,
-).map(tuple)  # fmt: skip
+).map(tuple)
 # A body the app cannot decode: httpx raises DecodingError while reading it.
 BAD_ENCODING = st.builds(
     lambda status, body: Answer(status, body, (("Content-Encoding", "gzip"),)),
@@ -511,11 +552,15 @@ _RETAIL_CRITERIA: list[dict[str, Any]] = [
 ]
 _CRITERIA: dict[str, list[dict[str, Any]]] = {  # keys each kind of request allows
     "RETAIL": _RETAIL_CRITERIA,
-    "HOTEL": [{"hotelId": {"values": ["h1"]}}, {"price": {"value": 1, "operator": "LESS_THAN",
-                                                         "currency": "EUR"}}],
-    "CREATIVE_ASSETS": [{"creativeAssetsId": {"values": ["c"]}}, {"mediaType": {"values":
-                                                                             ["VIDEO"]}}],
-}  # fmt: skip
+    "HOTEL": [
+        {"hotelId": {"values": ["h1"]}},
+        {"price": {"value": 1, "operator": "LESS_THAN", "currency": "EUR"}},
+    ],
+    "CREATIVE_ASSETS": [
+        {"creativeAssetsId": {"values": ["c"]}},
+        {"mediaType": {"values": ["VIDEO"]}},
+    ],
+}
 
 
 def _catalog_based(catalog: str, kind: str, keys: list[Any]) -> dict[str, Any]:
@@ -632,9 +677,13 @@ def exchange(
     database=None,  # nothing written into the repository
     derandomize=DERANDOMIZE,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no (slow) explain phase
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much, HealthCheck.large_base_example],
-)  # fmt: skip
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(request=requests(), upstream=UPSTREAMS)
 def test_nothing_internal_reaches_a_client(request: Request, upstream: Upstream) -> None:
     response = exchange(request, upstream)
@@ -708,9 +757,13 @@ def _describe(behaviour: Any) -> str:
     database=None,
     derandomize=DERANDOMIZE,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much, HealthCheck.large_base_example],
-)  # fmt: skip
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(request=UPSTREAM_REQUESTS, upstream=UPSTREAMS)
 def test_a_hostile_upstream_leaks_nothing(request: Request, upstream: Upstream) -> None:
     response = exchange(request, upstream)
@@ -742,10 +795,13 @@ _ENVELOPE_VALUES = (
     | VALID_QUERIES
     | GARBAGE
     | st.fixed_dictionaries(
-        {"persistedQuery": st.fixed_dictionaries({}, optional={"sha256Hash": VARIABLE_VALUES,
-                                                               "version": VARIABLE_VALUES})}
+        {
+            "persistedQuery": st.fixed_dictionaries(
+                {}, optional={"sha256Hash": VARIABLE_VALUES, "version": VARIABLE_VALUES}
+            )
+        }
     )
-)  # fmt: skip
+)
 _BODIES = st.one_of(
     st.fixed_dictionaries(
         {"query": VALID_QUERIES},
@@ -759,12 +815,27 @@ _BODIES = st.one_of(
     JSON_VALUES.map(json.dumps),
     st.text(max_size=30),
 ).map(str.encode) | st.binary(max_size=40)
-_MEDIA = st.sampled_from(
-    ["application/json", "application/json; charset=utf-8", "application/json;charset=latin-1",
-     "APPLICATION/JSON", "text/plain", "application/graphql-response+json", "", "*/*",
-     "application/json, text/html;q=0.9", "application/json;q=0", "text/html", "x;q=abc",
-     "application/*;q=0.5", "multipart/form-data; boundary=x"]
-) | _HEADER_TEXT  # fmt: skip
+_MEDIA = (
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=latin-1",
+            "APPLICATION/JSON",
+            "text/plain",
+            "application/graphql-response+json",
+            "",
+            "*/*",
+            "application/json, text/html;q=0.9",
+            "application/json;q=0",
+            "text/html",
+            "x;q=abc",
+            "application/*;q=0.5",
+            "multipart/form-data; boundary=x",
+        ]
+    )
+    | _HEADER_TEXT
+)
 
 
 def _mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -791,8 +862,14 @@ ENVELOPES = st.builds(
     ).map(tuple),
     _BODIES,
 )
-ENVELOPE_STATUSES = {200: "", 400: "", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE",
-                     413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
+ENVELOPE_STATUSES = {
+    200: "",
+    400: "",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 
 
 @settings(
@@ -801,9 +878,13 @@ ENVELOPE_STATUSES = {200: "", 400: "", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCE
     database=None,
     derandomize=DERANDOMIZE,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much, HealthCheck.large_base_example],
-)  # fmt: skip
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(envelope=ENVELOPES, token=TOKENS, upstream=UPSTREAMS)
 def test_any_http_request_gets_a_clean_answer(
     envelope: Envelope, token: str, upstream: Upstream

@@ -51,20 +51,30 @@ async def test_unacceptable_media_type_is_406() -> None:
     assert response.status_code == 406
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "application/json; charset=latin-1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
+)
 async def test_posts_other_than_utf8_json_never_execute(content_type: str | None) -> None:
     async with open_app() as h:
-        response = await _post(h, f'{{"query": {QUERY!r}}}'.replace("'", '"'),
-                               content_type=content_type)  # fmt: skip
+        response = await _post(
+            h, f'{{"query": {QUERY!r}}}'.replace("'", '"'), content_type=content_type
+        )
         assert response.status_code == 415
         assert h.requests == []
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ("{not json", 400), ("[1, 2]", 400), ('{"query": 5}', 400), ('{"query": "{ __typename }", '
-     '"variables": [1]}', 400), ('{"variables": {}}', 400), ("", 400),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("{not json", 400),
+        ("[1, 2]", 400),
+        ('{"query": 5}', 400),
+        ('{"query": "{ __typename }", "variables": [1]}', 400),
+        ('{"variables": {}}', 400),
+        ("", 400),
+    ],
+)
 async def test_malformed_requests_are_400(body: str, status: int) -> None:
     async with open_app() as h:
         for accept in ("application/json", GQL):
@@ -73,10 +83,13 @@ async def test_malformed_requests_are_400(body: str, status: int) -> None:
             assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
-@pytest.mark.parametrize(("query", "code"), [
-    ("{ productGroupProducts(", "GRAPHQL_PARSE_FAILED"),
-    ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ productGroupProducts(", "GRAPHQL_PARSE_FAILED"),
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
+    ],
+)
 async def test_request_errors_are_400_without_data_with_graphql_response_json(
     query: str, code: str
 ) -> None:
@@ -110,8 +123,9 @@ async def test_field_errors_keep_200_and_data() -> None:
 
 async def test_get_runs_queries_and_refuses_mutations() -> None:
     async with open_app() as h:
-        query = await h.client.get("/graphql", params={"query": QUERY},
-                                   headers={"Authorization": "Bearer t"})  # fmt: skip
+        query = await h.client.get(
+            "/graphql", params={"query": QUERY}, headers={"Authorization": "Bearer t"}
+        )
         assert query.json()["data"]["productGroupProducts"]["nodes"]
         variables = await h.client.get(
             "/graphql",
@@ -122,8 +136,9 @@ async def test_get_runs_queries_and_refuses_mutations() -> None:
             headers={"Authorization": "Bearer t"},
         )
         assert variables.json()["data"]["pin"]["id"] == "813744226420795884"
-        mutation = await h.client.get("/graphql", params={"query": "mutation { __typename }"},
-                                      headers={"Accept": GQL})  # fmt: skip
+        mutation = await h.client.get(
+            "/graphql", params={"query": "mutation { __typename }"}, headers={"Accept": GQL}
+        )
         assert mutation.status_code == 405
         assert mutation.headers["allow"] == "POST"
 

@@ -19,22 +19,33 @@ LIST = 'productGroupProducts(productGroupId: "1", first: 1)'
 DEEP = f"{{ {LIST} {{ edges {{ node {{ pin {{ media {{ ... on PinMediaWithImage {{ images {{ size150x150 {{ url }} }} }} }} }} }} }} }} }}"  # noqa: E501
 ALIASES = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
 ROOTS = "{ " + " ".join(f'p{i}: pin(id: "{i}") {{ id }}' for i in range(11)) + " }"
-COSTLY = "{ " + " ".join(
-    f'l{i}: productGroupProducts(productGroupId: "1", first: 250) {{ nodes {{ catalogType }} }}'
-    for i in range(6)
-) + " }"  # fmt: skip
+COSTLY = (
+    "{ "
+    + " ".join(
+        f'l{i}: productGroupProducts(productGroupId: "1", first: 250) {{ nodes {{ catalogType }} }}'
+        for i in range(6)
+    )
+    + " }"
+)
 CYCLIC = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
 
 
-@pytest.mark.parametrize(("query", "settings", "code"), [
-    (DEEP, {"max_depth": 5}, "MAX_DEPTH_LIMIT"),
-    (ALIASES, {}, "MAX_ALIASES_LIMIT"),
-    (ROOTS, {}, "MAX_ROOT_FIELDS_LIMIT"),
-    ("{ " + "__typename " * 200 + "}", {"max_tokens": 100}, "MAX_TOKENS_LIMIT"),
-    (COSTLY, {"upstream_page_size": 100, "max_upstream_cost": 20}, "COST_ESTIMATED_TOO_EXPENSIVE"),
-    (CYCLIC, {}, "GRAPHQL_VALIDATION_FAILED"),
-], ids=["depth", "aliases", "root fields", "tokens", "upstream cost",
-        "introspection cycle"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "settings", "code"),
+    [
+        (DEEP, {"max_depth": 5}, "MAX_DEPTH_LIMIT"),
+        (ALIASES, {}, "MAX_ALIASES_LIMIT"),
+        (ROOTS, {}, "MAX_ROOT_FIELDS_LIMIT"),
+        ("{ " + "__typename " * 200 + "}", {"max_tokens": 100}, "MAX_TOKENS_LIMIT"),
+        (
+            COSTLY,
+            {"upstream_page_size": 100, "max_upstream_cost": 20},
+            "COST_ESTIMATED_TOO_EXPENSIVE",
+        ),
+        (CYCLIC, {}, "GRAPHQL_VALIDATION_FAILED"),
+    ],
+    ids=["depth", "aliases", "root fields", "tokens", "upstream cost", "introspection cycle"],
+)
 async def test_each_limit_refuses_before_any_upstream_call(
     query: str, settings: dict[str, int], code: str
 ) -> None:
@@ -61,9 +72,16 @@ async def test_the_cost_counts_variables() -> None:
 
 async def test_the_standard_introspection_queries_keep_working() -> None:
     async with open_app() as h:
-        for options in ({}, {"descriptions": True, "specified_by_url": True,
-                             "directive_is_repeatable": True, "schema_description": True,
-                             "input_value_deprecation": True}):  # fmt: skip
+        for options in (
+            {},
+            {
+                "descriptions": True,
+                "specified_by_url": True,
+                "directive_is_repeatable": True,
+                "schema_description": True,
+                "input_value_deprecation": True,
+            },
+        ):
             result = await h.gql(get_introspection_query(**options))
             assert "errors" not in result, result
             assert result["data"]["__schema"]["queryType"]["name"] == "Query"

@@ -78,8 +78,9 @@ async def test_metrics_report_what_the_caches_hold() -> None:
 
 
 async def test_metrics_report_the_in_process_tier_with_redis(redis_server: str) -> None:
-    async with open_app(FakePinterest(build_catalog(60)), cache_url=redis_server,
-                        secret="metrics-tier") as h:  # fmt: skip
+    async with open_app(
+        FakePinterest(build_catalog(60)), cache_url=redis_server, secret="metrics-tier"
+    ) as h:
         await h.gql(QUERY.replace('"1"', '"7"'))
         sizes = await h.cache_sizes()
     assert sizes["graphql_api_cache_entries", "pages"] == 1  # the parsed copy of the page

@@ -63,11 +63,12 @@ async def test_apq_is_shared_through_redis(redis_url: str) -> None:
 
 def _manifest(tmp_path: Path, *queries: str) -> Path:
     path = tmp_path / "operations.json"
-    path.write_bytes(orjson.dumps({
-        "format": "apollo-persisted-query-manifest", "version": 1,
-        "operations": [{"id": sha256(q), "name": f"Op{i}", "type": "query", "body": q}
-                       for i, q in enumerate(queries)],
-    }))  # fmt: skip
+    operations = [
+        {"id": sha256(q), "name": f"Op{i}", "type": "query", "body": q}
+        for i, q in enumerate(queries)
+    ]
+    manifest = {"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations}
+    path.write_bytes(orjson.dumps(manifest))
     return path
 
 
@@ -81,8 +82,9 @@ async def test_allowlist_runs_only_registered_operations(tmp_path: Path) -> None
         sent = len(h.requests)
         other = await _send(h, {"query": QUERY.replace("first: 2", "first: 3")})
         assert other["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
-        registered = await _send(h, {"query": "{ __typename }",
-                                     "extensions": _apq(sha256("{ __typename }"))})  # fmt: skip
+        registered = await _send(
+            h, {"query": "{ __typename }", "extensions": _apq(sha256("{ __typename }"))}
+        )
         assert registered["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
         assert len(h.requests) == sent
 

@@ -55,15 +55,28 @@ BAD_IDS = {
 }
 BAD_ID_FIELDS = {
     "pin(id)": ('{ pin(id: "%s") { id } }', "id", {"pin": None}),
-    "productGroupId": ('{ productGroupProducts(productGroupId: "%s") { nodes { catalogType } } }',
-                       "productGroupId", None),
-    "adAccountId": ('{ productGroupProducts(productGroupId: "1", adAccountId: "%s") '
-                    "{ nodes { catalogType } } }", "adAccountId", None),
-    "feedId": ("{ productsByFilter(filter: " + FEED + ") { nodes { catalogType } } }",
-               "feedId", None),
-    "catalogId": ("{ productsByFilter(filter: " + CATALOG_BASED + ") { nodes { catalogType } } }",
-                  "catalogId", None),
-}  # fmt: skip
+    "productGroupId": (
+        '{ productGroupProducts(productGroupId: "%s") { nodes { catalogType } } }',
+        "productGroupId",
+        None,
+    ),
+    "adAccountId": (
+        '{ productGroupProducts(productGroupId: "1", adAccountId: "%s") '
+        "{ nodes { catalogType } } }",
+        "adAccountId",
+        None,
+    ),
+    "feedId": (
+        "{ productsByFilter(filter: " + FEED + ") { nodes { catalogType } } }",
+        "feedId",
+        None,
+    ),
+    "catalogId": (
+        "{ productsByFilter(filter: " + CATALOG_BASED + ") { nodes { catalogType } } }",
+        "catalogId",
+        None,
+    ),
+}
 
 
 @pytest.mark.parametrize("field", BAD_ID_FIELDS, ids=BAD_ID_FIELDS.keys())
@@ -176,6 +189,10 @@ async def test_an_entity_with_a_bad_id_is_null_with_bad_user_input() -> None:
     entities = result["data"]["_entities"]
     assert [e and e["id"] for e in entities] == [ids[0], None, None, None, None]
     codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
-    assert codes == {("_entities", 1): "BAD_USER_INPUT", ("_entities", 2): "BAD_USER_INPUT",
-                     ("_entities", 3): "BAD_USER_INPUT", ("_entities", 4): "NOT_FOUND"}  # fmt: skip
+    assert codes == {
+        ("_entities", 1): "BAD_USER_INPUT",
+        ("_entities", 2): "BAD_USER_INPUT",
+        ("_entities", 3): "BAD_USER_INPUT",
+        ("_entities", 4): "NOT_FOUND",
+    }
     assert sorted(r.url.path for r in h.requests) == sorted([f"/v5/pins/{ids[0]}", "/v5/pins/12"])

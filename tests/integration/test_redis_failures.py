@@ -70,8 +70,11 @@ async def _until_ready(*harnesses: Harness) -> None:
 
 
 def _redis_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "graphql_api.redis" and r.levelno >= logging.WARNING]  # fmt: skip
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "graphql_api.redis" and r.levelno >= logging.WARNING
+    ]
 
 
 @pytest.fixture
@@ -83,8 +86,9 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 @asynccontextmanager
 async def _app(url: str, upstream: Any = None, **values: Any) -> AsyncIterator[Harness]:
     settings = {**GUARD, **values}
-    async with open_app(upstream or FakePinterest(CATALOG), cache_url=url, secret=SECRET,
-                        **settings) as h:  # fmt: skip
+    async with open_app(
+        upstream or FakePinterest(CATALOG), cache_url=url, secret=SECRET, **settings
+    ) as h:
         yield h
 
 
@@ -164,8 +168,9 @@ async def test_redis_flapping_every_query_answered(
 async def test_holds_are_honoured_in_the_process_while_redis_is_away(
     own_redis: RedisProcess,
 ) -> None:
-    limited = httpx.Response(429, json={"code": 8, "message": "slow down"},
-                             headers={"Retry-After": "60"})  # fmt: skip
+    limited = httpx.Response(
+        429, json={"code": 8, "message": "slow down"}, headers={"Retry-After": "60"}
+    )
     async with _app(own_redis.url, lambda request: limited, clock=Clock()) as h:
         own_redis.kill()
         first = await h.gql(LIST, {"group": "1", "first": 5}, token="alice")
@@ -215,8 +220,11 @@ async def test_sharing_resumes_after_redis_restarts(own_redis: RedisProcess) -> 
 def _tls_files(directory: Path) -> dict[str, Path]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
-    files = {"ca": directory / "ca.pem", "cert": directory / "cert.pem",
-             "key": directory / "key.pem"}  # fmt: skip
+    files = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "cert.pem",
+        "key": directory / "key.pem",
+    }
     ca.cert_pem.write_to_path(str(files["ca"]))
     cert.cert_chain_pems[0].write_to_path(str(files["cert"]))
     cert.private_key_pem.write_to_path(str(files["key"]))
@@ -227,12 +235,16 @@ def _tls_files(directory: Path) -> dict[str, Path]:
 def tls_redis(redis_binary: str, tmp_path: Path) -> Iterator[tuple[RedisProcess, Path]]:
     """A redis-server speaking only TLS, with a certificate of a CA made for this test."""
     files = _tls_files(tmp_path)
+    # Not formatted: a command line, flags beside their values.
     server = RedisProcess(redis_binary, "--port", "0", "--tls-port", "{port}",
                           "--tls-cert-file", str(files["cert"]), "--tls-key-file",
                           str(files["key"]), "--tls-ca-cert-file", str(files["ca"]),
                           "--tls-auth-clients", "no")  # fmt: skip
-    server.start(lambda port: redis.Redis(host="127.0.0.1", port=port, ssl=True,
-                                          ssl_ca_certs=str(files["ca"])))  # fmt: skip
+    server.start(
+        lambda port: redis.Redis(
+            host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(files["ca"])
+        )
+    )
     try:
         yield server, files["ca"]
     finally:
@@ -268,9 +280,14 @@ def acl_user(own_redis: RedisProcess) -> str:
     """An ACL user of ``own_redis`` allowed the commands the service uses, on every key and
     on the page cache's channel."""
     admin = redis.Redis(port=own_redis.port)
-    admin.acl_setuser("app", enabled=True, passwords=["+pw-app-1"], keys=["*"],
-                      channels=["graphql_api:cache"], commands=["+@read", "+@write",
-                      "+@connection", "+@keyspace", "+publish", "+subscribe"])  # fmt: skip
+    admin.acl_setuser(
+        "app",
+        enabled=True,
+        passwords=["+pw-app-1"],
+        keys=["*"],
+        channels=["graphql_api:cache"],
+        commands=["+@read", "+@write", "+@connection", "+@keyspace", "+publish", "+subscribe"],
+    )
     admin.close()
     return "app"
 

@@ -31,8 +31,11 @@ async def test_saturated_upstream_fails_excess_requests_and_health_stays_up() ->
         await release.wait()
         return fake.handler(request)
 
-    settings = {"upstream_max_concurrency": 4, "upstream_max_concurrency_per_token": 2,
-                "upstream_queue_timeout": 0.05}  # fmt: skip
+    settings = {
+        "upstream_max_concurrency": 4,
+        "upstream_max_concurrency_per_token": 2,
+        "upstream_queue_timeout": 0.05,
+    }
     async with open_app(stuck, **settings) as h:  # type: ignore[arg-type]
         groups = [str(n) for n in range(2, 12)]
         calls = [
@@ -76,8 +79,11 @@ async def test_a_later_page_failing_returns_the_products_before_it() -> None:
         assert connection["pageInfo"]["endCursor"] == connection["edges"][-1]["cursor"]
         (error,) = result["errors"]
         assert error["path"] == ["productGroupProducts"]
-        assert error["extensions"] == {"code": "UPSTREAM_UNAVAILABLE", "upstreamStatus": 503,
-                                       "upstreamCode": 0}  # fmt: skip
+        assert error["extensions"] == {
+            "code": "UPSTREAM_UNAVAILABLE",
+            "upstreamStatus": 503,
+            "upstreamCode": 0,
+        }
         failing = False
         after = connection["pageInfo"]["endCursor"]
         following = await h.gql(QUERY, {"first": 25, "after": after})
@@ -96,8 +102,7 @@ async def test_an_open_breaker_fails_fast_or_serves_the_stale_page() -> None:
         return fake.handler(request)
 
     clock = Clock()
-    options = {"breaker_min_calls": 3, "retry_attempts": 1, "cache_ttl": 10,
-               "cache_stale_ttl": 100}  # fmt: skip
+    options = {"breaker_min_calls": 3, "retry_attempts": 1, "cache_ttl": 10, "cache_stale_ttl": 100}
     async with open_app(upstream, clock=clock, **options) as h:
         resilience = h.resources.resilience
         breaker = resilience.breakers["product_group_products"]

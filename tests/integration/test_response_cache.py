@@ -65,10 +65,13 @@ async def test_gone_with_the_pages_it_was_built_from() -> None:
         assert len(h.requests) == 3
 
 
-@pytest.mark.parametrize("query", [
-    "{ __schema { queryType { name } } }",
-    '{ productGroupProducts(productGroupId: "1", first: -1) { nodes { catalogType } } }',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ __schema { queryType { name } } }",
+        '{ productGroupProducts(productGroupId: "1", first: -1) { nodes { catalogType } } }',
+    ],
+)
 async def test_introspection_and_errors_are_not_kept(query: str) -> None:
     async with open_app(FakePinterest(CATALOG)) as h:
         await h.post(query)

@@ -86,8 +86,9 @@ MATRIX: list[tuple[str, Answer, int, str]] = [
 
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
-@pytest.mark.parametrize(("answer", "attempts", "code"), [m[1:] for m in MATRIX],
-                         ids=[m[0] for m in MATRIX])  # fmt: skip
+@pytest.mark.parametrize(
+    ("answer", "attempts", "code"), [m[1:] for m in MATRIX], ids=[m[0] for m in MATRIX]
+)
 async def test_retry_matrix(
     call: Callable[[PinterestClient, str], Any], answer: Answer, attempts: int, code: str
 ) -> None:
@@ -120,8 +121,14 @@ async def test_a_post_that_is_not_idempotent_is_not_retried() -> None:
 
 async def test_backoff_is_exponential_with_full_jitter() -> None:
     script, clock = Script(_status(503)), Clock()
-    client, _ = _client(script, clock, retry_attempts=4, retry_backoff=1, retry_backoff_max=3,
-                        breaker_min_calls=10_000)  # fmt: skip
+    client, _ = _client(
+        script,
+        clock,
+        retry_attempts=4,
+        retry_backoff=1,
+        retry_backoff_max=3,
+        breaker_min_calls=10_000,
+    )
     for _ in range(30):
         clock.advance(61)  # a fresh retry budget window for each request
         with pytest.raises(APIError):
@@ -176,8 +183,12 @@ async def test_a_long_retry_after_is_not_retried_within_the_request() -> None:
     client, _ = _client(script, clock)
     with pytest.raises(APIError) as raised:
         await client.get_pin("alice", "5")
-    assert raised.value.extensions == {"code": "RATE_LIMITED", "upstreamStatus": 429,
-                                       "upstreamCode": 7, "retryAfter": 20}  # fmt: skip
+    assert raised.value.extensions == {
+        "code": "RATE_LIMITED",
+        "upstreamStatus": 429,
+        "upstreamCode": 7,
+        "retryAfter": 20,
+    }
     assert len(script.requests) == 1
     assert clock.sleeps == []  # no backoff, no sleeping through the hold
 

@@ -120,8 +120,17 @@ async def test_versions_follow_the_copies_a_replica_holds(
     """B's page cache validates its responses against the versions of the copies B holds,
     loaded from Redis or not, and forgets them when A refreshes or drops the page."""
     a, b = replicas
-    cache_a, cache_b = (PageCache(r.store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE,
-                                  clock=clock, rng=lambda: 0.0) for r in (a, b))  # fmt: skip
+    cache_a, cache_b = (
+        PageCache(
+            r.store,
+            secret=b"k" * 32,
+            fresh_ttl=FRESH,
+            stale_ttl=STALE,
+            clock=clock,
+            rng=lambda: 0.0,
+        )
+        for r in (a, b)
+    )
     pages = iter(PAGES)
     calls: list[str] = []
 

@@ -63,8 +63,9 @@ async def _joined(cache: PageCache, count: int) -> None:
 
 
 def _cache(store: Store, clock: Clock, rng: float = 0.0) -> PageCache:
-    return PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
-                     rng=lambda: rng)  # fmt: skip
+    return PageCache(
+        store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock, rng=lambda: rng
+    )
 
 
 def test_keys_carry_a_keyed_hash_of_the_token_never_the_token() -> None:
@@ -263,8 +264,15 @@ async def test_versions_are_pruned_with_either_store(store: Store) -> None:
     its entry's freshness ends (Redis included, which evicts nothing in the process) or when
     there are more than ``max_versions``."""
     clock, upstream = Clock(), Upstream()
-    cache = PageCache(store, secret=b"k" * 32, fresh_ttl=FRESH, stale_ttl=STALE, clock=clock,
-                      rng=lambda: 0.0, max_versions=50)  # fmt: skip
+    cache = PageCache(
+        store,
+        secret=b"k" * 32,
+        fresh_ttl=FRESH,
+        stale_ttl=STALE,
+        clock=clock,
+        rng=lambda: 0.0,
+        max_versions=50,
+    )
     for i in range(20):
         await cache.get(f"old{i}", upstream, metrics=False)
     assert len(cache.versions) == 20

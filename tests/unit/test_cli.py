@@ -73,6 +73,7 @@ def test_defaults_read_as_a_person_writes_them() -> None:
     assert expected("env") == "one of development, production"
 
 
+# Not formatted: a table of cases, a row or two each.
 @pytest.mark.parametrize(
     ("argv", "environ", "line"),
     [

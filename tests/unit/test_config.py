@@ -145,6 +145,7 @@ def test_log_levels() -> None:
         settings(log_level="loud")
 
 
+# Not formatted: a table of cases, a row or two each.
 @pytest.mark.parametrize(
     ("argv", "environ", "line"),
     [
@@ -174,6 +175,7 @@ def test_the_cli_stops_with_one_line_per_bad_setting(
 def test_every_bad_setting_has_its_line_and_no_secret_is_echoed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Not formatted: the command line as one would type it.
     argv = ["serve", "--cache-url", "mysql://root:pw-canary-31@db/0", "--log-level", "x",
             "--port", "-1"]  # fmt: skip
     assert cli.main(argv) == 2
@@ -198,8 +200,11 @@ def test_the_process_exits_2_with_one_line_and_no_traceback() -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "graphql_api", "serve", "--cache-url", "rediss://"],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "graphql-api: invalid --cache-url (GRAPHQL_API_CACHE_URL): a Redis URL needs a host: "

@@ -25,8 +25,11 @@ def test_inputs_are_fixed() -> None:
 def test_the_collector_keeps_sources_errors_and_the_oldest_stale_age() -> None:
     collector = Collector()
     assert (collector.stale_age, list(collector.sources)) == (None, [])
-    fresh, old, older = (_lookup("a", stale=False, age=99), _lookup("b", stale=True, age=5),
-                         _lookup("c", stale=True, age=7))  # fmt: skip
+    fresh, old, older = (
+        _lookup("a", stale=False, age=99),
+        _lookup("b", stale=True, age=5),
+        _lookup("c", stale=True, age=7),
+    )
     collector.used([fresh, old])
     collector.used([older])
     assert collector.stale_age == 7  # the oldest stale entry; a fresh one's age does not count

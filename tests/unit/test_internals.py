@@ -93,29 +93,49 @@ def test_info_wraps_graphql_cores() -> None:
 
 
 def test_graphql_cores_executor() -> None:
-    _expect(GRAPHQL_CORE, "Executor.complete_value's parameters",
-            _parameters(Executor.complete_value),
-            ["self", "return_type", "field_details_list", "info", "path", "result",
-             "position_context"])  # fmt: skip
-    _expect(GRAPHQL_CORE, "Executor.build_resolve_info's parameters",
-            _parameters(Executor.build_resolve_info),
-            ["self", "field_def", "field_nodes", "parent_type", "path"])  # fmt: skip
-    _expect(GRAPHQL_CORE, "Executor.build's first parameters",
-            _parameters(Executor.build)[:6],
-            ["schema", "document", "root_value", "context_value", "raw_variable_values",
-             "operation_name"])  # fmt: skip
+    _expect(
+        GRAPHQL_CORE,
+        "Executor.complete_value's parameters",
+        _parameters(Executor.complete_value),
+        ["self", "return_type", "field_details_list", "info", "path", "result", "position_context"],
+    )
+    _expect(
+        GRAPHQL_CORE,
+        "Executor.build_resolve_info's parameters",
+        _parameters(Executor.build_resolve_info),
+        ["self", "field_def", "field_nodes", "parent_type", "path"],
+    )
+    _expect(
+        GRAPHQL_CORE,
+        "Executor.build's first parameters",
+        _parameters(Executor.build)[:6],
+        [
+            "schema",
+            "document",
+            "root_value",
+            "context_value",
+            "raw_variable_values",
+            "operation_name",
+        ],
+    )
     for name in ("hide_suggestions", "custom_args"):
         assert name in _parameters(Executor.build), f"{GRAPHQL_CORE} changed Executor.build"
     assert "executor_class" in _parameters(graphql.execute)
-    _expect(GRAPHQL_CORE, "get_argument_values' parameters", _parameters(get_argument_values),
-            ["type_def", "node", "variable_values", "fragment_variable_values",
-             "hide_suggestions"])  # fmt: skip
+    _expect(
+        GRAPHQL_CORE,
+        "get_argument_values' parameters",
+        _parameters(get_argument_values),
+        ["type_def", "node", "variable_values", "fragment_variable_values", "hide_suggestions"],
+    )
 
 
 def test_strawberrys_argument_conversion() -> None:
-    _expect(STRAWBERRY, "schema_converter.get_arguments' parameters",
-            _parameters(get_arguments),
-            ["field", "source", "info", "kwargs", "config", "scalar_registry"])  # fmt: skip
+    _expect(
+        STRAWBERRY,
+        "schema_converter.get_arguments' parameters",
+        _parameters(get_arguments),
+        ["field", "source", "info", "kwargs", "config", "scalar_registry"],
+    )
     strawberry_schema: Any = getattr(GQL, "_strawberry_schema")  # noqa: B009
     assert hasattr(strawberry_schema.schema_converter, "scalar_registry"), (
         f"{STRAWBERRY} changed schema_converter.scalar_registry: {WHERE} resolve_root()"
@@ -151,8 +171,16 @@ def test_a_root_field_resolved_as_strawberry_does() -> None:
     operation = document.definitions[0]
     node = operation.selection_set.selections[0]  # type: ignore[attr-defined]
     field = internals.strawberry_definition(definition)
-    call = internals.resolve_root(TINY, executor, definition, field, [node], query,
-                                  Path(None, "d", "Query"), hide_suggestions=False)  # fmt: skip
+    call = internals.resolve_root(
+        TINY,
+        executor,
+        definition,
+        field,
+        [node],
+        query,
+        Path(None, "d", "Query"),
+        hide_suggestions=False,
+    )
     assert call() == 42, f"{STRAWBERRY}/{GRAPHQL_CORE} changed a root field's resolution: {WHERE}"
 
 
@@ -163,12 +191,19 @@ def test_root_executor_completes_root_fields() -> None:
         asked.append((key, value))
         return "completed" if key == "o" else internals.DEFER
 
-    result = graphql.execute(TINY, parse("{ o: other double }"),
-                             executor_class=internals.RootExecutor,
-                             complete_root=complete_root)  # fmt: skip
+    result = graphql.execute(
+        TINY,
+        parse("{ o: other double }"),
+        executor_class=internals.RootExecutor,
+        complete_root=complete_root,
+    )
     assert isinstance(result, graphql.ExecutionResult)
-    _expect(GRAPHQL_CORE, "Executor.complete_value (RootExecutor's override)", result.data,
-            {"o": "completed", "double": 2})  # fmt: skip
+    _expect(
+        GRAPHQL_CORE,
+        "Executor.complete_value (RootExecutor's override)",
+        result.data,
+        {"o": "completed", "double": 2},
+    )
     assert asked == [("o", "other"), ("double", 2)]
 
 

@@ -40,8 +40,14 @@ from graphql_api.schema import schema
 from tests.helpers import examples
 
 OURS = (graphql_api.limits.__file__, graphql_api.execution.__file__)
-LIMITS = Limits(max_depth=15, max_aliases=30, max_root_fields=10, max_tokens=5000,
-                max_body_bytes=100_000, max_upstream_cost=100)  # fmt: skip
+LIMITS = Limits(
+    max_depth=15,
+    max_aliases=30,
+    max_root_fields=10,
+    max_tokens=5000,
+    max_body_bytes=100_000,
+    max_upstream_cost=100,
+)
 
 # At most this many lines run per node of the document, beyond those a one-field document runs:
 # in our rules, label and cost (measured: up to 25; walking every path: 840 at ten levels of
@@ -52,8 +58,13 @@ ALL_LINES_PER_NODE = 1_500
 MINIMAL = "query Q0 { __typename }"
 
 LISTING = 'productGroupProducts(productGroupId: "1", first: 30) { nodes { catalogType } }'
-QUERY_LEAVES = ('pin(id: "1") { id }', "__typename", 'a: pin(id: "1") { id }', "b: __typename",
-                LISTING)  # fmt: skip
+QUERY_LEAVES = (
+    'pin(id: "1") { id }',
+    "__typename",
+    'a: pin(id: "1") { id }',
+    "b: __typename",
+    LISTING,
+)
 TYPE_LEAVES = ("name", "a: name", "fields { name }", "ofType { kind }", "b: ofType { name }")
 
 
@@ -128,8 +139,14 @@ def fan_outs(draw: st.DrawFn, most: int = 14, widest: int = 3, cycles: bool = Tr
 
 def _run(query: str, name: str | None = "Q0") -> None:
     """What a request does with a new document: validation, the operation, its cost."""
-    executor = Executor(graphql_schema(schema), LIMITS, introspection=True, suggestions=True,
-                        page_size=25, default_first=25)  # fmt: skip
+    executor = Executor(
+        graphql_schema(schema),
+        LIMITS,
+        introspection=True,
+        suggestions=True,
+        page_size=25,
+        default_first=25,
+    )
     executor.prepare(query)
     resolved = executor.operation(query, name)
     assert resolved is not None
@@ -178,8 +195,9 @@ def _naive(document: DocumentNode) -> tuple[int, int, set[str]]:
 
     (operation, *_) = (d for d in document.definitions if isinstance(d, OperationDefinitionNode))
     top = operation.selection_set
-    keys = {(f.alias or f.name).value for f in fields(top, frozenset())
-            if f.name.value != "__typename"}  # fmt: skip
+    keys = {
+        (f.alias or f.name).value for f in fields(top, frozenset()) if f.name.value != "__typename"
+    }
     return depth(top), aliases(top), keys
 
 

@@ -61,8 +61,9 @@ def test_retry_budget_record_is_pruned_by_time_without_any_retry() -> None:
 
 def _breaker(clock: Clock, rng: float = 0.0, failure_rate: float = 0.5) -> Breaker:
     # rng 0.0: refuse whenever the refusal probability is above zero.
-    return Breaker("op", failure_rate=failure_rate, window=30, min_calls=4, timer=clock.timer,
-                   rng=lambda: rng)  # fmt: skip
+    return Breaker(
+        "op", failure_rate=failure_rate, window=30, min_calls=4, timer=clock.timer, rng=lambda: rng
+    )
 
 
 def test_breaker_refuses_nothing_while_enough_calls_succeed() -> None:
@@ -97,8 +98,9 @@ def test_breaker_refuses_only_the_excess() -> None:
 def test_breaker_fails_fast_on_a_dead_upstream_and_lets_probes_through() -> None:
     clock = Clock()
     seeded = random.Random(12)
-    breaker = Breaker("op", failure_rate=0.5, window=30, min_calls=20, timer=clock.timer,
-                      rng=seeded.random)  # fmt: skip
+    breaker = Breaker(
+        "op", failure_rate=0.5, window=30, min_calls=20, timer=clock.timer, rng=seeded.random
+    )
     sent = refused = 0
     for _ in range(1000):
         clock.advance(0.01)
@@ -129,8 +131,14 @@ def test_breaker_sheds_in_proportion_to_the_upstreams_failures() -> None:
     """A simulated upstream failing 50%, then 80%, of the calls, through the default rate."""
     for failing, refused_at_most, refused_at_least in [(0.5, 0.0, 0.0), (0.8, 0.6, 0.3)]:
         clock, upstream = Clock(), random.Random(3)
-        breaker = Breaker("op", failure_rate=0.6, window=30, min_calls=20, timer=clock.timer,
-                          rng=random.Random(4).random)  # fmt: skip
+        breaker = Breaker(
+            "op",
+            failure_rate=0.6,
+            window=30,
+            min_calls=20,
+            timer=clock.timer,
+            rng=random.Random(4).random,
+        )
         refused = 0
         for _ in range(3000):
             clock.advance(0.1)

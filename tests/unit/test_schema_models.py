@@ -109,8 +109,9 @@ def test_no_app_is_built_over_a_model_that_lacks_a_field() -> None:
         models.BoardOwner = BoardOwner
         from graphql_api.app import create_app
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode != 0
     assert "SchemaModelError" in done.stderr
     assert "BoardOwner.username reads __main__.BoardOwner.username" in done.stderr, done.stderr
