@@ -24,7 +24,7 @@ import asyncio
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 import graphql_api.http
+from bench.asgi import post
 from bench.run import QUERY, redis_server
 from graphql_api.app import Resources, create_app
 from graphql_api.config import Settings
@@ -123,54 +124,6 @@ def _instrument(app: Any, resources: Resources, stages: Stages) -> Callable[[], 
     return undo
 
 
-async def _call(app: Any, state: Mapping[str, Any], body: bytes) -> bytes:
-    """One POST /graphql through the ASGI interface (with the lifespan's ``state``, as a
-    server passes it); the response body."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"authorization", f"Bearer {TOKEN}".encode()),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("bench", 80),
-        "state": dict(state),
-    }
-    sent = False
-    chunks: list[bytes] = []
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Future()  # the client never disconnects
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    content = b"".join(chunks)
-    if status != [200] or b'"errors"' in content:
-        raise RuntimeError(f"{status}: {content[:500]!r}")
-    return content
-
-
 async def measure(requests: int = 300, warmup: int = 50, cache_url: str = "memory://") -> Stages:
     """CPU a request and its stages, for ``requests`` page-cache misses after ``warmup``."""
     page = prebuilt_page()
@@ -202,7 +155,7 @@ async def measure(requests: int = 300, warmup: int = 50, cache_url: str = "memor
                 variables = {"first": ITEMS, "account": str(10**12 + n)}
                 body = orjson.dumps({"query": QUERY, "variables": variables})
                 start = _clock()
-                content = await _call(app, state, body)
+                content = await post(app, state, body, token=TOKEN)
                 stages.current["total"] = _clock() - start
                 stages.close()
                 assert content.count(b'"__typename"') == ITEMS

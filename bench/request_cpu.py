@@ -6,8 +6,8 @@ a before/after of a request-path change is not drowned by the machine's noise.
 
 Each round builds the app (memory store, no response cache), warms ten callers' pages, then
 times requests with ``time.process_time``. Run by hand (not a test); figures in
-docs/benchmarks.md. It only drives the ASGI app, so it runs unchanged on older commits (copy it
-there to compare).
+docs/benchmarks.md. It only drives the ASGI app, so it runs unchanged on older commits (copy
+it and bench/asgi.py there to compare).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import MutableMapping
-from typing import Any
 
 import httpx
 import orjson
 
+from bench.asgi import post
 from bench.run import QUERY
 from graphql_api.app import create_app
 from graphql_api.config import Settings
@@ -46,44 +45,7 @@ async def _measure(items: int, requests: int) -> float:
         state = dict(lifespan_state or {})
 
         async def one(body: bytes) -> None:
-            scope: dict[str, Any] = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": "/graphql",
-                "raw_path": b"/graphql",
-                "root_path": "",
-                "query_string": b"",
-                "client": ("127.0.0.1", 1),
-                "server": ("bench", 80),
-                "state": dict(state),
-                "headers": [
-                    (b"host", b"bench"),
-                    (b"content-type", b"application/json"),
-                    (b"authorization", b"Bearer tok"),
-                ],
-            }
-            sent = False
-
-            async def receive() -> dict[str, Any]:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                await asyncio.Future()  # no disconnect: the response is complete first
-                raise AssertionError("unreachable")
-
-            chunks: list[bytes] = []
-
-            async def send(message: MutableMapping[str, Any]) -> None:
-                if message["type"] == "http.response.body":
-                    chunks.append(message.get("body", b""))
-
-            await app(scope, receive, send)
-            answer = b"".join(chunks)
-            assert b'"errors"' not in answer, answer[:300]
+            await post(app, state, body, token="tok")
 
         variables = [{"first": items, "account": str(10**12 + i)} for i in range(CALLERS)]
         bodies = [orjson.dumps({"query": QUERY, "variables": v}) for v in variables]

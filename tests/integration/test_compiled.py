@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -48,7 +48,7 @@ EXAMPLES = examples(2500)
 QUERIES = 4 if thorough() else 2
 
 
-def _executor(compiled: bool) -> Executor:
+def _executor(compiled: bool, on_fallback: Callable[[str], None] | None = None) -> Executor:
     return Executor(
         SCHEMA,
         LIMITS,
@@ -57,6 +57,7 @@ def _executor(compiled: bool) -> Executor:
         page_size=250,
         default_first=25,
         compiled=compiled,
+        on_fallback=on_fallback,
     )
 
 
@@ -499,15 +500,7 @@ def test_an_exception_while_compiling_runs_the_operation_on_graphql_core(
 
     monkeypatch.setattr(execution, "compile_operation", broken)
     reasons: list[str] = []
-    executor = Executor(
-        SCHEMA,
-        LIMITS,
-        introspection=True,
-        suggestions=True,
-        page_size=250,
-        default_first=25,
-        on_fallback=reasons.append,
-    )
+    executor = _executor(True, on_fallback=reasons.append)
     text = (
         'query Q { productGroupProducts(productGroupId: "1", first: 2) '
         "{ nodes { __typename pin { id } } } }"

@@ -90,6 +90,13 @@ def test_defaults_read_as_a_person_writes_them() -> None:
         (["--cache-ttl", "-1"], {}, "--cache-ttl (GRAPHQL_API_CACHE_TTL): expected a number > 0"),
         (["--env", "prod"], {},
          "--env (GRAPHQL_API_ENV): expected one of development, production"),
+        # Our own validators' messages (the start of the line):
+        (["--cache-url", "foo://x"], {}, "--cache-url (GRAPHQL_API_CACHE_URL): use memory://"),
+        ([], {"GRAPHQL_API_CACHE_URL": "rediss://"},
+         "--cache-url (GRAPHQL_API_CACHE_URL): a Redis URL needs a host"),
+        (["--log-level", "loud"], {}, "--log-level (GRAPHQL_API_LOG_LEVEL): use one of debug"),
+        (["--redis-timeout", "-1"], {},
+         "--redis-timeout (GRAPHQL_API_REDIS_TIMEOUT): expected a number > 0 and <= 1"),
     ],
 )  # fmt: skip
 def test_a_bad_value_names_the_flag_the_variable_and_what_is_expected(
@@ -102,7 +109,8 @@ def test_a_bad_value_names_the_flag_the_variable_and_what_is_expected(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     assert cli.main(["serve", *argv]) == 2
-    assert capsys.readouterr().err.splitlines() == [f"graphql-api: invalid {line}"]
+    (error,) = capsys.readouterr().err.splitlines()  # one line, no traceback
+    assert error.startswith(f"graphql-api: invalid {line}")
 
 
 @pytest.mark.parametrize(

@@ -145,33 +145,6 @@ def test_log_levels() -> None:
         settings(log_level="loud")
 
 
-# Not formatted: a table of cases, a row or two each.
-@pytest.mark.parametrize(
-    ("argv", "environ", "line"),
-    [
-        (["--cache-url", "foo://x"], {}, "--cache-url (GRAPHQL_API_CACHE_URL): use memory://"),
-        ([], {"GRAPHQL_API_CACHE_URL": "rediss://"},
-         "--cache-url (GRAPHQL_API_CACHE_URL): a Redis URL needs a host"),
-        (["--log-level", "loud"], {}, "--log-level (GRAPHQL_API_LOG_LEVEL): use one of debug"),
-        (["--redis-timeout", "-1"], {},
-         "--redis-timeout (GRAPHQL_API_REDIS_TIMEOUT): expected a number > 0 and <= 1"),
-    ],
-)  # fmt: skip
-def test_the_cli_stops_with_one_line_per_bad_setting(
-    argv: list[str],
-    environ: dict[str, str],
-    line: str,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert cli.main(["serve", *argv]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1
-    assert err[0].startswith(f"graphql-api: invalid {line}")
-
-
 def test_every_bad_setting_has_its_line_and_no_secret_is_echoed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
