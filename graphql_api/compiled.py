@@ -577,11 +577,8 @@ async def run(
     }
     if compiled is None:
         return await _finished(execute(schema, document, **options))
-    planned = dict(
-        options,
-        executor_class=RootExecutor,
-        complete_root=_root_completer(compiled.plans, on_fallback),
-    )
+    complete_root = _root_completer(compiled.plans, on_fallback)
+    planned = {**options, "executor_class": RootExecutor, "complete_root": complete_root}
     query = schema.query_type
     root = next((r for r in compiled.roots or () if r.field is not None), None)
     if query is None or root is None or root.field is None or root.definition is None:
@@ -611,14 +608,8 @@ async def run(
             value = await value
     except Exception as error:
         value = error
-    completed: Any = DEFER
-    if not isinstance(value, Exception):  # raised or returned: graphql-core reports it
-        try:
-            completed = compiled.plans[root.key](value)
-        except _Fallback as error:
-            _fell_back(on_fallback, "incomplete", error)
-        except Exception as error:
-            _fell_back(on_fallback, "error", error)
+    # Raised or returned, an exception goes to graphql-core, which reports it.
+    completed = DEFER if isinstance(value, Exception) else complete_root(root.key, value)
     if completed is DEFER:  # graphql-core alone: the plan is not tried again
         replay = _Replay({root.key: value})
         return await _finished(execute(schema, document, middleware=[replay], **options))
