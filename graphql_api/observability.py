@@ -10,8 +10,9 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,8 +64,23 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
+# ANSI escape sequences (CSI: colours, cursor moves; OSC: titles, links), and the lone escape.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?)?")
+# What a text line shows escaped: control characters (a forged line, a terminal escape).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')  # a logfmt value that needs no quotes
+# Loggers whose lines we replace with our own: httpx's "HTTP Request: GET <url>" (a line per
+# upstream request, its query and cursor included; failures have our WARNING), and uvicorn's
+# start and stop lines (the startup line of graphql_api.server says it all).
+_QUIETED = {"httpx": logging.WARNING, "uvicorn.error": logging.WARNING}
+# Record attributes that are not a line's fields: logging's own, and uvicorn's colour copy of
+# the message (escape codes).
+_NOT_FIELDS = frozenset({*RESERVED_ATTRS, "request_id", "color_message"})
+
+
 class _ContextFilter(logging.Filter):
-    """Adds the request id and scrubs tokens from the message and traceback of every record."""
+    """Adds the request id and scrubs tokens (and terminal escapes) from the message and
+    traceback of every record."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
@@ -71,32 +88,76 @@ class _ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        record.msg, record.args = redact(record.getMessage(), self._secrets), None
+        message = redact(record.getMessage(), self._secrets)
+        record.msg, record.args = _ANSI.sub("", message) if "\x1b" in message else message, None
         if record.exc_info:
             formatted = logging.Formatter().formatException(record.exc_info)
             record.exc_text, record.exc_info = redact(formatted, self._secrets), None
         return True
 
 
+def _fields(record: logging.LogRecord) -> Iterator[tuple[str, object]]:
+    """The fields a line carries besides its message (``extra=`` of the logging call)."""
+    return ((k, v) for k, v in record.__dict__.items() if k not in _NOT_FIELDS)
+
+
+class _JSONFormatter(OrjsonFormatter):
+    """One JSON object a line: time, level, logger, message, request id and the fields; no
+    string in it holds a terminal escape."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for key, value in log_data.items():
+            if type(value) is str and "\x1b" in value:
+                log_data[key] = _ANSI.sub("", value)
+        return log_data
+
+
+class _TextFormatter(logging.Formatter):
+    """``time LEVEL logger [request id] message key=value ...``: the fields as logfmt pairs
+    (a value quoted when it has a space, a quote or a control character), no colours."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = _UNSAFE.sub(_escaped, record.message)
+        line = super().formatMessage(record)
+        pairs = [f"{key}={_logfmt(value)}" for key, value in _fields(record)]
+        return " ".join([line, *pairs]) if pairs else line
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
+def _logfmt(value: object) -> str:
+    if type(value) is str and _BARE.fullmatch(value):
+        return value
+    return orjson.dumps(value, default=str).decode()
+
+
 def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> None:
     """The root logger: one JSON object a line (or text), each with the request id, and no
-    token (bearer tokens, the caller's, and ``secrets``) in any message or traceback."""
+    token (bearer tokens, the caller's, and ``secrets``) in any message or traceback.
+    docs/logging.md describes the lines."""
     handler = logging.StreamHandler()
     handler.addFilter(_ContextFilter(tuple(s for s in secrets if s)))
     if fmt == "json":
         handler.setFormatter(
-            OrjsonFormatter(
+            _JSONFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                reserved_attrs=sorted(_NOT_FIELDS),
             )
         )
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+            _TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name, quiet in _QUIETED.items():
+        # uvicorn's lines come back at debug; httpx's never (their URLs hold cursors).
+        debug = root.level <= logging.DEBUG and name != "httpx"
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else quiet)
 
 
 class RequestIdMiddleware:

@@ -10,8 +10,10 @@ full-jitter backoff, only for idempotent operations and transient failures, with
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -49,6 +51,52 @@ __all__ = [
 _T = TypeVar("_T")
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
+# Answers about the caller's request, not failures of the upstream: logged at INFO.
+_CALLERS_STATUSES = frozenset({400, 404, 409})
+_log = logging.getLogger("graphql_api.upstream")
+
+
+@dataclass(slots=True)
+class _Tried:
+    """The attempt under way, for its log line: its number, and the seconds its upstream
+    request took (None while nothing went upstream: a hold, the breaker or the bulkhead refused
+    it, or the deadline was spent)."""
+
+    number: int = 0
+    seconds: float | None = None
+
+
+def _log_failure(
+    operation: str, error: BaseException | None, tried: _Tried, *, will_retry: bool
+) -> None:
+    """One line per failed upstream attempt (docs/logging.md): never the URL, its query (a
+    cursor) or a header; the request id comes with the log filter."""
+    if tried.seconds is None or not isinstance(error, UpstreamError):
+        return  # refused before the upstream: no attempt
+    status = error.upstream_status
+    if isinstance(error, UpstreamTimeout):
+        failure = "timeout"
+    elif isinstance(error, UpstreamConnectionFailed):
+        failure = "connection_error"
+    elif status is None or status < 400:
+        failure = "malformed"  # a body that does not decode, or is not what it should be
+    else:
+        failure = "status"
+    level = logging.INFO if status in _CALLERS_STATUSES else logging.WARNING
+    _log.log(
+        level,
+        "upstream attempt failed",
+        extra={
+            "operation": operation,
+            "failure": failure,
+            "status": status,
+            "error": error.code,
+            "pinterest_code": error.upstream_code,
+            "attempt": tried.number,
+            "duration_ms": round(tried.seconds * 1000, 2),
+            "will_retry": will_retry,
+        },
+    )
 
 
 def build_http_client(
@@ -135,9 +183,11 @@ class PinterestClient:
         params: Mapping[str, str],
         json: Any = None,
         deadline: Deadline | None,
-    ) -> tuple[bytes, int]:
-        """``operation`` (its path template filled with ``path``, each part URL-quoted),
-        retried on transient failures if it is idempotent."""
+        parse: Callable[[tuple[bytes, int]], _T],
+    ) -> _T:
+        """``operation`` (its path template filled with ``path``, each part URL-quoted), its
+        answer parsed; retried on transient failures if it is idempotent. Each failed attempt
+        that reached the upstream is logged, saying whether it will be retried."""
         r = self._r
         deadline = deadline or Deadline.after(r.default_deadline, r.timer)
         url = operation.path.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
@@ -164,24 +214,38 @@ class PinterestClient:
                 or not r.budget.can_retry()
             )
 
+        tried = _Tried()
+
+        def retrying_after(state: RetryCallState) -> None:  # tenacity: a retry is decided
+            error = state.outcome.exception() if state.outcome is not None else None
+            _log_failure(operation.name, error, tried, will_retry=True)
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
             wait=wait,
             stop=stop,
             sleep=r.timer.sleep,
+            before_sleep=retrying_after,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(
-                    operation,
-                    url,
-                    token,
-                    params=params,
-                    json=json,
-                    deadline=deadline,
-                    retry=attempt.retry_state.attempt_number > 1,
-                )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    tried.number, tried.seconds = attempt.retry_state.attempt_number, None
+                    answer = await self._attempt(
+                        operation,
+                        url,
+                        token,
+                        params=params,
+                        json=json,
+                        deadline=deadline,
+                        retry=tried.number > 1,
+                        tried=tried,
+                    )
+                    return parse(answer)
+        except UpstreamError as error:  # the last attempt's: not retried
+            _log_failure(operation.name, error, tried, will_retry=False)
+            raise
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def _attempt(
@@ -194,6 +258,7 @@ class PinterestClient:
         json: Any,
         deadline: Deadline,
         retry: bool,
+        tried: _Tried,
     ) -> tuple[bytes, int]:
         """One attempt. Only an attempt that reaches the upstream is recorded (retry budget,
         breaker): a hold, the breaker, the bulkhead or a spent deadline refuse it before."""
@@ -218,6 +283,11 @@ class PinterestClient:
                 raise UpstreamTimeout()
             (r.budget.retry if retry else r.budget.request)()
             started = r.timer.monotonic()
+
+            def observe(status: str) -> None:
+                tried.seconds = r.timer.monotonic() - started
+                r.observe(operation.name, status, tried.seconds)
+
             try:
                 async with asyncio.timeout(budget):
                     response = await self._http.request(
@@ -225,20 +295,20 @@ class PinterestClient:
                     )
             except (TimeoutError, httpx.TimeoutException) as exc:
                 breaker.record(success=False)
-                r.observe(operation.name, "timeout", r.timer.monotonic() - started)
+                observe("timeout")
                 raise UpstreamTimeout() from exc
             except httpx.TransportError as exc:
                 breaker.record(success=False)
-                r.observe(operation.name, "connection_error", r.timer.monotonic() - started)
+                observe("connection_error")
                 raise UpstreamConnectionFailed() from exc
             except httpx.HTTPError as exc:  # e.g. a body that does not decode (bad gzip)
                 breaker.record(success=False)
-                r.observe(operation.name, "malformed", r.timer.monotonic() - started)
+                observe("malformed")
                 raise UpstreamError(
                     "The Pinterest API returned a malformed response.", upstream_status=None
                 ) from exc
         status = response.status_code
-        r.observe(operation.name, str(status), r.timer.monotonic() - started)
+        observe(str(status))
         if status != 429:  # a 429 is this caller's limit, not the upstream's health
             breaker.record(success=status < 500)
         hint = _reset_hint(response)
@@ -280,6 +350,10 @@ class PinterestClient:
     def _page(cls, answer: tuple[bytes, int]) -> Page:
         return cls._parsed(answer, parse_page_json, "page")
 
+    @classmethod
+    def _pin(cls, answer: tuple[bytes, int]) -> Pin:
+        return cls._parsed(answer, parse_pin_json, "Pin")
+
     async def list_product_group_products(
         self,
         token: str,
@@ -298,14 +372,14 @@ class PinterestClient:
             ad_account_id=ad_account_id,
             pin_metrics=pin_metrics,
         )
-        data = await self._send(
+        return await self._send(
             PRODUCT_GROUP_PRODUCTS,
             token,
             path={"product_group_id": product_group_id},
             params=params,
             deadline=deadline,
+            parse=self._page,
         )
-        return self._page(data)
 
     async def list_products_by_filter(
         self,
@@ -325,14 +399,14 @@ class PinterestClient:
             ad_account_id=ad_account_id,
             pin_metrics=pin_metrics,
         )
-        data = await self._send(
+        return await self._send(
             PRODUCTS_BY_FILTER,
             token,
             params=params,
             json=body,
             deadline=deadline,
+            parse=self._page,
         )
-        return self._page(data)
 
     async def get_pin(
         self,
@@ -345,7 +419,6 @@ class PinterestClient:
     ) -> Pin:
         """``GET /pins/{pin_id}``."""
         params = _query(ad_account_id=ad_account_id, pin_metrics=pin_metrics)
-        answer = await self._send(
-            PIN, token, path={"pin_id": pin_id}, params=params, deadline=deadline
+        return await self._send(
+            PIN, token, path={"pin_id": pin_id}, params=params, deadline=deadline, parse=self._pin
         )
-        return self._parsed(answer, parse_pin_json, "Pin")
