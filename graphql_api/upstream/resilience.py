@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import math
 import random
 import time
@@ -40,6 +41,8 @@ __all__ = [
     "Timer",
     "build_resilience",
 ]
+
+_log = logging.getLogger("graphql_api.breaker")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,13 @@ class BreakerState(enum.Enum):
     OPEN = "open"  # nothing succeeded in the window: all but the odd probe refused
 
 
+_BREAKER_LINES = {
+    BreakerState.CLOSED: "breaker closed",
+    BreakerState.HALF_OPEN: "breaker half-open",
+    BreakerState.OPEN: "breaker open",
+}
+
+
 class Breaker:
     """Client-side adaptive throttling for one upstream operation (after the Google SRE book,
     "Handling Overload"), in place of a closed/open/half-open circuit breaker.
@@ -152,6 +162,10 @@ class Breaker:
     proportional, and recovers as soon as a few accepts come back (or the window moves on).
     ``state`` reports it in the vocabulary of the ``graphql_api_breaker_state`` metric; ``rng``
     (uniform in [0, 1)) is injectable so tests are deterministic.
+
+    A change of state is logged when a call is checked or recorded (``graphql_api.breaker``: a
+    WARNING when it opens, half or fully, an INFO when it closes; docs/logging.md), so the log
+    follows the metric.
     """
 
     def __init__(
@@ -170,6 +184,7 @@ class Breaker:
         self._min_calls = min_calls
         self.rng = rng
         self._requests, self._accepts = _Recent(window, timer), _Recent(window, timer)
+        self._logged = BreakerState.CLOSED  # the state the log last told
 
     def refusal_probability(self) -> float:
         """The share of calls refused now."""
@@ -181,14 +196,17 @@ class Breaker:
 
     @property
     def state(self) -> BreakerState:
-        probability = self.refusal_probability()
+        return self._state(self.refusal_probability())
+
+    def _state(self, probability: float) -> BreakerState:
         if probability == 0:
             return BreakerState.CLOSED
         return BreakerState.OPEN if not self._accepts else BreakerState.HALF_OPEN
 
     def before_call(self) -> None:
         """Raise ``UPSTREAM_UNAVAILABLE`` at once if this call is refused."""
-        if self.rng() < self.refusal_probability():
+        probability = self._noted(self.refusal_probability())
+        if self.rng() < probability:
             raise UpstreamUnavailable("The Pinterest API is failing; not calling it for a while.")
 
     def record(self, success: bool) -> None:
@@ -196,6 +214,26 @@ class Breaker:
         self._requests.add()
         if success:
             self._accepts.add()
+        self._noted(self.refusal_probability())
+
+    def _noted(self, probability: float) -> float:
+        """``probability``, once a change of state since the last line is logged."""
+        state = self._state(probability)
+        if state is not self._logged:
+            _log.log(
+                logging.INFO if state is BreakerState.CLOSED else logging.WARNING,
+                _BREAKER_LINES[state],
+                extra={
+                    "operation": self.name,
+                    "state": state.value,
+                    "previous": self._logged.value,
+                    "refusal_probability": round(probability, 3),
+                    "requests": len(self._requests),
+                    "accepts": len(self._accepts),
+                },
+            )
+            self._logged = state
+        return probability
 
     def __len__(self) -> int:
         """Events on record (requests and accepts of the window)."""
