@@ -118,11 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return 2
 
-    import uvicorn
-
     from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
-    from graphql_api.server import server_config
+    from graphql_api.server import Server, server_config
 
     secrets = tuple(
         secret.get_secret_value()
@@ -130,5 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if secret is not None
     ) + tuple(filter(None, [settings.cache.password]))
     configure_logging(settings.log_level, settings.log_format, secrets)
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    # Logs from here on: one startup line (graphql_api.server) says what is served, and how.
+    Server(server_config(create_app(settings), settings), settings).run()
     return 0

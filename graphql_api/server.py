@@ -8,19 +8,31 @@ byte at a time, is held for ever: a few thousand of them exhaust a replica's fil
 passes without a complete request (head and body). It subclasses uvicorn's protocol,
 overriding four of its callbacks; ``tests/e2e/test_server.py`` fails if a uvicorn release
 changes them.
+
+:class:`Server` is uvicorn's server with our lines in place of its own: one when it has started
+(where it listens, GraphiQL, the profile, cache and upstream: :func:`startup_fields`), one when
+it has stopped (docs/logging.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import socket
+import urllib.parse
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from graphql_api.config import Settings
+from graphql_api import __version__
+from graphql_api.config import CacheURL, Settings
 
-__all__ = ["ArrivalDeadlineProtocol", "server_config"]
+__all__ = ["ArrivalDeadlineProtocol", "Server", "server_config", "startup_fields"]
+
+_log = logging.getLogger("graphql_api.server")
+_EVERY_INTERFACE = frozenset({"0.0.0.0", "::", ""})
 
 
 class ArrivalDeadlineProtocol(HttpToolsProtocol):
@@ -75,3 +87,65 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
         proxy_headers=False,
         server_header=False,
     )
+
+
+def _host(parts: urllib.parse.SplitResult) -> str:
+    host = parts.hostname or ""
+    return f"[{host}]" if ":" in host else host
+
+
+def _upstream(url: str) -> str:
+    """The upstream's base URL as a log may show it: no user, password or query."""
+    parts = urllib.parse.urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{_host(parts)}{port}{parts.path}"
+
+
+def _cache(cache: CacheURL) -> str:
+    """``memory``, or the Redis server and database: no user, password or TLS options."""
+    if not cache.redis:
+        return "memory"
+    parts = urllib.parse.urlsplit(cache.url)
+    return f"{cache.scheme}://{_host(parts)}:{parts.port or 6379}/{parts.path.strip('/') or 0}"
+
+
+def startup_fields(settings: Settings, port: int) -> dict[str, Any]:
+    """What the startup line tells (docs/logging.md): never a token or a password."""
+    host = settings.host
+    shown = "localhost" if host in _EVERY_INTERFACE else host
+    endpoint = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/graphql"
+    return {
+        "version": __version__,
+        "listen": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "graphql": endpoint,
+        "graphiql": endpoint if settings.graphiql_enabled else None,
+        "profile": settings.env,
+        "cache": _cache(settings.cache),
+        "upstream": "embedded demo catalog"
+        if settings.demo
+        else _upstream(settings.pinterest_api_base_url),
+        "compiled_execution": settings.compiled_execution,
+        "pid": os.getpid(),
+    }
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling its start (:func:`startup_fields`) and stop in one line each
+    (uvicorn's own lines are quieted by ``configure_logging``)."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        bound = [s.getsockname() for server in self.servers for s in server.sockets]
+        port = bound[0][1] if bound else self.config.port
+        demo = " (demo mode: serving the embedded demo catalog)" if self.settings.demo else ""
+        _log.info(f"graphql-api started{demo}", extra=startup_fields(self.settings, port))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        _log.info("graphql-api stopped")
