@@ -128,8 +128,10 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def _logfmt(value: object) -> str:
-    if type(value) is str and _BARE.fullmatch(value):
-        return value
+    if type(value) is str:
+        value = _ANSI.sub("", value) if "\x1b" in value else value
+        if _BARE.fullmatch(value):
+            return value
     return orjson.dumps(value, default=str).decode()
 
 
