@@ -69,10 +69,13 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?)?
 # What a text line shows escaped: control characters (a forged line, a terminal escape).
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')  # a logfmt value that needs no quotes
-# Loggers whose lines we replace with our own: httpx's "HTTP Request: GET <url>" (a line per
-# upstream request, its query and cursor included; failures have our WARNING), and uvicorn's
-# start and stop lines (the startup line of graphql_api.server says it all).
-_QUIETED = {"httpx": logging.WARNING, "uvicorn.error": logging.WARNING}
+# Loggers below WARNING whatever the level: httpx's "HTTP Request: GET <url>" (a line per
+# upstream request, its query and cursor included: failures have our WARNING, and metrics
+# count the rest) and aiocache's debug lines (a line per cache operation, its key holding a
+# cursor). uvicorn's start and stop lines are quieted too but come back at debug (the startup
+# line of graphql_api.server says what they said).
+_QUIETED = ("httpx", "aiocache")
+_UVICORN = "uvicorn.error"
 # Record attributes that are not a line's fields: logging's own, and uvicorn's colour copy of
 # the message (escape codes).
 _NOT_FIELDS = frozenset({*RESERVED_ATTRS, "request_id", "color_message"})
@@ -156,10 +159,10 @@ def configure_logging(level: str, fmt: str, secrets: tuple[str, ...] = ()) -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name, quiet in _QUIETED.items():
-        # uvicorn's lines come back at debug; httpx's never (their URLs hold cursors).
-        debug = root.level <= logging.DEBUG and name != "httpx"
-        logging.getLogger(name).setLevel(logging.NOTSET if debug else quiet)
+    for name in _QUIETED:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    debug = root.level <= logging.DEBUG
+    logging.getLogger(_UVICORN).setLevel(logging.NOTSET if debug else logging.WARNING)
 
 
 class RequestIdMiddleware:

@@ -28,7 +28,7 @@ PAGE = """query ($after: String) {
 }"""
 PIN = '{ pin(id: "813744226420795884") { id } }'  # a Pin of the demo catalog
 Handler = Callable[[httpx.Request], httpx.Response]
-LOGGERS = ("httpx", "uvicorn.error", "graphql_api")
+LOGGERS = ("httpx", "aiocache", "uvicorn.error", "graphql_api")
 # The JSON fields of an upstream attempt's line, besides time, level, logger and message.
 ATTEMPT_FIELDS = {"request_id", "operation", "failure", "status", "error", "pinterest_code",
                   "attempt", "duration_ms", "will_retry"}  # fmt: skip
