@@ -15,9 +15,10 @@ import orjson
 import pytest
 
 from graphql_api.observability import configure_logging
+from graphql_api.server import startup_fields
 from graphql_api.upstream.fake import FakePinterest
 from graphql_api.upstream.resilience import Breaker
-from tests.helpers import Clock, Harness, open_app
+from tests.helpers import Clock, Harness, open_app, settings
 
 CANARY = "canary-token-0123456789"
 PAGE = """query ($after: String) {
@@ -311,3 +312,26 @@ async def test_no_http_request_lines(configure: Callable[[str], Logs]) -> None:
         assert "errors" not in await h.gql(PAGE)
     assert [line["logger"] for line in logs.lines()] == ["graphql_api.access"]
     assert "HTTP Request:" not in logs.text
+
+
+def test_the_startup_line_names_no_secret() -> None:
+    values = {
+        "host": "0.0.0.0",
+        "env": "production",
+        "cache_url": "rediss://app:s3cret-pw@cache.internal:6380/2?ssl_cert_reqs=none",
+        "pinterest_api_base_url": "https://user:base-pw@proxy.internal:8443/v5?key=base-key",
+        "compiled_execution": False,
+    }
+    fields = startup_fields(settings(**values), 8000)
+    assert fields["cache"] == "rediss://cache.internal:6380/2"
+    assert fields["upstream"] == "https://proxy.internal:8443/v5"
+    assert (fields["listen"], fields["graphql"], fields["graphiql"]) == (
+        "0.0.0.0:8000",
+        "http://localhost:8000/graphql",
+        None,
+    )
+    assert (fields["profile"], fields["compiled_execution"]) == ("production", False)
+    assert startup_fields(settings(cache_url="redis://cache"), 1)["cache"] == "redis://cache:6379/0"
+    demo = startup_fields(settings(demo=True, graphiql=True, env="production"), 8000)
+    assert (demo["upstream"], demo["cache"]) == ("embedded demo catalog", "memory")
+    assert demo["graphiql"] == "http://127.0.0.1:8000/graphql"
