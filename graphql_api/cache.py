@@ -240,7 +240,7 @@ class RedisStore:
     ``max_entries`` and ``max_bytes``; none when ``max_bytes`` is 0) in front of aiocache's
     ``RedisCache`` on the process's Redis link, which holds entries as bytes for every replica.
     The process's store also keeps what is stored while Redis is away. The coherence rules are
-    in the module's docstring."""
+    in the module's docstring; :attr:`counts` says where lookups were answered (metrics)."""
 
     # Keys dropped (401/403) while Redis was away, deleted from Redis when it is back.
     _MAX_DROPPED = 10_000
@@ -305,6 +305,7 @@ class RedisStore:
                 return shared
             if mine is None:
                 counts.redis_absent += 1
+                return None
             return self._here(mine)
         if data is AWAY or key in self._only_here:
             return self._here(mine)  # Redis is away, or never had it

@@ -9,9 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import Clock, Harness, RedisProcess, open_app
+from graphql_api.cache import Entry, RedisStore, TierCounts
+from graphql_api.upstream.demo_catalog import build_catalog
+from graphql_api.upstream.models import parse_page
+from tests.helpers import Clock, Harness, RedisProcess, open_app, redis_link
 
 QUERY = '{ productGroupProducts(productGroupId: "%s", first: 2) { nodes { pin { id } } } }'
 SECRET = "s" * 32
@@ -125,3 +129,26 @@ async def test_the_tier_counters_follow_the_lookups_of_two_replicas(redis_url: s
         assert (lookups(third, "redis"), lookups(third, "process")) == (2, 1)
         assert third["graphql_api_cache_messages_total"] >= 2  # A's two stores
         assert b.requests == []
+
+
+async def test_each_lookup_of_the_store_is_counted_once(redis_url: str) -> None:
+    """Every way a Redis store answers counts one lookup: an unreadable entry in Redis is
+    absent (Redis' answer), a page Redis does not hold too, a read one found in Redis."""
+    link = redis_link(redis_url)
+    store = RedisStore(link, max_entries=10, max_bytes=2**20)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set("garbage", b"not an entry")
+        assert await store.get("garbage") is None
+        assert await store.get("nothing") is None
+        assert (store.counts.redis_absent, store.counts.process_absent) == (2, 0)
+        page = parse_page({"items": build_catalog(2, seed=1), "bookmark": None})
+        now = store.clock()
+        await store.set("page", Entry(page, now, now + FRESH, now + 2 * FRESH, False), 2 * FRESH)
+        await store.local.delete("page")  # as if another replica had stored it
+        assert await store.get("page") is not None
+        assert store.counts == TierCounts(redis_found=1, redis_absent=2)
+    finally:
+        client.close()
+        await store.close()
+        await link.close()
