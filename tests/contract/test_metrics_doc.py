@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.persisted import sha256
-from tests.helpers import Harness, open_app
+from tests.helpers import Harness, metrics, open_app
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "metrics.md"
@@ -161,3 +161,23 @@ async def test_every_lookup_is_counted_once_by_tier(cache: str, redis_url: str) 
         assert lookups == {"memory/absent": 2, "memory/found": 3}
     else:  # each page stored here is kept as a copy: Redis asked for the first lookups only
         assert lookups == {"redis/absent": 2, "process/found": 3}
+
+
+async def test_each_request_is_timed_once_by_outcome() -> None:
+    """The durations count every GraphQL request under the outcome it is counted under."""
+    async with open_app() as h:
+        await _traffic(h)
+        await h.client.get("/graphql", headers={"Accept": "text/html"})  # GraphiQL: no request
+        samples = await metrics(h)
+    by_outcome: dict[str, float] = {}
+    for name, value in samples.items():
+        if name.startswith("graphql_api_requests_total{"):
+            outcome = name.partition('outcome="')[2].partition('"')[0]
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + value
+    timed = {
+        outcome: samples[f'graphql_api_request_duration_seconds_count{{outcome="{outcome}"}}']
+        for outcome in ("ok", "error", "rejected", "cached")
+    }
+    # ok: the first query; cached: its repeat and its APQ registration; rejected: the parse
+    # error and the unknown hash
+    assert timed == by_outcome == {"ok": 1, "error": 1, "rejected": 2, "cached": 2}

@@ -10,31 +10,15 @@ from typing import Any
 
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.cache import Entry, RedisStore, TierCounts
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.models import parse_page
-from tests.helpers import Clock, Harness, RedisProcess, open_app, redis_link
+from tests.helpers import Clock, Harness, RedisProcess, metrics, open_app, redis_link
 
 QUERY = '{ productGroupProducts(productGroupId: "%s", first: 2) { nodes { pin { id } } } }'
 SECRET = "s" * 32
 FRESH = 60.0
-
-
-async def metrics(h: Harness) -> dict[str, float]:
-    """/metrics' samples: ``{'name{label="value",...}': value}``, labels sorted."""
-    text = (await h.client.get("/metrics")).text
-    return {
-        sample.name + _labels(sample.labels): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def _labels(labels: dict[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return "{" + inner + "}" if inner else ""
 
 
 async def _until(h: Harness, condition: Callable[[dict[str, float]], bool], what: str) -> None:
