@@ -115,7 +115,7 @@ def create_app(
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
-    metrics = Metrics()
+    metrics = Metrics(timer.monotonic)
     # One per app: a kind of bug is logged once per interval.
     reporter = ErrorReporter(clock=timer.monotonic)
     executor = Executor(
@@ -246,7 +246,7 @@ def create_app(
     # dependencies), and bound methods keep no closure in FastAPI's process-wide caches.
     app.add_route(
         "/graphql",
-        endpoint.__call__,
+        metrics.timed(endpoint.__call__),
         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )

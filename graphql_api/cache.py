@@ -70,6 +70,7 @@ import enum
 import hashlib
 import hmac
 import logging
+import math
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -93,7 +94,7 @@ from graphql_api.upstream.models import (
 )
 from graphql_api.upstream.resilience import SYSTEM
 
-__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store"]
+__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store", "TierCounts"]
 
 _log = logging.getLogger("graphql_api.cache")
 Cached = Page | Pin
@@ -136,13 +137,17 @@ class MemoryStore:
     value, counted once when it is stored. Least recently used out first; a value larger than
     ``max_bytes`` is not kept (and an older copy under its key goes). :attr:`nbytes` is the
     total held. An entry aiocache expired by itself is counted until it is looked up or
-    reaches the end of the order (the count errs high, never low)."""
+    reaches the end of the order (the count errs high, never low). :attr:`found`,
+    :attr:`absent` and :attr:`evicted` count lookups and evictions for the metrics."""
 
     def __init__(self, max_entries: int, *, max_bytes: int | None = None) -> None:
         # timeout=None: no asyncio.wait_for (a task per call) around a dict lookup.
         self.backend = SimpleMemoryCache(timeout=None)
         self.on_evict: Callable[[str], None] = lambda key: None
         self.nbytes = 0
+        self.found = 0  # lookups that found an entry
+        self.absent = 0  # ... and that did not
+        self.evicted = 0  # entries that went to respect the bounds
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self._sizes: OrderedDict[str, int] = OrderedDict()  # least recently used first
@@ -150,8 +155,10 @@ class MemoryStore:
     async def get(self, key: str) -> Entry | None:
         entry: Entry | None = await self.backend.get(key)
         if entry is None:
+            self.absent += 1
             self.nbytes -= self._sizes.pop(key, 0)
         else:
+            self.found += 1
             self._sizes.move_to_end(key)
         return entry
 
@@ -170,6 +177,7 @@ class MemoryStore:
         ):
             oldest, size = self._sizes.popitem(last=False)
             self.nbytes -= size
+            self.evicted += 1
             await self.backend.delete(oldest)
             self.on_evict(oldest)
 
@@ -203,12 +211,36 @@ class _Away(enum.Enum):
 AWAY = _Away.AWAY
 
 
+@dataclass(slots=True)
+class TierCounts:
+    """What a :class:`RedisStore`'s lookups found where, and what happened to its copies
+    (plain integers, read by the metrics when Prometheus scrapes)."""
+
+    # Lookups, by the tier that answered: the process (a copy here, trusted fresh, checked
+    # against Redis, or served alone while Redis is away) or Redis (read and parsed); absent:
+    # neither had an entry (Redis' answer, or the process' while Redis is away).
+    process_found: int = 0
+    process_absent: int = 0
+    redis_found: int = 0
+    redis_absent: int = 0
+    # Copies checked against Redis: the same version (kept, not parsed again), a newer one
+    # (replaced), none (gone: dropped here).
+    kept: int = 0
+    replaced: int = 0
+    gone: int = 0
+    # Copies dropped on a message: a replica stored a newer version, or dropped the entry
+    # (401/403); and copies dropped when the subscription was confirmed again.
+    newer: int = 0
+    dropped: int = 0
+    resubscribed: int = 0
+
+
 class RedisStore:
     """Two tiers: parsed copies in this process (a :class:`MemoryStore` bounded by
     ``max_entries`` and ``max_bytes``; none when ``max_bytes`` is 0) in front of aiocache's
     ``RedisCache`` on the process's Redis link, which holds entries as bytes for every replica.
     The process's store also keeps what is stored while Redis is away. The coherence rules are
-    in the module's docstring."""
+    in the module's docstring; :attr:`counts` says where lookups were answered (metrics)."""
 
     # Keys dropped (401/403) while Redis was away, deleted from Redis when it is back.
     _MAX_DROPPED = 10_000
@@ -237,6 +269,7 @@ class RedisStore:
         self._last_heard: dict[str, tuple[int, float]] = {}  # key -> (message number, version)
         self._tasks: set[asyncio.Task[None]] = set()
         self._answered = asyncio.Event()  # the first attempt to subscribe succeeded or failed
+        self.counts = TierCounts()
         redis.on_up(self._delete_dropped)
         redis.subscribe(CHANNEL, self._hear, self._listening)
 
@@ -245,31 +278,50 @@ class RedisStore:
             entry = await self.local.get(key)
             fresh = entry is not None and self.clock() < entry.fresh_until
             if fresh and key not in self._only_here:
+                self.counts.process_found += 1
                 return entry  # fresh, and no replica said otherwise: no Redis round trip
+        counts = self.counts
         if key in self._dropped and not await self._delete_shared(key):
-            return await self.local.get(key)
+            return self._here(await self.local.get(key))
         mark = self._epoch, self._heard
-        data = await self._redis.run(lambda: self.backend.get(key), AWAY)
+        data = await self._redis.run(lambda: self.backend.get(key), AWAY, name="cache_get")
         mine = await self.local.get(key) if len(self.local) else None
         if isinstance(data, bytes):
             try:
                 # The same version as ours (not parsed again), or an older one: a Redis that
                 # hung holds what it had, and a copy fetched here since is newer.
                 if mine is not None and mine.stored_at >= _stored_at(data):
-                    return mine
+                    counts.kept += 1
+                    return self._here(mine)
                 shared = _decode(data)
             except (ValueError, KeyError, TypeError):  # not ours, or from another version
                 _log.debug("unreadable cache entry in Redis: ignored")
             else:
+                if mine is not None:
+                    counts.replaced += 1
                 if self._tiered and self._untouched(mark, key, shared):
                     await self._keep(key, shared)
+                counts.redis_found += 1
                 return shared
-            return mine
+            if mine is None:
+                counts.redis_absent += 1
+                return None
+            return self._here(mine)
         if data is AWAY or key in self._only_here:
-            return mine  # Redis is away, or never had it
+            return self._here(mine)  # Redis is away, or never had it
         if mine is not None:  # Redis no longer holds what we copied: dropped, expired, evicted
+            counts.gone += 1
             await self._discard(key)
+        counts.redis_absent += 1
         return None
+
+    def _here(self, entry: Entry | None) -> Entry | None:
+        """``entry``, the process' answer to a lookup, counted."""
+        if entry is None:
+            self.counts.process_absent += 1
+        else:
+            self.counts.process_found += 1
+        return entry
 
     async def set(self, key: str, entry: Entry, ttl: float) -> None:
         if self._redis.available:
@@ -283,13 +335,15 @@ class RedisStore:
                 await self.backend.set(key, blob, ttl=ttl)
                 await self._redis.client.publish(CHANNEL, notice)
 
-            if await self._redis.run(share, AWAY) is not AWAY:
+            if await self._redis.run(share, AWAY, name="cache_set") is not AWAY:
                 self._only_here.discard(key)
                 if self._tiered and self._untouched(mark, key, entry):
                     await self.local.set(key, entry, ttl)
                 else:
                     await self.local.delete(key)  # Redis holds the newer entry
                 return
+        else:
+            self._redis.skip("cache_set")
         self._only_here.add(key)
         await self.local.set(key, entry, ttl)
 
@@ -310,7 +364,7 @@ class RedisStore:
             await self.backend.delete(key)
             await self._redis.client.publish(CHANNEL, notice)
 
-        if await self._redis.run(drop, AWAY) is AWAY:
+        if await self._redis.run(drop, AWAY, name="cache_delete") is AWAY:
             return False
         self._dropped.pop(key, None)
         return True
@@ -361,12 +415,21 @@ class RedisStore:
     async def _outdate(self, key: str, version: float) -> None:
         entry = await self.local.get(key)
         if entry is not None and entry.stored_at < version:
+            if version == math.inf:
+                self.counts.dropped += 1
+            else:
+                self.counts.newer += 1
             await self._discard(key)
 
     @property
     def live(self) -> bool:
         """Subscribed to the replicas' messages: no message can be missed."""
         return self._live
+
+    @property
+    def heard(self) -> int:
+        """Messages heard from the replicas (ours included) so far."""
+        return self._heard
 
     @property
     def epoch(self) -> int:
@@ -391,6 +454,7 @@ class RedisStore:
         epoch = self._epoch
         for key in self.local:
             if key not in self._only_here:
+                self.counts.resubscribed += 1
                 await self._discard(key)
         if epoch == self._epoch:
             self._live = True

@@ -1,15 +1,17 @@
 """Operations: Prometheus metrics, JSON logs that carry the request id, and the request-id
 middleware. Metrics are recorded per request and per upstream call (counters and a histogram:
-no per-field hooks); cache and breaker figures are read from their objects at scrape time."""
+no per-field hooks); the figures of the caches, the Redis link and the resilience objects are
+plain integers those objects keep, read when Prometheus scrapes (docs/metrics.md lists them)."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -28,10 +30,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api.cache import PageCache
+from graphql_api.cache import PageCache, RedisStore
 from graphql_api.execution import Outcome
+from graphql_api.redis_link import RESULTS, LinkState, RedisLink
 from graphql_api.response_cache import ResponseCache
-from graphql_api.upstream.resilience import BreakerState, Resilience
+from graphql_api.upstream.resilience import SYSTEM, BreakerState, Resilience
 
 __all__ = [
     "Metrics",
@@ -206,6 +209,15 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
+# Why compiled execution left a root field to graphql-core (graphql_api.compiled).
+FALLBACK_REASONS = ("incomplete", "error", "compile_error")
+# How a request ended (graphql_api_requests_total's and the durations' outcome label).
+OUTCOMES = ("ok", "error", "rejected", "cached")
+# The outcome the request being timed reported (set by Metrics.observe_request).
+_outcome: contextvars.ContextVar[str | None] = contextvars.ContextVar("outcome", default=None)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
 class Watched(Protocol):
     """What the metrics read of the app's lifespan resources (``graphql_api.app.Resources``)."""
 
@@ -218,15 +230,24 @@ class Watched(Protocol):
     @property
     def responses(self) -> ResponseCache | None: ...
 
+    @property
+    def redis(self) -> RedisLink | None: ...
+
+
+Family = CounterMetricFamily | GaugeMetricFamily
+
 
 class _LiveFigures(Collector):
-    """Cache and breaker figures, read from their objects when Prometheus scrapes."""
+    """The figures the app's objects keep (caches, Redis link, resilience), read when
+    Prometheus scrapes: nothing is recorded for them on the request path but a plain integer
+    added to by the object itself."""
 
     def __init__(self, resources: Watched) -> None:
         self._resources = resources
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        cache = self._resources.cache
+    def collect(self) -> Iterator[Family]:
+        resources = self._resources
+        cache = resources.cache
         for name, help_text in (
             ("hits", "Cache lookups answered from a fresh entry."),
             ("stale", "Cache lookups answered from a stale entry."),
@@ -236,16 +257,154 @@ class _LiveFigures(Collector):
             family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
             family.add_metric([], cache.stats[name])
             yield family
-        yield from _sizes(cache, self._resources.responses)
-        gauge = GaugeMetricFamily(
-            "graphql_api_breaker_state",
-            "Breaker (adaptive throttling) state per upstream operation: 0 closed (nothing "
-            "refused), 1 half-open (a share refused), 2 open (no success in the window).",
-            labels=["operation"],
-        )
-        for name, breaker in self._resources.resilience.breakers.items():
-            gauge.add_metric([name], _BREAKER_STATES[breaker.state])
-        yield gauge
+        yield from _sizes(cache, resources.responses)
+        yield from _tiers(cache)
+        if resources.redis is not None:
+            yield from _redis(resources.redis, cache)
+        yield from _resilience(resources.resilience)
+
+
+def _tiers(cache: PageCache) -> Iterator[Family]:
+    """Where the page cache's lookups were answered; with Redis, what happened to the copies
+    this process holds."""
+    lookups = CounterMetricFamily(
+        "graphql_api_cache_lookups",
+        "Page cache lookups by the tier that answered (memory: the memory:// store; process: "
+        "a parsed copy in this process; redis: read from Redis and parsed) and whether it held "
+        "an entry.",
+        labels=["tier", "result"],
+    )
+    evictions = CounterMetricFamily(
+        "graphql_api_cache_evictions",
+        "Pages this process let go to stay within its entry and byte bounds.",
+    )
+    store = cache.store
+    if isinstance(store, RedisStore):
+        counts = store.counts
+        lookups.add_metric(["process", "found"], counts.process_found)
+        lookups.add_metric(["process", "absent"], counts.process_absent)
+        lookups.add_metric(["redis", "found"], counts.redis_found)
+        lookups.add_metric(["redis", "absent"], counts.redis_absent)
+    else:
+        memory = cache.in_process
+        lookups.add_metric(["memory", "found"], memory.found)
+        lookups.add_metric(["memory", "absent"], memory.absent)
+    evictions.add_metric([], cache.in_process.evicted)
+    yield lookups
+    yield evictions
+    if not isinstance(store, RedisStore):
+        return
+    revalidations = CounterMetricFamily(
+        "graphql_api_cache_revalidations",
+        "Copies in this process checked against Redis (past their freshness, or while the "
+        "subscription is not confirmed): kept (the same version, not parsed again), replaced "
+        "(a newer one read), gone (Redis no longer holds it: dropped here).",
+        labels=["result"],
+    )
+    revalidations.add_metric(["kept"], counts.kept)
+    revalidations.add_metric(["replaced"], counts.replaced)
+    revalidations.add_metric(["gone"], counts.gone)
+    yield revalidations
+    invalidations = CounterMetricFamily(
+        "graphql_api_cache_invalidations",
+        "Copies in this process dropped: a replica stored a newer version (newer) or dropped "
+        "the entry on a 401/403 (dropped), as its message said; or the subscription was "
+        "confirmed again and they may have missed a message (resubscribed).",
+        labels=["reason"],
+    )
+    invalidations.add_metric(["newer"], counts.newer)
+    invalidations.add_metric(["dropped"], counts.dropped)
+    invalidations.add_metric(["resubscribed"], counts.resubscribed)
+    yield invalidations
+
+
+def _redis(link: RedisLink, cache: PageCache) -> Iterator[Family]:
+    """The Redis link: whether it is up, and how its operations ended."""
+    up = GaugeMetricFamily(
+        "graphql_api_redis_up",
+        "1 while operations go to Redis; 0 while its guard is open (Redis away: every "
+        "operation answers its fallback at once, a PING probe watches for its return).",
+    )
+    up.add_metric([], 1 if link.state is LinkState.UP else 0)
+    yield up
+    store = cache.store
+    subscribed = GaugeMetricFamily(
+        "graphql_api_redis_subscribed",
+        "1 while the page cache's subscription to the replicas' messages is confirmed "
+        "(fresh copies are served without asking Redis); 0 while it is lost or renewed.",
+    )
+    subscribed.add_metric([], 1 if isinstance(store, RedisStore) and store.live else 0)
+    yield subscribed
+    operations = CounterMetricFamily(
+        "graphql_api_redis_operations",
+        "Redis operations by name and result: ok, or the fallback answered instead (error: "
+        "it failed; timeout: out of time; skipped: not sent, Redis away).",
+        labels=["operation", "result"],
+    )
+    for name, counts in list(link.results.items()):
+        for result, count in zip(RESULTS, counts, strict=True):
+            operations.add_metric([name, result], count)
+    yield operations
+    outages = CounterMetricFamily(
+        "graphql_api_redis_outages",
+        "Times the guard opened and Redis did not answer the probe at once (each logged).",
+    )
+    outages.add_metric([], link.outages)
+    yield outages
+    blips = CounterMetricFamily(
+        "graphql_api_redis_blips",
+        "Times the guard opened on timeouts alone and an immediate PING was answered (this "
+        "host short of CPU rather than Redis away).",
+    )
+    blips.add_metric([], link.blips)
+    yield blips
+    messages = CounterMetricFamily(
+        "graphql_api_cache_messages",
+        "Messages heard from the replicas (a page stored or dropped on one of them).",
+    )
+    messages.add_metric([], store.heard if isinstance(store, RedisStore) else 0)
+    yield messages
+
+
+def _resilience(resilience: Resilience) -> Iterator[Family]:
+    """The breakers, the bulkhead, the retry budget and the holds."""
+    gauge = GaugeMetricFamily(
+        "graphql_api_breaker_state",
+        "Breaker (adaptive throttling) state per upstream operation: 0 closed (nothing "
+        "refused), 1 half-open (a share refused), 2 open (no success in the window).",
+        labels=["operation"],
+    )
+    for name, breaker in resilience.breakers.items():
+        gauge.add_metric([name], _BREAKER_STATES[breaker.state])
+    yield gauge
+    refused = CounterMetricFamily(
+        "graphql_api_upstream_refused",
+        "Upstream requests not sent: refused by a breaker (UPSTREAM_UNAVAILABLE), by the "
+        "bulkhead after the queue timeout, or retries the retry budget did not allow.",
+        labels=["reason"],
+    )
+    refused.add_metric(["breaker"], sum(b.refused for b in resilience.breakers.values()))
+    refused.add_metric(["bulkhead"], resilience.bulkhead.refused)
+    refused.add_metric(["retry_budget"], resilience.budget.denied)
+    yield refused
+    in_flight = GaugeMetricFamily(
+        "graphql_api_upstream_in_flight",
+        "Upstream requests under way in this process (holding a bulkhead slot).",
+    )
+    in_flight.add_metric([], resilience.bulkhead.in_flight)
+    yield in_flight
+    budget = GaugeMetricFamily(
+        "graphql_api_upstream_retry_budget",
+        "Retries the retry budget allows now (it refills with the requests of its window).",
+    )
+    budget.add_metric([], resilience.budget.remaining())
+    yield budget
+    held = GaugeMetricFamily(
+        "graphql_api_upstream_held_callers",
+        "Callers this process holds now after a 429 (or a rate-limit reset hint).",
+    )
+    held.add_metric([], resilience.holds.active())
+    yield held
 
 
 def _sizes(cache: PageCache, responses: ResponseCache | None) -> Iterator[GaugeMetricFamily]:
@@ -271,17 +430,27 @@ def _sizes(cache: PageCache, responses: ResponseCache | None) -> Iterator[GaugeM
 
 class Metrics:
     """The app's metrics, in a registry of its own (several apps can live in one process).
-    Request and upstream counters from the start; cache and breaker figures while the app's
-    lifespan resources are :meth:`watching`."""
+    Request and upstream counters from the start; cache, Redis and resilience figures while
+    the app's lifespan resources are :meth:`watching`. ``clock``: monotonic seconds (the app's
+    ``Timer.monotonic``), for request durations."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = SYSTEM.monotonic) -> None:
         self.registry = CollectorRegistry()
+        self._clock = clock
         self.requests = Counter(
             "graphql_api_requests",
             "GraphQL requests by operation (root fields) and outcome.",
             ["operation", "outcome"],
             registry=self.registry,
         )
+        duration = Histogram(
+            "graphql_api_request_duration_seconds",
+            "Time to answer a GraphQL request (POST or GET /graphql), by outcome.",
+            ["outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self._durations = {outcome: duration.labels(outcome) for outcome in OUTCOMES}
         self.upstream = Counter(
             "graphql_api_upstream_requests",
             "Upstream requests by operation and status.",
@@ -302,6 +471,8 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        for reason in FALLBACK_REASONS:  # each series from the start, at 0
+            self.compiled_fallbacks.labels(reason)
 
     @contextlib.contextmanager
     def watching(self, resources: Watched) -> Iterator[None]:
@@ -317,6 +488,25 @@ class Metrics:
         """``GET /metrics``: the registry in Prometheus' text format."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def timed(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Endpoint:
+        """``endpoint`` (``/graphql``), its duration observed by the outcome it reported to
+        :meth:`observe_request` (a request it answered without one, GraphiQL's page, is not).
+        ``inspect.unwrap`` finds ``endpoint`` (bench.cold reaches the endpoint's object so)."""
+
+        @functools.wraps(endpoint)
+        async def timed(request: Request) -> Response:
+            started = self._clock()
+            reported = _outcome.set(None)
+            try:
+                return await endpoint(request)
+            finally:
+                outcome = _outcome.get()
+                _outcome.reset(reported)
+                if outcome is not None:
+                    self._durations[outcome].observe(self._clock() - started)
+
+        return timed
+
     def observe_request(self, outcome: Outcome) -> None:
         if outcome.cached:
             result = "cached"
@@ -327,6 +517,7 @@ class Metrics:
         else:
             result = "ok"
         self.requests.labels(outcome.operation, result).inc()
+        _outcome.set(result)
 
     def observe_fallback(self, reason: str) -> None:
         self.compiled_fallbacks.labels(reason).inc()

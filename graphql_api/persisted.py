@@ -36,7 +36,9 @@ class AutomaticPersistedQueries:
         query = self._local.get(digest)
         if query is None and self._redis is not None:
             client = self._redis.client
-            stored = await self._redis.run(lambda: client.get(f"apq:{digest}"), None)
+            stored = await self._redis.run(
+                lambda: client.get(f"apq:{digest}"), None, name="apq_get"
+            )
             query = stored.decode(errors="replace") if isinstance(stored, bytes) else None
             if query is not None and sha256(query) == digest:
                 self._remember(digest, query)
@@ -50,7 +52,9 @@ class AutomaticPersistedQueries:
         self._remember(digest, query)
         if self._redis is not None:
             client = self._redis.client
-            await self._redis.run(lambda: client.set(f"apq:{digest}", query, ex=_REDIS_TTL), None)
+            await self._redis.run(
+                lambda: client.set(f"apq:{digest}", query, ex=_REDIS_TTL), None, name="apq_set"
+            )
 
     def _remember(self, digest: str, query: str) -> None:
         self._local[digest] = query

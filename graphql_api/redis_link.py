@@ -26,7 +26,9 @@ that stopped answering is a lost subscription, not a silent one), subscribes aga
 once the guard is closed (never while it is open), and says when it is confirmed and when it is
 lost: messages published in between were missed, and only the subscriber knows what that costs.
 
-The counters and :attr:`RedisLink.state` are there for metrics and ``/readyz``.
+The counters and :attr:`RedisLink.state` are there for metrics and ``/readyz``: each operation
+is counted by its name (given to :meth:`RedisLink.run`) and result (:data:`RESULTS`), plain
+integers read when Prometheus scrapes.
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from graphql_api.config import Settings
 
-__all__ = ["FAILURES", "LinkState", "RedisLink", "open_redis"]
+__all__ = ["FAILURES", "RESULTS", "LinkState", "RedisLink", "open_redis"]
 
 _log = logging.getLogger("graphql_api.redis")
 T = TypeVar("T")
@@ -56,6 +59,9 @@ F = TypeVar("F")
 # What a failing Redis raises: its own errors, the socket's, and our time bound's.
 # (EOFError: asyncio.IncompleteReadError, should a reply be cut short outside redis-py's parser.)
 FAILURES = (RedisError, OSError, TimeoutError, EOFError)
+# How an operation ended: answered, or its fallback (failed, out of time, or not tried while the
+# guard is open).
+RESULTS = ("ok", "error", "timeout", "skipped")
 
 
 class LinkState(enum.Enum):
@@ -95,6 +101,10 @@ class RedisLink:
         self.skipped = 0
         self.outages = 0
         self.blips = 0  # openings on timeouts alone that an immediate PING found answered
+        # Operations by name, each [ok, error, timeout, skipped] (RESULTS' order). Names are
+        # added on the service's loop (where metrics read them); the link's loop only adds to
+        # the counts.
+        self.results: dict[str, list[int]] = {}
 
     @classmethod
     def from_url(
@@ -127,18 +137,32 @@ class RedisLink:
         """Call ``callback`` (on the service's loop) each time Redis is back."""
         self._on_up.append(callback)
 
-    async def run(self, operation: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+    async def run(
+        self, operation: Callable[[], Awaitable[T]], fallback: F, *, name: str = "other"
+    ) -> T | F:
         """``operation()``'s result, or ``fallback`` if Redis is away, fails or is too slow.
         ``operation`` runs on the link's loop: it may use :attr:`client` and nothing bound to
-        the caller's loop."""
+        the caller's loop. ``name`` counts it in :attr:`results` (a metrics label: a few fixed
+        names, never a key)."""
         if self._state is LinkState.DOWN:
-            self.skipped += 1
+            self.skip(name)
             return fallback
         self._home = asyncio.get_running_loop()
         attempt = asyncio.run_coroutine_threadsafe(
-            self._attempt(operation, fallback), self._started()
+            self._attempt(operation, fallback, self._counts(name)), self._started()
         )
         return await asyncio.wrap_future(attempt)
+
+    def skip(self, name: str) -> None:
+        """Count an operation not sent because Redis is away (the guard is open)."""
+        self.skipped += 1
+        self._counts(name)[3] += 1
+
+    def _counts(self, name: str) -> list[int]:
+        counts = self.results.get(name)
+        if counts is None:
+            counts = self.results[name] = [0, 0, 0, 0]
+        return counts
 
     def subscribe(
         self,
@@ -172,7 +196,7 @@ class RedisLink:
 
     async def ping(self) -> bool:
         """Whether Redis answers ``PING`` now (bounded; at once ``False`` while it is away)."""
-        return bool(await self.run(self.client.ping, False))
+        return bool(await self.run(self.client.ping, False, name="ping"))
 
     def _started(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -185,14 +209,18 @@ class RedisLink:
 
     # On the link's loop:
 
-    async def _attempt(self, operation: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+    async def _attempt(
+        self, operation: Callable[[], Awaitable[T]], fallback: F, counts: list[int]
+    ) -> T | F:
         self.attempts += 1
         try:
             async with asyncio.timeout(self._timeout):
                 result = await operation()
         except FAILURES as error:
+            counts[2 if isinstance(error, (TimeoutError, RedisTimeout)) else 1] += 1
             self._failed(error)
             return fallback
+        counts[0] += 1
         self._consecutive = 0
         return result
 

@@ -106,6 +106,17 @@ class Harness:
         }
 
 
+async def metrics(h: Harness) -> dict[str, float]:
+    """/metrics' samples: ``{'name{label="value",...}': value}``, labels sorted by name."""
+    text = (await h.client.get("/metrics")).text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return samples
+
+
 class Clock:
     """A clock that moves only when told to, or when something sleeps on it."""
 

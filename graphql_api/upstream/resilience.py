@@ -106,13 +106,23 @@ class RetryBudget:
     def __init__(self, ratio: float, window: float, minimum: int, timer: Timer) -> None:
         self._ratio, self._minimum = ratio, minimum
         self._requests, self._retries = _Recent(window, timer), _Recent(window, timer)
+        self.denied = 0  # retries the budget did not allow (metrics)
 
     def request(self) -> None:
         """A first attempt went upstream."""
         self._requests.add()
 
     def can_retry(self) -> bool:
-        return len(self._retries) < self._minimum + self._ratio * len(self._requests)
+        """Whether a retry may go upstream now (asked once per retry wanted: a no is counted
+        in :attr:`denied`)."""
+        allowed = len(self._retries) < self._minimum + self._ratio * len(self._requests)
+        if not allowed:
+            self.denied += 1
+        return allowed
+
+    def remaining(self) -> float:
+        """Retries the budget allows now."""
+        return max(0.0, self._minimum + self._ratio * len(self._requests) - len(self._retries))
 
     def retry(self) -> None:
         """A retry went upstream."""
@@ -185,6 +195,7 @@ class Breaker:
         self.rng = rng
         self._requests, self._accepts = _Recent(window, timer), _Recent(window, timer)
         self._logged = BreakerState.CLOSED  # the state the log last told
+        self.refused = 0  # calls refused (metrics)
 
     def refusal_probability(self) -> float:
         """The share of calls refused now."""
@@ -207,6 +218,7 @@ class Breaker:
         """Raise ``UPSTREAM_UNAVAILABLE`` at once if this call is refused."""
         probability = self._noted(self.refusal_probability())
         if self.rng() < probability:
+            self.refused += 1
             raise UpstreamUnavailable("The Pinterest API is failing; not calling it for a while.")
 
     def record(self, success: bool) -> None:
@@ -250,6 +262,8 @@ class Bulkhead:
         self._callers: dict[str, asyncio.Semaphore] = {}
         self._users: dict[str, int] = {}
         self._queue_timeout = queue_timeout
+        self.in_flight = 0  # requests holding a slot (metrics)
+        self.refused = 0  # requests that waited past the queue timeout (metrics)
 
     @asynccontextmanager
     async def slot(self, caller: str) -> AsyncIterator[None]:
@@ -265,7 +279,11 @@ class Bulkhead:
                 busy = "Too many concurrent upstream requests; retry shortly."
                 await self._acquire(self._process, UpstreamUnavailable(busy))
                 held.callback(self._process.release)
-                yield
+                self.in_flight += 1
+                try:
+                    yield
+                finally:
+                    self.in_flight -= 1
         finally:
             self._users[caller] -= 1
             if not self._users[caller]:
@@ -280,6 +298,7 @@ class Bulkhead:
             async with asyncio.timeout(self._queue_timeout):
                 await semaphore.acquire()
         except TimeoutError:
+            self.refused += 1
             raise error from None
 
 
@@ -309,6 +328,11 @@ class Holds:
         """Holds on record (in this process)."""
         return len(self._until)
 
+    def active(self) -> int:
+        """Callers this process holds now (a scan: for metrics, at scrape time)."""
+        now = self._timer.wall()
+        return sum(1 for until in self._until.values() if until > now)
+
     async def close(self) -> None:
         return None
 
@@ -324,7 +348,7 @@ class RedisHolds(Holds):
 
     async def _shared(self, caller: str) -> float:
         client = self._redis.client
-        value = await self._redis.run(lambda: client.get(f"hold:{caller}"), None)
+        value = await self._redis.run(lambda: client.get(f"hold:{caller}"), None, name="hold_get")
         try:
             return float(value) if value is not None else 0.0
         except ValueError:  # not a hold of ours
@@ -337,11 +361,14 @@ class RedisHolds(Holds):
         await super().hold(caller, seconds)
         until = self._timer.wall() + seconds
         # Keep the later of two holds; the key expires with the hold.
-        if self._redis.available and until > await self._shared(caller):
+        if not self._redis.available:
+            self._redis.skip("hold_set")
+        elif until > await self._shared(caller):
             client = self._redis.client
             await self._redis.run(
                 lambda: client.set(f"hold:{caller}", repr(until), px=max(1, int(seconds * 1000))),
                 None,
+                name="hold_set",
             )
 
     async def close(self) -> None:

@@ -434,13 +434,14 @@ def test_a_comment_inside_a_directive_keys_the_plan_by_its_variable() -> None:
 
 
 def _fallbacks(text: str) -> dict[str, float]:
-    """``graphql_api_compiled_fallbacks_total`` by reason, from /metrics' text."""
+    """``graphql_api_compiled_fallbacks_total`` by reason, from /metrics' text (the reasons
+    counted: every reason's series is there from the start, at 0)."""
     return {
         sample.labels["reason"]: sample.value
         for family in text_string_to_metric_families(text)
         if family.name == "graphql_api_compiled_fallbacks"
         for sample in family.samples
-        if sample.name.endswith("_total")
+        if sample.name.endswith("_total") and sample.value
     }
 
 
