@@ -5,8 +5,9 @@ tests/e2e/test_tracing_e2e.py's."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,7 +31,7 @@ QUERY = """query Products($first: Int, $after: String) {
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 class Traced:
@@ -61,7 +62,9 @@ class Traced:
 
 
 @asynccontextmanager
-async def traced(handler: Handler | None = None, **values: Any) -> AsyncIterator[Traced]:
+async def traced(
+    handler: Handler | None = None, *, clock: Clock | None = None, **values: Any
+) -> AsyncIterator[Traced]:
     """The app over the fake upstream (or ``handler``), traced into memory (a span exported as
     it ends), on a test clock."""
     exporter = InMemorySpanExporter()
@@ -70,14 +73,15 @@ async def traced(handler: Handler | None = None, **values: Any) -> AsyncIterator
     handle = handler or FakePinterest().handler
     seen: list[httpx.Request] = []
 
-    def upstream(request: httpx.Request) -> httpx.Response:
+    async def upstream(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return handle(request)
+        answer = handle(request)
+        return answer if isinstance(answer, httpx.Response) else await answer
 
     app = create_app(
         settings(**values),
         transport=httpx.MockTransport(upstream),
-        timer=Clock().timer,
+        timer=(clock or Clock()).timer,
         tracing=Tracing(provider),
     )
     async with running(app, "http://testserver") as app_running:
@@ -119,6 +123,36 @@ async def test_cache_outcomes_are_events_a_miss_then_a_hit() -> None:
         [("cache", {"graphql_api.cache.outcome": "miss", **kind})],
         [("cache", {"graphql_api.cache.outcome": "hit", **kind})],
     ]
+
+
+async def test_cache_events_show_a_joined_fetch_and_a_stale_page() -> None:
+    clock = Clock()
+    release = asyncio.Event()
+    fake = FakePinterest()
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return fake.handler(request)
+
+    async with traced(held, clock=clock, response_cache=False) as t:
+        first = asyncio.create_task(t.post({"first": 2}))
+        second = asyncio.create_task(t.post({"first": 3}))  # the same upstream page
+        for _ in range(500):  # until the second waits on the first one's fetch
+            if t.resources.cache.stats["joins"]:
+                break
+            await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, second)
+        clock.advance(120)  # past freshness (60 s), within the stale window
+        await t.post({"first": 2})
+        await t.resources.cache.settle()  # the background refresh
+    outcomes = [
+        [dict(e.attributes or {})["graphql_api.cache.outcome"] for e in span.events]
+        for span in t.spans(SpanKind.SERVER)
+    ]
+    assert sorted(outcomes[:2]) == [["join"], ["miss"]]
+    assert outcomes[2] == ["stale"]
+    assert len(t.upstream) == 2  # one fetch for the first two, one refresh
 
 
 async def test_a_response_from_the_response_cache_is_traced_as_cached() -> None:
@@ -232,17 +266,19 @@ def _texts(span: ReadableSpan) -> Iterator[str]:
 
 async def test_no_token_cursor_or_cache_key_in_any_span() -> None:
     canary = "canary-token-8f3a9c"
-    async with traced(response_cache=False) as t:
+    async with traced(response_cache=False, upstream_page_size=25) as t:
         page = await t.post({"first": 2}, token=canary)
         cursor = page["data"]["productGroupProducts"]["pageInfo"]["endCursor"]
         await t.post({"first": 2, "after": cursor}, token=canary)
-        await t.post({"first": 50}, token=canary)  # a second upstream page: another key
+        await t.post({"first": 30}, token=canary)  # a second upstream page: its bookmark
         identity = t.resources.cache.identity(canary)
         keys = list(t.resources.cache.versions)
     assert cursor
     assert keys
     assert all(identity in key for key in keys)
-    secrets = [canary, cursor, identity, *keys]
+    bookmarks = [r.url.params["bookmark"] for r in t.upstream if "bookmark" in r.url.params]
+    assert bookmarks  # the upstream's cursor, in the second page's URL
+    secrets = [canary, cursor, identity, *keys, *bookmarks]
     spans = t.exporter.get_finished_spans()
     assert {span.kind for span in spans} == {SpanKind.SERVER, SpanKind.CLIENT}
     leaks = [
