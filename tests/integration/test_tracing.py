@@ -6,6 +6,7 @@ tests/e2e/test_tracing_e2e.py's."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -237,6 +238,29 @@ async def test_an_upstream_failure_is_recorded(
     assert clients
     assert {dict(c.attributes or {})["error.type"] for c in clients} == {error_type}
     assert all(c.status.status_code is StatusCode.ERROR for c in clients)
+
+
+async def test_get_and_persisted_queries_are_traced_too() -> None:
+    query = 'query Named { productGroupProducts(productGroupId: "1") { nodes { pin { id } } } }'
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    persisted = orjson.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}}).decode()
+    async with traced() as t:
+        headers = {"Authorization": "Bearer tok"}
+        await t.client.get("/graphql", params={"query": query}, headers=headers)
+        await t.client.post(
+            "/graphql",
+            json={"query": query, "extensions": orjson.loads(persisted)},
+            headers=headers,
+        )
+        await t.client.get("/graphql", params={"extensions": persisted}, headers=headers)
+    spans = t.spans(SpanKind.SERVER)
+    assert [span.name for span in spans] == ["query Named"] * 3
+    assert [dict(span.attributes or {})["http.request.method"] for span in spans] == [
+        "GET",
+        "POST",
+        "GET",
+    ]
+    assert {dict(span.attributes or {})["graphql.document.hash"] for span in spans} == {digest}
 
 
 async def test_a_rejected_request_is_traced_before_and_after_parsing() -> None:
