@@ -9,10 +9,12 @@ propagator ``OTEL_PROPAGATORS``. OTLP goes over http/protobuf; another protocol,
 exporter, or a missing ``otel`` extra is a :class:`TracingUnavailable` at startup.
 
 Per request, :class:`RequestTrace`: one SERVER span (the incoming ``traceparent`` continued) with
-the operation, the document's hash, the outcome, the error codes and one ``cache`` event per page
-or Pin lookup. Per upstream attempt, :class:`AttemptSpan`: one CLIENT span, its context sent
-upstream as ``traceparent``. No span carries a token, a cursor or a cache key (it holds the caller's
-HMAC): the client span names the route template, never the URL.
+the operation, the document's hash, the outcome, the error codes and the count of its page and Pin
+lookups by outcome (``graphql_api.cache.page.hit``: attributes, not events: an event costs more
+than the rest of the span, to make and to export). Per upstream attempt, :class:`AttemptSpan`:
+one CLIENT span, its context sent upstream as ``traceparent``. No span carries a token, a cursor
+or a cache key (it holds the caller's HMAC): the client span names the route template, never the
+URL (whose query holds the upstream's bookmark).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from graphql_api import __version__
+from graphql_api.observability import request_id
 from graphql_api.persisted import sha256
 
 if TYPE_CHECKING:
@@ -181,8 +184,6 @@ class RequestTrace:
     def __init__(
         self, tracing: Tracing, method: str, path: str, parent: OtelContext | None
     ) -> None:
-        from graphql_api.observability import request_id
-
         self._tracing = tracing
         self._parent = parent
         self._started = time.time_ns()
@@ -252,23 +253,17 @@ class RequestTrace:
             attributes["graphql_api.outcome"] = label
             if codes:
                 attributes["graphql_api.error_codes"] = codes
+        for lookup in self.lookups:  # e.g. graphql_api.cache.page.hit: 1 (the key's kind only)
+            name = f"graphql_api.cache.{lookup.key.partition(':')[0]}.{lookup.outcome}"
+            attributes[name] = attributes.get(name, 0) + 1
         if self._span is None:
             span = self.span()
         else:
             span = self._span
             span.update_name(self._name)
             span.set_attributes(attributes)
-        if span.is_recording():
-            if error:
-                span.set_status(self._tracing._error)
-            for lookup in self.lookups:
-                span.add_event(
-                    "cache",
-                    {
-                        "graphql_api.cache.outcome": lookup.outcome,
-                        "graphql_api.cache.key_kind": lookup.key.partition(":")[0],
-                    },
-                )
+        if error and span.is_recording():
+            span.set_status(self._tracing._error)
         span.end()
 
 

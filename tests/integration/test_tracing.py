@@ -1,5 +1,5 @@
 """Tracing through the app, with the SDK's in-memory exporter: the server span of each request,
-its cache events, the upstream attempts as its children (and the ``traceparent`` the upstream
+its cache outcomes, the upstream attempts as its children (and the ``traceparent`` the upstream
 saw), failures, and that no secret reaches any span. The OTLP export over the wire is
 tests/e2e/test_tracing_e2e.py's."""
 
@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from graphql_api.app import create_app
 from graphql_api.tracing import Tracing, TracingUnavailable, from_environ
+from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
 from tests.helpers import Clock, Running, running, settings
 
@@ -113,20 +114,33 @@ async def test_a_request_has_one_server_span_with_the_operation_and_its_outcome(
     assert server.status.status_code is StatusCode.UNSET
 
 
-async def test_cache_outcomes_are_events_a_miss_then_a_hit() -> None:
+def _cache(span: ReadableSpan) -> dict[str, Any]:
+    """The span's lookup counts by the key's kind and outcome."""
+    prefix = "graphql_api.cache."
+    return {k[len(prefix) :]: v for k, v in (span.attributes or {}).items() if k.startswith(prefix)}
+
+
+async def test_cache_outcomes_are_counted_a_miss_then_a_hit() -> None:
     async with traced(response_cache=False) as t:
         await t.post({"first": 2})
         await t.post({"first": 2})
     first, second = t.spans(SpanKind.SERVER)
-    events = [[(e.name, dict(e.attributes or {})) for e in s.events] for s in (first, second)]
-    kind = {"graphql_api.cache.key_kind": "page"}
-    assert events == [
-        [("cache", {"graphql_api.cache.outcome": "miss", **kind})],
-        [("cache", {"graphql_api.cache.outcome": "hit", **kind})],
-    ]
+    assert [_cache(first), _cache(second)] == [{"page.miss": 1}, {"page.hit": 1}]
+    assert not first.events
 
 
-async def test_cache_events_show_a_joined_fetch_and_a_stale_page() -> None:
+async def test_pin_lookups_are_counted_by_outcome() -> None:
+    query = "query Pins($a: ID!, $b: ID!) { a: pin(id: $a) { id } b: pin(id: $b) { id } }"
+    one, other = (str(item["pin"]["id"]) for item in build_catalog()[:2])
+    async with traced(response_cache=False) as t:
+        await t.post({"a": one, "b": one}, query=query)
+        await t.post({"a": one, "b": other}, query=query)
+    first, second = t.spans(SpanKind.SERVER)
+    assert _cache(first) == {"pin.miss": 1}  # one lookup for the same Pin twice
+    assert _cache(second) == {"pin.hit": 1, "pin.miss": 1}
+
+
+async def test_cache_outcomes_show_a_joined_fetch_and_a_stale_page() -> None:
     clock = Clock()
     release = asyncio.Event()
     fake = FakePinterest()
@@ -147,12 +161,9 @@ async def test_cache_events_show_a_joined_fetch_and_a_stale_page() -> None:
         clock.advance(120)  # past freshness (60 s), within the stale window
         await t.post({"first": 2})
         await t.resources.cache.settle()  # the background refresh
-    outcomes = [
-        [dict(e.attributes or {})["graphql_api.cache.outcome"] for e in span.events]
-        for span in t.spans(SpanKind.SERVER)
-    ]
-    assert sorted(outcomes[:2]) == [["join"], ["miss"]]
-    assert outcomes[2] == ["stale"]
+    counts = [_cache(span) for span in t.spans(SpanKind.SERVER)]
+    assert sorted(counts[:2], key=str) == [{"page.join": 1}, {"page.miss": 1}]
+    assert counts[2] == {"page.stale": 1}
     assert len(t.upstream) == 2  # one fetch for the first two, one refresh
 
 
