@@ -256,6 +256,9 @@ class RequestTrace:
         for lookup in self.lookups:  # e.g. graphql_api.cache.page.hit: 1 (the key's kind only)
             name = f"graphql_api.cache.{lookup.key.partition(':')[0]}.{lookup.outcome}"
             attributes[name] = attributes.get(name, 0) + 1
+        # A background refresh the request started keeps this object (in its context): not the
+        # response nor the pages.
+        self.outcome, self.lookups = None, ()
         if self._span is None:
             span = self.span()
         else:
