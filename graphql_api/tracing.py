@@ -69,7 +69,8 @@ def _exporters(environ: Mapping[str, str]) -> list[str]:
 def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
     """The tracing ``environ`` asks for, or ``None`` (off). Raises :class:`TracingUnavailable`
     when it asks for what cannot be done: an unknown exporter, OTLP over another protocol than
-    http/protobuf, or the SDK not installed."""
+    http/protobuf, or the SDK not installed. ``environ`` holds the variables read here (whether,
+    and which exporters); the SDK reads the others from the process's environment."""
     exporters = _exporters(environ)
     if not exporters:
         return None
