@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
     from graphql_api.server import Server, server_config
+    from graphql_api.tracing import TracingUnavailable
 
     secrets = tuple(
         secret.get_secret_value()
@@ -128,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if secret is not None
     ) + tuple(filter(None, [settings.cache.password]))
     configure_logging(settings.log_level, settings.log_format, secrets)
+    try:
+        app = create_app(settings)
+    except TracingUnavailable as exc:  # OTEL_* asks for tracing this install cannot give
+        print(f"graphql-api: {exc}", file=sys.stderr)
+        return 2
     # Logs from here on: one startup line (graphql_api.server) says what is served, and how.
-    Server(server_config(create_app(settings), settings), settings).run()
+    Server(server_config(app, settings), settings).run()
     return 0
