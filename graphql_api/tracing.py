@@ -5,8 +5,9 @@ Off unless ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``), a
 object. On, the SDK reads the rest of the variables itself: ``Resource.create`` the service name and
 resource attributes, ``TracerProvider`` the sampler, ``OTLPSpanExporter`` the endpoint, headers,
 timeout and compression, ``BatchSpanProcessor`` the ``OTEL_BSP_*`` limits, and the global
-propagator ``OTEL_PROPAGATORS``. OTLP goes over http/protobuf; another protocol, an unknown
-exporter, or a missing ``otel`` extra is a :class:`TracingUnavailable` at startup.
+propagator ``OTEL_PROPAGATORS``. OTLP goes over http/protobuf, each batch encoded by
+``graphql_api.tracing_export`` (the SDK's exporter with a leaner encoder); another protocol, an
+unknown exporter, or a missing ``otel`` extra is a :class:`TracingUnavailable` at startup.
 
 Per request, :class:`RequestTrace`: one SERVER span (the incoming ``traceparent`` continued) with
 the operation, the document's hash, the outcome, the error codes and the count of its page and Pin
@@ -103,7 +104,7 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
         ) from None
     if "otlp" in exporters:
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from graphql_api.tracing_export import LeanOTLPSpanExporter
         except ImportError:
             raise TracingUnavailable(
                 f"OTEL_TRACES_EXPORTER=otlp, but the OTLP exporter is not installed: {_INSTALL}."
@@ -114,7 +115,7 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
         resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
     provider = TracerProvider(resource=resource)  # the sampler: OTEL_TRACES_SAMPLER(_ARG)
     for name in dict.fromkeys(exporters):
-        exporter: SpanExporter = OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
+        exporter: SpanExporter = LeanOTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return Tracing(provider)
 
