@@ -1,13 +1,14 @@
 """The benchmark: the facade against the plain-JSON floor, on one machine, with each page cache.
 
     python -m bench.run [--workers 1] [--latency 0.05] [--duration 10] [--connections 32]
-                        [--cases floor,a,b,c,d,e,f] [--stores memory,redis] [--items 25,250]
+                        [--cases floor,a,b,c,d,e,f,t] [--stores memory,redis] [--items 25,250]
                         [--out FILE]
 
-Starts the fake upstream (with a latency), a redis-server of its own (``redis`` store), the
-service (uvicorn, ``--workers`` processes, pinned to the first core) and, on the other core, wrk
-from Debian's packages (``apt-get install wrk``) or a Python client where a case needs one;
-writes the tables of ``docs/benchmarks.md``. The options select a subset (default: everything).
+Starts the fake upstream (with a latency), a redis-server of its own (``redis`` store), an
+OTLP/HTTP receiver (``tests/otlp.py``, case ``t``), the service (uvicorn, ``--workers``
+processes, pinned to the first core) and, on the other core, wrk from Debian's packages
+(``apt-get install wrk``) or a Python client where a case needs one; writes the tables of
+``docs/benchmarks.md``. The options select a subset (default: everything).
 """
 
 from __future__ import annotations
@@ -45,11 +46,20 @@ QUERY = f"""query Products($first: Int, $after: String, $account: ID) {{
   productGroupProducts(productGroupId: "1", first: $first, after: $after, adAccountId: $account)
   {{ {FIELDS} pageInfo {{ hasNextPage endCursor }} }} }}"""
 SERVICE_CPU, CLIENT_CPU = "0", "1" if (os.cpu_count() or 1) > 1 else "0"
-CASES = ("floor", "a", "b", "c", "d", "e", "f")
+CASES = ("floor", "a", "b", "c", "d", "e", "f", "t")
 STORES = ("memory", "redis")
 ITEMS = (25, 250)
 # Every replica sharing a Redis must name callers alike (the HMAC key of cache keys).
 SECRET = "bench-secret"
+# Case t's tracing: every request sampled, the SDK's batch processor at its defaults, OTLP over
+# http/protobuf to the receiver (its URL added in run()).
+TRACING = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_TRACES_SAMPLER": "always_on",
+    "OTEL_SERVICE_NAME": "graphql-api-bench",
+}
+TRACED = "facade (compiled), tracing on (always_on, OTLP to a local receiver)"
 
 
 def _free_port() -> int:
@@ -61,9 +71,10 @@ def _free_port() -> int:
 @contextmanager
 def _process(argv: list[str], env: dict[str, str], cpu: str, url: str) -> Iterator[list[int]]:
     """A server process pinned to ``cpu``, until the block ends; yields its pids (workers)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     process = subprocess.Popen(
         ["taskset", "-c", cpu, *argv],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -182,6 +193,7 @@ class Case:
     # Pages fetched by another process first, and the measured one holds no in-process tier:
     # every request reads its page from Redis (a second replica's first hits).
     redis_only: bool = False
+    traced: bool = False  # with TRACING, exporting to the benchmark's OTLP receiver
 
 
 def _wrk(
@@ -274,6 +286,7 @@ def _cases(items: int, store: str) -> list[Case]:
                  "/strawberry", varied, off),
             Case("c", "(c) repeated identical", "facade + response cache", "/graphql",
                  [_body({"first": items})], {}),
+            *_tracing_cases(varied, off),
         ]  # fmt: skip
     # Not formatted: one case a row or two, read as a table.
     return [
@@ -284,6 +297,19 @@ def _cases(items: int, store: str) -> list[Case]:
         Case("f", "(f) page-cache miss path, pages in Redis", "facade (compiled execution), "
              "no in-process tier", "/graphql", varied,
              {**off, "GRAPHQL_API_CACHE_MAX_BYTES": "0"}, redis_only=True),
+        *_tracing_cases(varied, off),
+    ]  # fmt: skip
+
+
+def _tracing_cases(varied: list[str], off: dict[str, str]) -> list[Case]:
+    """(t): the requests of (b), tracing off, on, off again, back to back (the machine drifts:
+    only neighbours compare)."""
+    title = "(b) page-cache hit, varied"
+    # Not formatted: one case a row, read as a table.
+    return [
+        Case("t", title, "facade (compiled), tracing off", "/graphql", varied, off),
+        Case("t", title, TRACED, "/graphql", varied, off, traced=True),
+        Case("t", title, "facade (compiled), tracing off again", "/graphql", varied, off),
     ]  # fmt: skip
 
 
@@ -310,9 +336,11 @@ def run(
     with Redis, against an emptied Redis."""
     rows: list[Row] = []
     notes: list[str] = []
-    upstream_port, service_port = _free_port(), _free_port()
+    upstream_port, service_port, receiver_port = _free_port(), _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     service = f"http://127.0.0.1:{service_port}"
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    tracing = {**TRACING, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver}
     # Not formatted (with argv below): command lines as one would type them.
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--no-access-log",
                "--log-level", "warning", "--host", "127.0.0.1"]  # fmt: skip
@@ -337,6 +365,7 @@ def run(
             f"{upstream}/_stats",
         ),
         redis_server() if "redis" in stores else _no_redis() as redis_url,
+        _otlp_receiver(receiver_port) if "t" in cases else _no_redis(),
     ):
         shared = redis.Redis.from_url(redis_url) if redis_url else None
         store_env = {
@@ -356,7 +385,8 @@ def run(
                 key=lambda planned: CASES.index(planned[1].id),
             )
             for store, case in plan:
-                env = {**store_env[store], **case.env}
+                env = {**store_env[store], **case.env, **(tracing if case.traced else {})}
+                spans_before = _spans(receiver) if case.traced else 0
                 if shared is not None:
                     shared.flushall()  # each case on its own: nothing from the one before
                 if case.redis_only:  # another replica fetched the pages
@@ -374,6 +404,12 @@ def run(
                     rss = _peak_rss_mb(pid)
                 if case.id == "floor":
                     floors[count] = result["rps"]
+                if case.traced:  # the service has stopped: its last spans are sent
+                    spans = _spans(receiver) - spans_before
+                    notes.append(
+                        f"(t) {count} items, {store}: the receiver got {spans:,} spans for "
+                        f"{result['requests']:,} requests and the warm-up"
+                    )
                 pair = (
                     ("b", "facade (compiled execution)")
                     if case.id == "f"
@@ -408,7 +444,41 @@ def run(
             shared.close()
     for row in rows:
         row.floor_rps = floors.get(row.items, 0.0)
-    return rows, notes
+    return rows, notes + _tracing_notes(rows)
+
+
+@contextmanager
+def _otlp_receiver(port: int, cpu: str = CLIENT_CPU) -> Iterator[str]:
+    """tests/otlp.py as a process of its own (counting spans), pinned to ``cpu``."""
+    argv = [sys.executable, "-m", "tests.otlp", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _process(argv, {}, cpu, f"{url}/_stats"):
+        yield url
+
+
+def _spans(receiver: str) -> int:
+    stats = httpx.get(f"{receiver}/_stats").json()
+    if stats["errors"]:
+        raise RuntimeError(f"the OTLP receiver refused {stats['errors']} export(s)")
+    return int(stats["spans"])
+
+
+def _tracing_notes(rows: list[Row]) -> list[str]:
+    """(t): each tracing-on figure against the mean of the tracing-off runs beside it."""
+    notes = []
+    for count in sorted({r.items for r in rows if r.id == "t"}):
+        for store in STORES:
+            runs = [r for r in rows if (r.id, r.items, r.store) == ("t", count, store)]
+            on = [r for r in runs if r.variant == TRACED]
+            off = [r.rps for r in runs if r.variant != TRACED]
+            if not on or not off:
+                continue
+            ratio = on[0].rps / (sum(off) / len(off))
+            notes.append(
+                f"(t) {count} items, {store}: tracing on {on[0].rps:,.0f} req/s = {ratio:.0%} "
+                f"of the tracing-off runs beside it ({', '.join(f'{o:,.0f}' for o in off)})"
+            )
+    return notes
 
 
 def _upstream_notes(
@@ -533,7 +603,7 @@ def main(argv: list[str] | None = None) -> None:
         type=lambda v: _choices(v, CASES),
         default=CASES,
         help=f"comma-separated, of {','.join(CASES)} (default: all); f is "
-        "Redis-backed only, d and e are notes",
+        "Redis-backed only, d and e are notes, t is (b) with tracing off, on, off",
     )
     parser.add_argument(
         "--stores",
