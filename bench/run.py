@@ -365,7 +365,7 @@ def run(
             f"{upstream}/_stats",
         ),
         redis_server() if "redis" in stores else _no_redis() as redis_url,
-        _otlp_receiver(receiver_port) if "t" in cases else _no_redis(),
+        otlp_receiver(receiver_port) if "t" in cases else _no_redis(),
     ):
         shared = redis.Redis.from_url(redis_url) if redis_url else None
         store_env = {
@@ -386,7 +386,7 @@ def run(
             )
             for store, case in plan:
                 env = {**store_env[store], **case.env, **(tracing if case.traced else {})}
-                spans_before = _spans(receiver) if case.traced else 0
+                spans_before = received_spans(receiver) if case.traced else 0
                 if shared is not None:
                     shared.flushall()  # each case on its own: nothing from the one before
                 if case.redis_only:  # another replica fetched the pages
@@ -405,7 +405,7 @@ def run(
                 if case.id == "floor":
                     floors[count] = result["rps"]
                 if case.traced:  # the service has stopped: its last spans are sent
-                    spans = _spans(receiver) - spans_before
+                    spans = received_spans(receiver) - spans_before
                     notes.append(
                         f"(t) {count} items, {store}: the receiver got {spans:,} spans for "
                         f"{result['requests']:,} requests and the warm-up"
@@ -448,15 +448,18 @@ def run(
 
 
 @contextmanager
-def _otlp_receiver(port: int, cpu: str = CLIENT_CPU) -> Iterator[str]:
-    """tests/otlp.py as a process of its own (counting spans), pinned to ``cpu``."""
+def otlp_receiver(port: int | None = None, cpu: str = CLIENT_CPU) -> Iterator[str]:
+    """tests/otlp.py as a process of its own (counting spans; ``GET /_stats``) on ``port``
+    (default: a free one), pinned to ``cpu``, until the block ends; yields its URL."""
+    port = port or _free_port()
     argv = [sys.executable, "-m", "tests.otlp", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with _process(argv, {}, cpu, f"{url}/_stats"):
         yield url
 
 
-def _spans(receiver: str) -> int:
+def received_spans(receiver: str) -> int:
+    """How many spans the receiver of :func:`otlp_receiver` got so far."""
     stats = httpx.get(f"{receiver}/_stats").json()
     if stats["errors"]:
         raise RuntimeError(f"the OTLP receiver refused {stats['errors']} export(s)")
