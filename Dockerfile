@@ -7,7 +7,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /app/.venv
 WORKDIR /src
 # Dependencies first, so a source change does not reinstall them: exactly the versions in the
-# lock, each file checked against its hash (requirements/update writes the lock).
+# lock, each file checked against its hash (requirements/update writes the lock). The lock holds
+# the otel extra too: the image can trace (docs/tracing.md), off until OTEL_TRACES_EXPORTER is set.
 COPY requirements/base.txt requirements/base.txt
 RUN /app/.venv/bin/pip install --require-hashes -r requirements/base.txt
 # Then the package alone: its dependencies are all there (pip refuses to check hashes of a

@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 import httpx
 from fastapi import FastAPI, Request
@@ -35,6 +35,7 @@ from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
 from graphql_api.schema.resolvers import DEFAULT_FIRST
 from graphql_api.service import CatalogService
+from graphql_api.tracing import Tracing, from_environ
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
 from graphql_api.upstream.resilience import Deadline, Resilience, Timer, build_resilience
@@ -105,9 +106,14 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     timer: Timer | None = None,
+    tracing: Tracing | Literal["environ"] | None = "environ",
 ) -> FastAPI:
     """The application. ``transport`` replaces the network (tests; demo mode uses the fake);
-    ``timer`` the clocks and sleep (tests)."""
+    ``timer`` the clocks and sleep (tests); ``tracing`` what the ``OTEL_*`` variables ask for
+    (:func:`graphql_api.tracing.from_environ`: refused at startup with a
+    :class:`~graphql_api.tracing.TracingUnavailable`), unless given (tests)."""
+    if tracing == "environ":
+        tracing = from_environ()
     if transport is None and settings.demo:
         transport = httpx.MockTransport(FakePinterest().handler)
     timer = timer or Timer()
@@ -175,7 +181,7 @@ def create_app(
             )
         apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
         async with build_http_client(settings, transport) as http:
-            client = PinterestClient(http, resilience)
+            client = PinterestClient(http, resilience, tracing=tracing)
             resources = Resources(
                 cache=cache,
                 service=CatalogService(client, cache, page_size=settings.upstream_page_size),
@@ -197,6 +203,8 @@ def create_app(
                     await apq.close()
                 if redis is not None:
                     await redis.close()
+                if tracing is not None:  # exports what the batch still holds
+                    await asyncio.to_thread(tracing.shutdown)
 
     def token_of(request: Request) -> str | None:
         if service_token is not None:
@@ -232,6 +240,7 @@ def create_app(
         observe=metrics.observe_request,
         caller=caller,
         reporter=reporter,
+        tracing=tracing,
     )
 
     app = FastAPI(

@@ -74,7 +74,7 @@ import random
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import orjson
 from aiocache import RedisCache, SimpleMemoryCache
@@ -110,6 +110,9 @@ class Entry:
     metrics: bool  # fetched with pin_metrics=true
 
 
+CacheOutcome = Literal["hit", "stale", "miss", "join"]
+
+
 @dataclass(frozen=True, slots=True)
 class Lookup(Generic[V]):
     """A value from the cache, how stale and old it is, and which entry it came from."""
@@ -120,6 +123,9 @@ class Lookup(Generic[V]):
     key: str = ""
     version: float = 0.0  # the entry's stored_at: it changes when the entry is replaced
     fresh_until: float = 0.0
+    # How the lookup went: fresh, stale (refreshed in the background), fetched, or joined a
+    # fetch already under way (single flight). Traces show it (graphql_api.tracing).
+    outcome: CacheOutcome = "hit"
 
 
 class Store(Protocol):
@@ -436,8 +442,9 @@ def _decode(data: bytes) -> Entry:
     return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
 
 
-def _lookup(key: str, entry: Entry, *, stale: bool, age: float) -> Lookup[Any]:
-    return Lookup(entry.value, stale, age, key, entry.stored_at, entry.fresh_until)
+def _lookup(key: str, entry: Entry, outcome: CacheOutcome, *, age: float) -> Lookup[Any]:
+    stale = outcome == "stale"
+    return Lookup(entry.value, stale, age, key, entry.stored_at, entry.fresh_until, outcome)
 
 
 class PageCache:
@@ -516,19 +523,22 @@ class PageCache:
                 self.stats["hits"] += 1
                 if self.versions.get(key) != entry.stored_at:  # a copy of a replica's
                     self._remember(key, entry)
-                return _lookup(key, entry, stale=False, age=age)
+                return _lookup(key, entry, "hit", age=age)
             if now < entry.stale_until:
                 self.stats["stale"] += 1
                 self._start(key, fetch, metrics)  # refresh in the background
-                return _lookup(key, entry, stale=True, age=age)
+                return _lookup(key, entry, "stale", age=age)
         self.stats["misses"] += 1
         # A request without metrics may join a fetch with them: that page serves it too.
         task = None if metrics else self._inflight.get((key, True))
+        outcome: CacheOutcome
         if task is None:
+            outcome = "join" if (key, metrics) in self._inflight else "miss"
             task = self._start(key, fetch, metrics)
         else:
             self.stats["joins"] += 1
-        return _lookup(key, await asyncio.shield(task), stale=False, age=0.0)
+            outcome = "join"
+        return _lookup(key, await asyncio.shield(task), outcome, age=0.0)
 
     def _start(
         self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool

@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
     from graphql_api.server import server_config
+    from graphql_api.tracing import TracingUnavailable
 
     secrets = tuple(
         secret.get_secret_value()
@@ -130,5 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if secret is not None
     ) + tuple(filter(None, [settings.cache.password]))
     configure_logging(settings.log_level, settings.log_format, secrets)
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    try:
+        app = create_app(settings)
+    except TracingUnavailable as exc:  # OTEL_* asks for tracing this install cannot give
+        print(exc, file=sys.stderr)
+        return 2
+    uvicorn.Server(server_config(app, settings)).run()
     return 0

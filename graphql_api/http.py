@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import orjson
 from fastapi import Request
@@ -27,6 +27,9 @@ from graphql_api.execution import Executor, Outcome
 from graphql_api.persisted import AutomaticPersistedQueries, sha256
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema.context import Context
+
+if TYPE_CHECKING:
+    from graphql_api.tracing import RequestTrace, Tracing
 
 __all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLHTTP", "Serving"]
 
@@ -130,6 +133,7 @@ class GraphQLHTTP(Generic[R]):
         observe: Callable[[Outcome], None] = lambda outcome: None,
         caller: Callable[[Request, R], str | None] = lambda request, resources: None,
         reporter: ErrorReporter,
+        tracing: Tracing | None = None,
     ) -> None:
         self.executor = executor
         self._resources = resources
@@ -140,18 +144,9 @@ class GraphQLHTTP(Generic[R]):
         self._observe = observe
         self._caller = caller  # the caller's identity (an HMAC of the token), if any
         self._reporter = reporter
+        self._tracing = tracing  # None: off, and nothing of it on the request path
 
     async def __call__(self, request: Request) -> Response:
-        try:
-            return await self._handle(request)
-        except Exception as error:  # a bug: answered in the GraphQL shape, reported once
-            self._reporter.report(error)
-            outcome = Outcome(INTERNAL_ERROR_BODY, request_error=False, operation="failed")
-            self._observe(outcome)
-            media = negotiate(request.headers.get("accept")) or JSON
-            return self._respond(INTERNAL_ERROR_BODY, 500, media)
-
-    async def _handle(self, request: Request) -> Response:
         if (
             self._graphiql is not None
             and request.method == "GET"
@@ -159,6 +154,33 @@ class GraphQLHTTP(Generic[R]):
             and "text/html" in request.headers.get("accept", "")
         ):
             return self._graphiql(request)
+        if self._tracing is None:
+            return await self._serve(request, None)
+        trace = self._tracing.request(request)
+        status = 500
+        try:
+            response = await self._serve(request, trace)
+            status = response.status_code
+            return response
+        finally:
+            trace.end(status)
+
+    async def _serve(self, request: Request, trace: RequestTrace | None) -> Response:
+        try:
+            return await self._handle(request, trace)
+        except Exception as error:  # a bug: answered in the GraphQL shape, reported once
+            self._reporter.report(error)
+            outcome = Outcome(INTERNAL_ERROR_BODY, request_error=False, operation="failed")
+            self._done(outcome, trace)
+            media = negotiate(request.headers.get("accept")) or JSON
+            return self._respond(INTERNAL_ERROR_BODY, 500, media)
+
+    def _done(self, outcome: Outcome, trace: RequestTrace | None) -> None:
+        self._observe(outcome)
+        if trace is not None:
+            trace.outcome = outcome
+
+    async def _handle(self, request: Request, trace: RequestTrace | None) -> Response:
         resources = self._resources(request)
         if resources is None:
             raise RuntimeError("/graphql before the app's lifespan has started, or after it")
@@ -168,12 +190,15 @@ class GraphQLHTTP(Generic[R]):
                 raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
             params = await self._params(request)
             query = await self._query(params, resources.apq)
+            if trace is not None:
+                operation = self.executor.operation(query, params.operation_name)
+                trace.document(query, operation.node if operation is not None else None)
             responses = resources.responses
             cache_key = self._response_key(request, resources, query, params)
             if responses is not None and cache_key is not None:
                 cached = responses.get(cache_key)
                 if cached is not None:
-                    self._observe(_CACHED)
+                    self._done(_CACHED, trace)
                     return self._respond_bytes(cached, 200, media)
             context = await self._context(request, resources)
             outcome = await self.executor.run(
@@ -186,9 +211,11 @@ class GraphQLHTTP(Generic[R]):
         except _HTTPError as error:
             body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
             outcome = Outcome(body, request_error=True)
-            self._observe(outcome)
+            self._done(outcome, trace)
             return self._respond(body, error.status, media or JSON, error.headers)
-        self._observe(outcome)
+        self._done(outcome, trace)
+        if trace is not None:
+            trace.lookups = context.collector.sources
         if outcome.forbidden_method:
             return self._respond(outcome.body, 405, media, {"Allow": "POST"})
         status = 400 if outcome.request_error and media == GRAPHQL_RESPONSE else 200

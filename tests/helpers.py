@@ -161,7 +161,8 @@ async def open_app(
     clock: Clock | None = None,
     **values: Any,
 ) -> AsyncIterator[Harness]:
-    """The app over a fake upstream (default: the demo catalog), recording upstream requests."""
+    """The app over a fake upstream (default: the demo catalog), recording upstream requests;
+    untraced, whatever the ``OTEL_*`` variables say (tests/integration/test_tracing.py traces)."""
     upstream = upstream if upstream is not None else FakePinterest()
     handle = upstream.handler if isinstance(upstream, FakePinterest) else upstream
     requests: list[httpx.Request] = []
@@ -174,7 +175,9 @@ async def open_app(
     # A loaded test machine can starve the Redis thread past the default Redis timeout (and
     # skip a write a test means to share); tests of that bound pass their own.
     values.setdefault("redis_timeout", 0.5)
-    app = create_app(settings(**values), transport=httpx.MockTransport(recording), timer=timer)
+    app = create_app(
+        settings(**values), transport=httpx.MockTransport(recording), timer=timer, tracing=None
+    )
     async with running(app, "http://testserver") as (client, resources, transport):
         yield Harness(client, requests, resources, app, transport)
 

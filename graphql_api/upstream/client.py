@@ -10,9 +10,10 @@ full-jitter backoff, only for idempotent operations and transient failures, with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -39,6 +40,9 @@ from graphql_api.upstream.operations import (
     Operation,
 )
 from graphql_api.upstream.resilience import Deadline, Resilience
+
+if TYPE_CHECKING:
+    from graphql_api.tracing import AttemptSpan, Tracing
 
 __all__ = [
     "PinterestClient",
@@ -119,9 +123,12 @@ def is_retryable(error: BaseException) -> bool:
 class PinterestClient:
     """Typed calls to the Pinterest API v5, authorised with the token given per call."""
 
-    def __init__(self, http: httpx.AsyncClient, resilience: Resilience) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, resilience: Resilience, *, tracing: Tracing | None = None
+    ) -> None:
         self._http = http
         self._r = resilience
+        self._tracing = tracing  # a CLIENT span per attempt, when tracing is on
         self._jitter = wait_random_exponential(
             multiplier=resilience.backoff, max=resilience.backoff_max
         )
@@ -180,7 +187,7 @@ class PinterestClient:
                     params=params,
                     json=json,
                     deadline=deadline,
-                    retry=attempt.retry_state.attempt_number > 1,
+                    attempt=attempt.retry_state.attempt_number,
                 )
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
@@ -193,7 +200,7 @@ class PinterestClient:
         params: Mapping[str, str],
         json: Any,
         deadline: Deadline,
-        retry: bool,
+        attempt: int,
     ) -> tuple[bytes, int]:
         """One attempt. Only an attempt that reaches the upstream is recorded (retry budget,
         breaker): a hold, the breaker, the bulkhead or a spent deadline refuse it before."""
@@ -212,11 +219,16 @@ class PinterestClient:
         if json is not None:
             content = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
-        async with r.bulkhead.slot(caller):
+        traced: contextlib.AbstractAsyncContextManager[AttemptSpan | None] = (
+            self._tracing.attempt(operation, attempt, headers)
+            if self._tracing is not None
+            else contextlib.nullcontext()
+        )
+        async with r.bulkhead.slot(caller), traced as span:
             budget = min(r.try_timeout, deadline.remaining())
             if budget <= 0:  # the deadline is spent: no request, and no upstream failure
                 raise UpstreamTimeout()
-            (r.budget.retry if retry else r.budget.request)()
+            (r.budget.retry if attempt > 1 else r.budget.request)()
             started = r.timer.monotonic()
             try:
                 async with asyncio.timeout(budget):
@@ -237,6 +249,8 @@ class PinterestClient:
                 raise UpstreamError(
                     "The Pinterest API returned a malformed response.", upstream_status=None
                 ) from exc
+            if span is not None:
+                span.answered(response.status_code)
         status = response.status_code
         r.observe(operation.name, str(status), r.timer.monotonic() - started)
         if status != 429:  # a 429 is this caller's limit, not the upstream's health

@@ -21,8 +21,10 @@ ROOT = Path(__file__).parents[2]
 VIA = re.compile(r"\s+#\s+(?:via\s+)?(?!via$)(\S.*)")  # "# via fastapi", "#   fastapi"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = "graphql-api (pyproject.toml)"
-BASE = tuple(Requirement(r) for r in PYPROJECT["project"]["dependencies"])
-DEV = BASE + tuple(Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"])
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+# base.txt holds the service's dependencies and the otel extra (the image traces); dev.txt adds dev.
+BASE = tuple(Requirement(r) for r in [*PYPROJECT["project"]["dependencies"], *EXTRAS["otel"]])
+DEV = BASE + tuple(Requirement(r) for r in EXTRAS["dev"])
 ENVIRONMENTS = [
     {
         "python_version": python,

@@ -1,0 +1,298 @@
+"""OpenTelemetry tracing, set up from the standard ``OTEL_*`` variables (docs/tracing.md).
+
+Off unless ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``), and always off with
+``OTEL_SDK_DISABLED=true``. Off, nothing of OpenTelemetry is imported and a request makes no span
+object. On, the SDK reads the rest of the variables itself: ``Resource.create`` the service name and
+resource attributes, ``TracerProvider`` the sampler, ``OTLPSpanExporter`` the endpoint, headers,
+timeout and compression, ``BatchSpanProcessor`` the ``OTEL_BSP_*`` limits, and the global
+propagator ``OTEL_PROPAGATORS``. OTLP goes over http/protobuf; another protocol, an unknown
+exporter, or a missing ``otel`` extra is a :class:`TracingUnavailable` at startup.
+
+Per request, :class:`RequestTrace`: one SERVER span (the incoming ``traceparent`` continued) with
+the operation, the document's hash, the outcome, the error codes and one ``cache`` event per page
+or Pin lookup. Per upstream attempt, :class:`AttemptSpan`: one CLIENT span, its context sent
+upstream as ``traceparent``. No span carries a token, a cursor or a cache key (it holds the caller's
+HMAC): the client span names the route template, never the URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from graphql_api import __version__
+from graphql_api.persisted import sha256
+
+if TYPE_CHECKING:
+    from graphql import OperationDefinitionNode
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span
+    from starlette.requests import Request
+
+    from graphql_api.cache import Lookup
+    from graphql_api.execution import Outcome
+    from graphql_api.upstream.operations import Operation
+
+__all__ = [
+    "AttemptSpan",
+    "RequestTrace",
+    "Tracing",
+    "TracingUnavailable",
+    "from_environ",
+]
+
+DEFAULT_SERVICE_NAME = "graphql-api"
+_EXPORTERS = ("otlp", "console")
+_PROTOCOL = "http/protobuf"
+_INSTALL = "pip install 'graphql-api[otel]'"
+
+
+class TracingUnavailable(ValueError):
+    """The ``OTEL_*`` variables ask for tracing this install cannot give (refused at startup)."""
+
+
+def _exporters(environ: Mapping[str, str]) -> list[str]:
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    names = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    return [n for n in names if n and n != "none"]
+
+
+def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
+    """The tracing ``environ`` asks for, or ``None`` (off). Raises :class:`TracingUnavailable`
+    when it asks for what cannot be done: an unknown exporter, OTLP over another protocol than
+    http/protobuf, or the SDK not installed."""
+    exporters = _exporters(environ)
+    if not exporters:
+        return None
+    unknown = sorted(set(exporters) - set(_EXPORTERS))
+    if unknown:
+        raise TracingUnavailable(
+            f"OTEL_TRACES_EXPORTER: {', '.join(unknown)} is not supported "
+            f"(use {' or '.join(_EXPORTERS)}, or none)."
+        )
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = environ.get(name, "").strip()
+        if protocol:
+            if "otlp" in exporters and protocol != _PROTOCOL:
+                raise TracingUnavailable(
+                    f"{name}={protocol} is not supported: OTLP is exported over {_PROTOCOL} "
+                    "(a collector's port 4318; Jaeger and the OpenTelemetry Collector accept it)."
+                )
+            break
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            ConsoleSpanExporter,
+            SpanExporter,
+        )
+    except ImportError:
+        raise TracingUnavailable(
+            f"OTEL_TRACES_EXPORTER asks for traces, but OpenTelemetry is not installed: {_INSTALL}."
+        ) from None
+    if "otlp" in exporters:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            raise TracingUnavailable(
+                f"OTEL_TRACES_EXPORTER=otlp, but the OTLP exporter is not installed: {_INSTALL}."
+            ) from None
+
+    resource = Resource({"service.version": __version__}).merge(Resource.create())
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    provider = TracerProvider(resource=resource)  # the sampler: OTEL_TRACES_SAMPLER(_ARG)
+    for name in dict.fromkeys(exporters):
+        exporter: SpanExporter = OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return Tracing(provider)
+
+
+class Tracing:
+    """A tracer provider (its own, never the global one) and what the app does with it."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        from opentelemetry import propagate, trace
+        from opentelemetry.context import attach, detach
+
+        self.provider = provider
+        self.tracer = provider.get_tracer("graphql_api", __version__)
+        self._trace = trace
+        self._extract = propagate.extract
+        self._inject = propagate.inject
+        self._attach = attach
+        self._detach = detach
+        self._server = trace.SpanKind.SERVER
+        self._client = trace.SpanKind.CLIENT
+
+    def request(self, request: Request) -> RequestTrace:
+        """Starts the SERVER span of a GraphQL HTTP request (the caller's trace continued) and
+        makes it current: upstream attempts are its children."""
+        method, path = request.method, request.scope["path"]
+        parent = self._extract(request.headers)
+        span = self.tracer.start_span(
+            f"{method} {path}",
+            context=parent,
+            kind=self._server,
+            attributes={"http.request.method": method, "url.path": path},
+        )
+        token = self._attach(self._trace.set_span_in_context(span, parent))
+        return RequestTrace(self, span, token)
+
+    def attempt(
+        self, operation: Operation, attempt: int, headers: MutableMapping[str, str]
+    ) -> AttemptSpan:
+        """The CLIENT span of one upstream attempt, as an async context manager; entering it
+        writes its ``traceparent`` into ``headers``."""
+        return AttemptSpan(self, operation, attempt, headers)
+
+    def shutdown(self) -> None:
+        """Exports what is still buffered, then stops (the app's lifespan ends)."""
+        self.provider.shutdown()
+
+
+class RequestTrace:
+    """The SERVER span of one request, filled in as the request learns things and ended with
+    its status. Attributes are set once, at the end (one lock, one call)."""
+
+    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracing", "lookups", "outcome")
+
+    def __init__(self, tracing: Tracing, span: Span, token: object) -> None:
+        self._tracing = tracing
+        self._span = span
+        self._token = token
+        self._name: str | None = None
+        self._attributes: dict[str, Any] = {}
+        self.outcome: Outcome | None = None
+        self.lookups: Sequence[Lookup[Any]] = ()
+
+    def document(self, query: str, operation: OperationDefinitionNode | None) -> None:
+        """The document the request runs and its operation (``None``: not parsed, or no such
+        operation)."""
+        self._attributes["graphql.document.hash"] = sha256(query)
+        if operation is not None:
+            kind = operation.operation.value
+            self._attributes["graphql.operation.type"] = kind
+            if operation.name is not None:
+                name = operation.name.value
+                self._attributes["graphql.operation.name"] = name
+                self._name = f"{kind} {name}"
+            else:
+                self._name = kind
+
+    def end(self, status: int) -> None:
+        """Ends the span with the response's status, and restores the caller's context."""
+        span = self._span
+        try:
+            if span.is_recording():
+                self._record(span, status)
+        finally:
+            span.end()
+            self._tracing._detach(self._token)  # type: ignore[arg-type]
+
+    def _record(self, span: Span, status: int) -> None:
+        from graphql_api.observability import request_id
+
+        attributes = self._attributes
+        attributes["http.response.status_code"] = status
+        attributes["graphql_api.request_id"] = request_id.get()
+        outcome = self.outcome
+        if outcome is not None:
+            errors = outcome.body.get("errors") or ()
+            codes = sorted(
+                {
+                    code
+                    for error in errors
+                    if isinstance(code := (error.get("extensions") or {}).get("code"), str)
+                }
+            )
+            if outcome.cached:
+                label = "cached"
+            elif outcome.request_error:
+                label = "rejected"
+            else:
+                label = "error" if errors else "ok"
+            attributes["graphql_api.outcome"] = label
+            if codes:
+                attributes["graphql_api.error_codes"] = codes
+            if label == "error":
+                span.set_status(self._tracing._trace.StatusCode.ERROR, ",".join(codes))
+        if status >= 500 and outcome is None:
+            span.set_status(self._tracing._trace.StatusCode.ERROR)
+        if self._name is not None:
+            span.update_name(self._name)
+        span.set_attributes(attributes)
+        for lookup in self.lookups:
+            span.add_event(
+                "cache",
+                {
+                    "graphql_api.cache.outcome": lookup.outcome,
+                    "graphql_api.cache.key_kind": lookup.key.partition(":")[0],
+                },
+            )
+
+
+class AttemptSpan:
+    """The CLIENT span of one upstream attempt: ``<METHOD> <route template>``; its error type is
+    the status (``"503"``) when the upstream answered with an error, else the error's code
+    (``UPSTREAM_TIMEOUT``, ``UPSTREAM_UNAVAILABLE``, ...)."""
+
+    __slots__ = ("_attempt", "_headers", "_operation", "_span", "_tracing")
+
+    def __init__(
+        self,
+        tracing: Tracing,
+        operation: Operation,
+        attempt: int,
+        headers: MutableMapping[str, str],
+    ) -> None:
+        self._tracing = tracing
+        self._operation = operation
+        self._attempt = attempt
+        self._headers = headers
+        self._span: Span | None = None
+
+    async def __aenter__(self) -> AttemptSpan:
+        tracing, operation = self._tracing, self._operation
+        attributes: dict[str, Any] = {
+            "http.request.method": operation.method,
+            "url.template": operation.path,
+            "graphql_api.upstream.operation": operation.name,
+        }
+        if self._attempt > 1:
+            attributes["http.request.resend_count"] = self._attempt - 1
+        span = self._span = tracing.tracer.start_span(
+            f"{operation.method} {operation.path}", kind=tracing._client, attributes=attributes
+        )
+        tracing._inject(self._headers, context=tracing._trace.set_span_in_context(span))
+        return self
+
+    def answered(self, status: int) -> None:
+        """The upstream's status (an error status is the span's error)."""
+        span = self._span
+        if span is None or not span.is_recording():
+            return
+        span.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            span.set_attribute("error.type", str(status))
+            span.set_status(self._tracing._trace.StatusCode.ERROR)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        span = self._span
+        if span is None:
+            return
+        if exc is not None and span.is_recording():
+            code = getattr(exc, "code", None)
+            kind = code if isinstance(code, str) else type(exc).__qualname__
+            span.set_attribute("error.type", kind)
+            span.set_status(self._tracing._trace.StatusCode.ERROR, kind)
+        span.end()
