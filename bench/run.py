@@ -60,6 +60,7 @@ TRACING = {
     "OTEL_SERVICE_NAME": "graphql-api-bench",
 }
 TRACED = "facade (compiled), tracing on (always_on, OTLP to a local receiver)"
+SAMPLED = "facade (compiled), tracing on, 1 in 10 sampled (parentbased_traceidratio 0.1)"
 
 
 def _free_port() -> int:
@@ -302,13 +303,19 @@ def _cases(items: int, store: str) -> list[Case]:
 
 
 def _tracing_cases(varied: list[str], off: dict[str, str]) -> list[Case]:
-    """(t): the requests of (b), tracing off, on, off again, back to back (the machine drifts:
-    only neighbours compare)."""
+    """(t): the requests of (b), tracing off, on (every request sampled, then one in ten), off
+    again, back to back (the machine drifts: only neighbours compare)."""
     title = "(b) page-cache hit, varied"
+    ratio = {
+        **off,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
     # Not formatted: one case a row, read as a table.
     return [
         Case("t", title, "facade (compiled), tracing off", "/graphql", varied, off),
         Case("t", title, TRACED, "/graphql", varied, off, traced=True),
+        Case("t", title, SAMPLED, "/graphql", varied, ratio, traced=True),
         Case("t", title, "facade (compiled), tracing off again", "/graphql", varied, off),
     ]  # fmt: skip
 
@@ -385,7 +392,7 @@ def run(
                 key=lambda planned: CASES.index(planned[1].id),
             )
             for store, case in plan:
-                env = {**store_env[store], **case.env, **(tracing if case.traced else {})}
+                env = {**store_env[store], **(tracing if case.traced else {}), **case.env}
                 spans_before = received_spans(receiver) if case.traced else 0
                 if shared is not None:
                     shared.flushall()  # each case on its own: nothing from the one before
@@ -406,9 +413,10 @@ def run(
                     floors[count] = result["rps"]
                 if case.traced:  # the service has stopped: its last spans are sent
                     spans = received_spans(receiver) - spans_before
+                    sampler = env["OTEL_TRACES_SAMPLER"]
                     notes.append(
-                        f"(t) {count} items, {store}: the receiver got {spans:,} spans for "
-                        f"{result['requests']:,} requests and the warm-up"
+                        f"(t) {count} items, {store}, {sampler}: the receiver got "
+                        f"{spans:,} spans for {result['requests']:,} requests and the warm-up"
                     )
                 pair = (
                     ("b", "facade (compiled execution)")
@@ -472,15 +480,15 @@ def _tracing_notes(rows: list[Row]) -> list[str]:
     for count in sorted({r.items for r in rows if r.id == "t"}):
         for store in STORES:
             runs = [r for r in rows if (r.id, r.items, r.store) == ("t", count, store)]
-            on = [r for r in runs if r.variant == TRACED]
-            off = [r.rps for r in runs if r.variant != TRACED]
-            if not on or not off:
-                continue
-            ratio = on[0].rps / (sum(off) / len(off))
-            notes.append(
-                f"(t) {count} items, {store}: tracing on {on[0].rps:,.0f} req/s = {ratio:.0%} "
-                f"of the tracing-off runs beside it ({', '.join(f'{o:,.0f}' for o in off)})"
-            )
+            off = [r.rps for r in runs if r.variant not in (TRACED, SAMPLED)]
+            for on in (r for r in runs if r.variant in (TRACED, SAMPLED) and off):
+                sampled = "always_on" if on.variant == TRACED else "1 in 10 sampled"
+                ratio = on.rps / (sum(off) / len(off))
+                notes.append(
+                    f"(t) {count} items, {store}: tracing on ({sampled}) {on.rps:,.0f} req/s = "
+                    f"{ratio:.0%} of the tracing-off runs beside it "
+                    f"({', '.join(f'{o:,.0f}' for o in off)})"
+                )
     return notes
 
 
