@@ -9,24 +9,30 @@ propagator ``OTEL_PROPAGATORS``. OTLP goes over http/protobuf; another protocol,
 exporter, or a missing ``otel`` extra is a :class:`TracingUnavailable` at startup.
 
 Per request, :class:`RequestTrace`: one SERVER span (the incoming ``traceparent`` continued) with
-the operation, the document's hash, the outcome, the error codes and one ``cache`` event per page
-or Pin lookup. Per upstream attempt, :class:`AttemptSpan`: one CLIENT span, its context sent
-upstream as ``traceparent``. No span carries a token, a cursor or a cache key (it holds the caller's
-HMAC): the client span names the route template, never the URL.
+the operation, the document's hash, the outcome, the error codes and the count of its page and Pin
+lookups by outcome (``graphql_api.cache.page.hit``: attributes, not events: an event costs more
+than the rest of the span, to make and to export). Per upstream attempt, :class:`AttemptSpan`:
+one CLIENT span, its context sent upstream as ``traceparent``. No span carries a token, a cursor
+or a cache key (it holds the caller's HMAC): the client span names the route template, never the
+URL (whose query holds the upstream's bookmark).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, MutableMapping, Sequence
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from graphql_api import __version__
+from graphql_api.observability import request_id
 from graphql_api.persisted import sha256
 
 if TYPE_CHECKING:
     from graphql import OperationDefinitionNode
+    from opentelemetry.context import Context as OtelContext
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
     from starlette.requests import Request
@@ -117,31 +123,30 @@ class Tracing:
 
     def __init__(self, provider: TracerProvider) -> None:
         from opentelemetry import propagate, trace
-        from opentelemetry.context import attach, detach
 
         self.provider = provider
         self.tracer = provider.get_tracer("graphql_api", __version__)
         self._trace = trace
         self._extract = propagate.extract
         self._inject = propagate.inject
-        self._attach = attach
-        self._detach = detach
+        # The headers the propagators (OTEL_PROPAGATORS) read: a request without any of them
+        # has nothing to extract.
+        self._fields = frozenset(f.lower().encode() for f in propagate.get_global_textmap().fields)
         self._server = trace.SpanKind.SERVER
         self._client = trace.SpanKind.CLIENT
+        self._error = trace.StatusCode.ERROR
 
     def request(self, request: Request) -> RequestTrace:
-        """Starts the SERVER span of a GraphQL HTTP request (the caller's trace continued) and
-        makes it current: upstream attempts are its children."""
-        method, path = request.method, request.scope["path"]
-        parent = self._extract(request.headers)
-        span = self.tracer.start_span(
-            f"{method} {path}",
-            context=parent,
-            kind=self._server,
-            attributes={"http.request.method": method, "url.path": path},
+        """The trace of a GraphQL HTTP request, current until :meth:`RequestTrace.end`."""
+        fields = self._fields
+        parent = (
+            self._extract(request.headers)
+            if any(name in fields for name, _ in request.scope["headers"])
+            else None
         )
-        token = self._attach(self._trace.set_span_in_context(span, parent))
-        return RequestTrace(self, span, token)
+        trace = RequestTrace(self, request.method, request.scope["path"], parent)
+        trace.token = _current.set(trace)
+        return trace
 
     def attempt(
         self, operation: Operation, attempt: int, headers: MutableMapping[str, str]
@@ -155,18 +160,41 @@ class Tracing:
         self.provider.shutdown()
 
 
+_current: ContextVar[RequestTrace | None] = ContextVar("graphql_api.tracing", default=None)
+
+
 class RequestTrace:
-    """The SERVER span of one request, filled in as the request learns things and ended with
-    its status. Attributes are set once, at the end (one lock, one call)."""
+    """The SERVER span of one request. It is made once, when the request ends, with every
+    attribute at once (each call into the SDK costs: a span made whole is the cheapest), unless
+    an upstream attempt needs it as a parent before: then it is made then, and completed at the
+    end. The request's context (and the tasks it starts) find it in a context variable."""
 
-    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracing", "lookups", "outcome")
+    __slots__ = (
+        "_attributes",
+        "_name",
+        "_parent",
+        "_span",
+        "_started",
+        "_tracing",
+        "lookups",
+        "outcome",
+        "token",
+    )
 
-    def __init__(self, tracing: Tracing, span: Span, token: object) -> None:
+    def __init__(
+        self, tracing: Tracing, method: str, path: str, parent: OtelContext | None
+    ) -> None:
         self._tracing = tracing
-        self._span = span
-        self._token = token
-        self._name: str | None = None
-        self._attributes: dict[str, Any] = {}
+        self._parent = parent
+        self._started = time.time_ns()
+        self._span: Span | None = None
+        self._name = f"{method} {path}"
+        self._attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.path": path,
+            "graphql_api.request_id": request_id.get(),
+        }
+        self.token: Token[RequestTrace | None] | None = None
         self.outcome: Outcome | None = None
         self.lookups: Sequence[Lookup[Any]] = ()
 
@@ -184,30 +212,35 @@ class RequestTrace:
             else:
                 self._name = kind
 
+    def span(self) -> Span:
+        """The span, made now if it is not yet (a child needs its parent)."""
+        if self._span is None:
+            tracing = self._tracing
+            self._span = tracing.tracer.start_span(
+                self._name,
+                context=self._parent,
+                kind=tracing._server,
+                attributes=self._attributes,
+                start_time=self._started,
+            )
+        return self._span
+
     def end(self, status: int) -> None:
-        """Ends the span with the response's status, and restores the caller's context."""
-        span = self._span
-        try:
-            if span.is_recording():
-                self._record(span, status)
-        finally:
-            span.end()
-            self._tracing._detach(self._token)  # type: ignore[arg-type]
-
-    def _record(self, span: Span, status: int) -> None:
-        from graphql_api.observability import request_id
-
+        """Ends the span with the response's status; the request's context no longer has it."""
+        if self.token is not None:
+            _current.reset(self.token)
+            self.token = None
         attributes = self._attributes
         attributes["http.response.status_code"] = status
-        attributes["graphql_api.request_id"] = request_id.get()
+        error = status >= 500
         outcome = self.outcome
         if outcome is not None:
             errors = outcome.body.get("errors") or ()
             codes = sorted(
                 {
                     code
-                    for error in errors
-                    if isinstance(code := (error.get("extensions") or {}).get("code"), str)
+                    for e in errors
+                    if isinstance(code := (e.get("extensions") or {}).get("code"), str)
                 }
             )
             if outcome.cached:
@@ -216,24 +249,22 @@ class RequestTrace:
                 label = "rejected"
             else:
                 label = "error" if errors else "ok"
+                error = error or bool(errors)
             attributes["graphql_api.outcome"] = label
             if codes:
                 attributes["graphql_api.error_codes"] = codes
-            if label == "error":
-                span.set_status(self._tracing._trace.StatusCode.ERROR, ",".join(codes))
-        if status >= 500 and outcome is None:
-            span.set_status(self._tracing._trace.StatusCode.ERROR)
-        if self._name is not None:
+        for lookup in self.lookups:  # e.g. graphql_api.cache.page.hit: 1 (the key's kind only)
+            name = f"graphql_api.cache.{lookup.key.partition(':')[0]}.{lookup.outcome}"
+            attributes[name] = attributes.get(name, 0) + 1
+        if self._span is None:
+            span = self.span()
+        else:
+            span = self._span
             span.update_name(self._name)
-        span.set_attributes(attributes)
-        for lookup in self.lookups:
-            span.add_event(
-                "cache",
-                {
-                    "graphql_api.cache.outcome": lookup.outcome,
-                    "graphql_api.cache.key_kind": lookup.key.partition(":")[0],
-                },
-            )
+            span.set_attributes(attributes)
+        if error and span.is_recording():
+            span.set_status(self._tracing._error)
+        span.end()
 
 
 class AttemptSpan:
@@ -265,8 +296,12 @@ class AttemptSpan:
         }
         if self._attempt > 1:
             attributes["http.request.resend_count"] = self._attempt - 1
+        parent = _current.get()
         span = self._span = tracing.tracer.start_span(
-            f"{operation.method} {operation.path}", kind=tracing._client, attributes=attributes
+            f"{operation.method} {operation.path}",
+            context=tracing._trace.set_span_in_context(parent.span()) if parent else None,
+            kind=tracing._client,
+            attributes=attributes,
         )
         tracing._inject(self._headers, context=tracing._trace.set_span_in_context(span))
         return self
@@ -279,7 +314,7 @@ class AttemptSpan:
         span.set_attribute("http.response.status_code", status)
         if status >= 400:
             span.set_attribute("error.type", str(status))
-            span.set_status(self._tracing._trace.StatusCode.ERROR)
+            span.set_status(self._tracing._error)
 
     async def __aexit__(
         self,
@@ -294,5 +329,5 @@ class AttemptSpan:
             code = getattr(exc, "code", None)
             kind = code if isinstance(code, str) else type(exc).__qualname__
             span.set_attribute("error.type", kind)
-            span.set_status(self._tracing._trace.StatusCode.ERROR, kind)
+            span.set_status(self._tracing._error, kind)
         span.end()

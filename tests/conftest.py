@@ -35,7 +35,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "quick")
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's settings."""
     for name in list(os.environ):
-        if name.startswith(("GRAPHQL_API_", "PINTEREST_")):
+        if name.startswith(("GRAPHQL_API_", "PINTEREST_", "OTEL_")):
             monkeypatch.delenv(name)
 
 
