@@ -127,12 +127,29 @@ def redis_server(cpu: str = CLIENT_CPU) -> Iterator[str]:
             process.wait(timeout=10)
 
 
+def _pids(pid: int) -> list[int]:
+    """A process and its children (uvicorn's workers)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [pid, *map(int, children.stdout.split())]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) of a process and its children so far."""
+    total = 0
+    for child in _pids(pid):
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process and its children (uvicorn workers), in MB."""
     total = 0
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    pids = [pid, *map(int, children.stdout.split())]
-    for child in pids:
+    for child in _pids(pid):
         try:
             status = Path(f"/proc/{child}/status").read_text()
         except FileNotFoundError:
@@ -178,6 +195,7 @@ class Row:
     # The memory-backed case a Redis-backed row is compared with: (case id, variant).
     pair: tuple[str, str] | None = None
     id: str = ""
+    cpu_ms: float = 0.0  # the service's CPU (all its threads) per request during the load
 
 
 @dataclass(frozen=True)
@@ -405,8 +423,9 @@ def run(
                 with _process(argv, env, SERVICE_CPU, f"{service}/healthz") as (pid,):
                     if case.warm and not case.redis_only:
                         _warm(service)
-                    before = _stats(upstream)
+                    before, cpu_before = _stats(upstream), _cpu_seconds(pid)
                     result = _wrk(service, case.path, case.bodies, seconds, connections)
+                    cpu_ms = (_cpu_seconds(pid) - cpu_before) / max(result["requests"], 1) * 1000
                     per_request = (_stats(upstream) - before) / max(result["requests"], 1)
                     rss = _peak_rss_mb(pid)
                 if case.id == "floor":
@@ -436,6 +455,7 @@ def run(
                         store=store,
                         pair=pair,
                         id=case.id,
+                        cpu_ms=cpu_ms,
                     )
                 )
                 if result["errors"]:
@@ -481,13 +501,15 @@ def _tracing_notes(rows: list[Row]) -> list[str]:
         for store in STORES:
             runs = [r for r in rows if (r.id, r.items, r.store) == ("t", count, store)]
             off = [r.rps for r in runs if r.variant not in (TRACED, SAMPLED)]
+            off_cpu = [r.cpu_ms for r in runs if r.variant not in (TRACED, SAMPLED)]
             for on in (r for r in runs if r.variant in (TRACED, SAMPLED) and off):
                 sampled = "always_on" if on.variant == TRACED else "1 in 10 sampled"
                 ratio = on.rps / (sum(off) / len(off))
                 notes.append(
                     f"(t) {count} items, {store}: tracing on ({sampled}) {on.rps:,.0f} req/s = "
                     f"{ratio:.0%} of the tracing-off runs beside it "
-                    f"({', '.join(f'{o:,.0f}' for o in off)})"
+                    f"({', '.join(f'{o:,.0f}' for o in off)}); the service's CPU per request "
+                    f"{on.cpu_ms:.3f} ms against {', '.join(f'{c:.3f}' for c in off_cpu)} ms"
                 )
     return notes
 
