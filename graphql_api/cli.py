@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = create_app(settings)
     except TracingUnavailable as exc:  # OTEL_* asks for tracing this install cannot give
-        print(exc, file=sys.stderr)
+        print(f"graphql-api: {exc}", file=sys.stderr)
         return 2
     uvicorn.Server(server_config(app, settings)).run()
     return 0

@@ -69,7 +69,8 @@ def _exporters(environ: Mapping[str, str]) -> list[str]:
 def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
     """The tracing ``environ`` asks for, or ``None`` (off). Raises :class:`TracingUnavailable`
     when it asks for what cannot be done: an unknown exporter, OTLP over another protocol than
-    http/protobuf, or the SDK not installed."""
+    http/protobuf, or the SDK not installed. ``environ`` holds the variables read here (whether,
+    and which exporters); the SDK reads the others from the process's environment."""
     exporters = _exporters(environ)
     if not exporters:
         return None
@@ -256,6 +257,9 @@ class RequestTrace:
         for lookup in self.lookups:  # e.g. graphql_api.cache.page.hit: 1 (the key's kind only)
             name = f"graphql_api.cache.{lookup.key.partition(':')[0]}.{lookup.outcome}"
             attributes[name] = attributes.get(name, 0) + 1
+        # A background refresh the request started keeps this object (in its context): not the
+        # response nor the pages.
+        self.outcome, self.lookups = None, ()
         if self._span is None:
             span = self.span()
         else:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -17,7 +19,7 @@ import orjson
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -338,6 +340,85 @@ async def test_off_when_the_variables_ask_for_nothing() -> None:
         assert resources.client._tracing is None
     # No provider was ever made the global one either.
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+OFF = """
+import asyncio, sys
+from graphql_api.app import create_app
+from graphql_api.config import Settings
+from tests.helpers import running
+
+QUERY = '{ productGroupProducts(productGroupId: "1") { nodes { __typename } } }'
+
+async def main() -> None:
+    app = create_app(Settings(_env_file=None, demo=True))
+    async with running(app) as (client, _, _):
+        response = await client.post(
+            "/graphql",
+            json={"query": QUERY},
+            headers={"traceparent": sys.argv[1]},
+        )
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
+    print(*sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk.trace",
+        "opentelemetry.exporter"))))
+
+asyncio.run(main())
+"""
+
+
+def test_off_the_tracing_sdk_is_never_imported() -> None:
+    # A process of its own: this one has imported the SDK. (FastAPI and redis-py import parts of
+    # OpenTelemetry themselves; the tracing SDK and the exporter are the otel extra's.)
+    done = subprocess.run(
+        [sys.executable, "-c", OFF, TRACEPARENT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_the_console_refuses_tracing_it_cannot_give() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "graphql_api", "serve", "--demo", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        },
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(
+        "graphql-api: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"
+    )
+
+
+async def test_the_spans_still_buffered_are_exported_when_the_lifespan_ends() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=3_600_000))
+    app = create_app(
+        settings(response_cache=False),
+        transport=httpx.MockTransport(FakePinterest().handler),
+        timer=Clock().timer,
+        tracing=Tracing(provider),
+    )
+    async with running(app) as (client, _, _):
+        await client.post(
+            "/graphql",
+            json={"query": QUERY, "variables": {"first": 1}},
+            headers={"Authorization": "Bearer t"},
+        )
+        assert exporter.get_finished_spans() == ()  # held by the batch (an hour's delay)
+    assert {span.kind for span in exporter.get_finished_spans()} == {
+        SpanKind.SERVER,
+        SpanKind.CLIENT,
+    }
 
 
 @pytest.mark.parametrize(
