@@ -35,7 +35,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import TypeAlias
 
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -234,12 +233,15 @@ class OtlpReceiver:
             return matching()
 
     def _receive(self, body: bytes, encoding: str) -> HTTPStatus:
-        try:
-            payload = _DECOMPRESS[encoding](body)
-            request = ExportTraceServiceRequest.FromString(payload)
-        except KeyError:
+        decompress = _DECOMPRESS.get(encoding)
+        if decompress is None:
             return self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"encoding {encoding!r}")
-        except (DecodeError, OSError, EOFError, zlib.error) as error:
+        try:
+            payload = decompress(body)
+            request = ExportTraceServiceRequest.FromString(payload)
+        # A broken gzip or deflate stream, or protobuf's DecodeError (google.protobuf has no
+        # stubs among the dependencies: not imported by name).
+        except Exception as error:
             return self._error(HTTPStatus.BAD_REQUEST, f"undecodable export: {error}")
         spans = decode(request) if self._keep else []
         count = len(spans) if self._keep else _count(request)
