@@ -1,13 +1,14 @@
 """The benchmark: the facade against the plain-JSON floor, on one machine, with each page cache.
 
     python -m bench.run [--workers 1] [--latency 0.05] [--duration 10] [--connections 32]
-                        [--cases floor,a,b,c,d,e,f] [--stores memory,redis] [--items 25,250]
+                        [--cases floor,a,b,c,d,e,f,t] [--stores memory,redis] [--items 25,250]
                         [--out FILE]
 
-Starts the fake upstream (with a latency), a redis-server of its own (``redis`` store), the
-service (uvicorn, ``--workers`` processes, pinned to the first core) and, on the other core, wrk
-from Debian's packages (``apt-get install wrk``) or a Python client where a case needs one;
-writes the tables of ``docs/benchmarks.md``. The options select a subset (default: everything).
+Starts the fake upstream (with a latency), a redis-server of its own (``redis`` store), an
+OTLP/HTTP receiver (``tests/otlp.py``, case ``t``), the service (uvicorn, ``--workers``
+processes, pinned to the first core) and, on the other core, wrk from Debian's packages
+(``apt-get install wrk``) or a Python client where a case needs one; writes the tables of
+``docs/benchmarks.md``. The options select a subset (default: everything).
 """
 
 from __future__ import annotations
@@ -45,11 +46,21 @@ QUERY = f"""query Products($first: Int, $after: String, $account: ID) {{
   productGroupProducts(productGroupId: "1", first: $first, after: $after, adAccountId: $account)
   {{ {FIELDS} pageInfo {{ hasNextPage endCursor }} }} }}"""
 SERVICE_CPU, CLIENT_CPU = "0", "1" if (os.cpu_count() or 1) > 1 else "0"
-CASES = ("floor", "a", "b", "c", "d", "e", "f")
+CASES = ("floor", "a", "b", "c", "d", "e", "f", "t")
 STORES = ("memory", "redis")
 ITEMS = (25, 250)
 # Every replica sharing a Redis must name callers alike (the HMAC key of cache keys).
 SECRET = "bench-secret"
+# Case t's tracing: every request sampled, the SDK's batch processor at its defaults, OTLP over
+# http/protobuf to the receiver (its URL added in run()).
+TRACING = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_TRACES_SAMPLER": "always_on",
+    "OTEL_SERVICE_NAME": "graphql-api-bench",
+}
+TRACED = "facade (compiled), tracing on (always_on, OTLP to a local receiver)"
+SAMPLED = "facade (compiled), tracing on, 1 in 10 sampled (parentbased_traceidratio 0.1)"
 
 
 def _free_port() -> int:
@@ -61,9 +72,10 @@ def _free_port() -> int:
 @contextmanager
 def _process(argv: list[str], env: dict[str, str], cpu: str, url: str) -> Iterator[list[int]]:
     """A server process pinned to ``cpu``, until the block ends; yields its pids (workers)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     process = subprocess.Popen(
         ["taskset", "-c", cpu, *argv],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -115,12 +127,29 @@ def redis_server(cpu: str = CLIENT_CPU) -> Iterator[str]:
             process.wait(timeout=10)
 
 
+def _pids(pid: int) -> list[int]:
+    """A process and its children (uvicorn's workers)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [pid, *map(int, children.stdout.split())]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) of a process and its children so far."""
+    total = 0
+    for child in _pids(pid):
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process and its children (uvicorn workers), in MB."""
     total = 0
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    pids = [pid, *map(int, children.stdout.split())]
-    for child in pids:
+    for child in _pids(pid):
         try:
             status = Path(f"/proc/{child}/status").read_text()
         except FileNotFoundError:
@@ -166,6 +195,7 @@ class Row:
     # The memory-backed case a Redis-backed row is compared with: (case id, variant).
     pair: tuple[str, str] | None = None
     id: str = ""
+    cpu_ms: float = 0.0  # the service's CPU (all its threads) per request during the load
 
 
 @dataclass(frozen=True)
@@ -182,6 +212,7 @@ class Case:
     # Pages fetched by another process first, and the measured one holds no in-process tier:
     # every request reads its page from Redis (a second replica's first hits).
     redis_only: bool = False
+    traced: bool = False  # with TRACING, exporting to the benchmark's OTLP receiver
 
 
 def _wrk(
@@ -274,6 +305,7 @@ def _cases(items: int, store: str) -> list[Case]:
                  "/strawberry", varied, off),
             Case("c", "(c) repeated identical", "facade + response cache", "/graphql",
                  [_body({"first": items})], {}),
+            *_tracing_cases(varied, off),
         ]  # fmt: skip
     # Not formatted: one case a row or two, read as a table.
     return [
@@ -284,6 +316,25 @@ def _cases(items: int, store: str) -> list[Case]:
         Case("f", "(f) page-cache miss path, pages in Redis", "facade (compiled execution), "
              "no in-process tier", "/graphql", varied,
              {**off, "GRAPHQL_API_CACHE_MAX_BYTES": "0"}, redis_only=True),
+        *_tracing_cases(varied, off),
+    ]  # fmt: skip
+
+
+def _tracing_cases(varied: list[str], off: dict[str, str]) -> list[Case]:
+    """(t): the requests of (b), tracing off, on (every request sampled, then one in ten), off
+    again, back to back (the machine drifts: only neighbours compare)."""
+    title = "(b) page-cache hit, varied"
+    ratio = {
+        **off,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    # Not formatted: one case a row, read as a table.
+    return [
+        Case("t", title, "facade (compiled), tracing off", "/graphql", varied, off),
+        Case("t", title, TRACED, "/graphql", varied, off, traced=True),
+        Case("t", title, SAMPLED, "/graphql", varied, ratio, traced=True),
+        Case("t", title, "facade (compiled), tracing off again", "/graphql", varied, off),
     ]  # fmt: skip
 
 
@@ -310,9 +361,11 @@ def run(
     with Redis, against an emptied Redis."""
     rows: list[Row] = []
     notes: list[str] = []
-    upstream_port, service_port = _free_port(), _free_port()
+    upstream_port, service_port, receiver_port = _free_port(), _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     service = f"http://127.0.0.1:{service_port}"
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    tracing = {**TRACING, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver}
     # Not formatted (with argv below): command lines as one would type them.
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--no-access-log",
                "--log-level", "warning", "--host", "127.0.0.1"]  # fmt: skip
@@ -337,6 +390,7 @@ def run(
             f"{upstream}/_stats",
         ),
         redis_server() if "redis" in stores else _no_redis() as redis_url,
+        otlp_receiver(receiver_port) if "t" in cases else _no_redis(),
     ):
         shared = redis.Redis.from_url(redis_url) if redis_url else None
         store_env = {
@@ -356,7 +410,8 @@ def run(
                 key=lambda planned: CASES.index(planned[1].id),
             )
             for store, case in plan:
-                env = {**store_env[store], **case.env}
+                env = {**store_env[store], **(tracing if case.traced else {}), **case.env}
+                spans_before = received_spans(receiver) if case.traced else 0
                 if shared is not None:
                     shared.flushall()  # each case on its own: nothing from the one before
                 if case.redis_only:  # another replica fetched the pages
@@ -368,12 +423,20 @@ def run(
                 with _process(argv, env, SERVICE_CPU, f"{service}/healthz") as (pid,):
                     if case.warm and not case.redis_only:
                         _warm(service)
-                    before = _stats(upstream)
+                    before, cpu_before = _stats(upstream), _cpu_seconds(pid)
                     result = _wrk(service, case.path, case.bodies, seconds, connections)
+                    cpu_ms = (_cpu_seconds(pid) - cpu_before) / max(result["requests"], 1) * 1000
                     per_request = (_stats(upstream) - before) / max(result["requests"], 1)
                     rss = _peak_rss_mb(pid)
                 if case.id == "floor":
                     floors[count] = result["rps"]
+                if case.traced:  # the service has stopped: its last spans are sent
+                    spans = received_spans(receiver) - spans_before
+                    sampler = env["OTEL_TRACES_SAMPLER"]
+                    notes.append(
+                        f"(t) {count} items, {store}, {sampler}: the receiver got "
+                        f"{spans:,} spans for {result['requests']:,} requests and the warm-up"
+                    )
                 pair = (
                     ("b", "facade (compiled execution)")
                     if case.id == "f"
@@ -392,6 +455,7 @@ def run(
                         store=store,
                         pair=pair,
                         id=case.id,
+                        cpu_ms=cpu_ms,
                     )
                 )
                 if result["errors"]:
@@ -408,7 +472,46 @@ def run(
             shared.close()
     for row in rows:
         row.floor_rps = floors.get(row.items, 0.0)
-    return rows, notes
+    return rows, notes + _tracing_notes(rows)
+
+
+@contextmanager
+def otlp_receiver(port: int | None = None, cpu: str = CLIENT_CPU) -> Iterator[str]:
+    """tests/otlp.py as a process of its own (counting spans; ``GET /_stats``) on ``port``
+    (default: a free one), pinned to ``cpu``, until the block ends; yields its URL."""
+    port = port or _free_port()
+    argv = [sys.executable, "-m", "tests.otlp", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _process(argv, {}, cpu, f"{url}/_stats"):
+        yield url
+
+
+def received_spans(receiver: str) -> int:
+    """How many spans the receiver of :func:`otlp_receiver` got so far."""
+    stats = httpx.get(f"{receiver}/_stats").json()
+    if stats["errors"]:
+        raise RuntimeError(f"the OTLP receiver refused {stats['errors']} export(s)")
+    return int(stats["spans"])
+
+
+def _tracing_notes(rows: list[Row]) -> list[str]:
+    """(t): each tracing-on figure against the mean of the tracing-off runs beside it."""
+    notes = []
+    for count in sorted({r.items for r in rows if r.id == "t"}):
+        for store in STORES:
+            runs = [r for r in rows if (r.id, r.items, r.store) == ("t", count, store)]
+            off = [r.rps for r in runs if r.variant not in (TRACED, SAMPLED)]
+            off_cpu = [r.cpu_ms for r in runs if r.variant not in (TRACED, SAMPLED)]
+            for on in (r for r in runs if r.variant in (TRACED, SAMPLED) and off):
+                sampled = "always_on" if on.variant == TRACED else "1 in 10 sampled"
+                ratio = on.rps / (sum(off) / len(off))
+                notes.append(
+                    f"(t) {count} items, {store}: tracing on ({sampled}) {on.rps:,.0f} req/s = "
+                    f"{ratio:.0%} of the tracing-off runs beside it "
+                    f"({', '.join(f'{o:,.0f}' for o in off)}); the service's CPU per request "
+                    f"{on.cpu_ms:.3f} ms against {', '.join(f'{c:.3f}' for c in off_cpu)} ms"
+                )
+    return notes
 
 
 def _upstream_notes(
@@ -533,7 +636,7 @@ def main(argv: list[str] | None = None) -> None:
         type=lambda v: _choices(v, CASES),
         default=CASES,
         help=f"comma-separated, of {','.join(CASES)} (default: all); f is "
-        "Redis-backed only, d and e are notes",
+        "Redis-backed only, d and e are notes, t is (b) with tracing off, on, off",
     )
     parser.add_argument(
         "--stores",

@@ -317,6 +317,13 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 class Service:
     url: str
     pid: int
+    process: subprocess.Popen[bytes]
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM, as an orchestrator stops it; its exit code once it has exited (uvicorn
+        raises the signal again after its graceful shutdown: -15)."""
+        self.process.terminate()
+        return self.process.wait(timeout=timeout)
 
     def rss(self) -> int:
         """Its resident memory now, in bytes (Linux: VmRSS)."""
@@ -337,10 +344,12 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
 
 @contextmanager
 def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Service]:
-    """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it; yields its URL
-    and process id."""
+    """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it (none of the
+    caller's ``GRAPHQL_API_*``, ``PINTEREST_*`` or ``OTEL_*`` variables); yields its URL and
+    process (the block may stop it first)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHQL_API_", "PINTEREST_"))}
+    own = ("GRAPHQL_API_", "PINTEREST_", "OTEL_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graphql_api", "serve", *args, "--port", str(port)],
@@ -360,7 +369,7 @@ def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Servic
                     time.sleep(0.1)
             else:
                 pytest.fail("server did not start")
-            yield Service(base, process.pid)
+            yield Service(base, process.pid, process)
         finally:
             process.terminate()
             process.wait(timeout=10)
