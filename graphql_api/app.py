@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -192,10 +193,15 @@ def create_app(
                 client=client,
                 http=http,
             )
+            # What import and startup made lives as long as the app: out of the collector's
+            # sight while it serves, a full collection no longer walks it (the schema, the
+            # libraries, the tracing SDK); given back at shutdown (tests start many apps).
+            gc.freeze()
             try:
                 with metrics.watching(resources):
                     yield {"resources": resources}
             finally:
+                gc.unfreeze()
                 resources.serving = False
                 await cache.close()
                 await resilience.holds.close()
@@ -250,6 +256,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # FastAPI's own OpenTelemetry (0.142+) asks for the global providers on every request,
+        # and would add a second server span under a global one: our spans are graphql_api's
+        # (graphql_api/tracing.py), with a provider of their own.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     # Plain Starlette routes: the endpoints read the request themselves (no FastAPI
     # dependencies), and bound methods keep no closure in FastAPI's process-wide caches.

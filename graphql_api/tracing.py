@@ -34,8 +34,8 @@ from graphql_api.persisted import sha256
 if TYPE_CHECKING:
     from graphql import OperationDefinitionNode
     from opentelemetry.context import Context as OtelContext
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Span
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.trace import Span, SpanContext
     from starlette.requests import Request
 
     from graphql_api.cache import Lookup
@@ -114,20 +114,43 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> Tracing | None:
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
     provider = TracerProvider(resource=resource)  # the sampler: OTEL_TRACES_SAMPLER(_ARG)
+    processors = []
     for name in dict.fromkeys(exporters):
         exporter: SpanExporter = LeanOTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    return Tracing(provider)
+        processors.append(BatchSpanProcessor(exporter))
+    return Tracing(provider, processors)
 
 
 class Tracing:
-    """A tracer provider (its own, never the global one) and what the app does with it."""
+    """A tracer provider (its own, never the global one), the span processors it exports
+    through (added to it here), and what the app does with them."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, processors: Sequence[SpanProcessor]) -> None:
         from opentelemetry import propagate, trace
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+        for processor in processors:
+            provider.add_span_processor(processor)
         self.provider = provider
         self.tracer = provider.get_tracer("graphql_api", __version__)
+        # The server span's parts (see RequestTrace): the provider's sampler, ids and resource.
+        self._processors = tuple(processors)
+        self._sampler = provider.sampler
+        self._ids = provider.id_generator
+        self._resource = provider.resource
+        self._scope = InstrumentationScope("graphql_api", __version__)
+        self._readable = ReadableSpan
+        self._context = trace.SpanContext
+        self._flags = (
+            trace.TraceFlags(trace.TraceFlags.DEFAULT),
+            trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+        self._unset = trace.Status(trace.StatusCode.UNSET)
+        self._failed = trace.Status(trace.StatusCode.ERROR)
+        self._parent_of = trace.get_current_span
+        self._in_context = trace.set_span_in_context
+        self._non_recording = trace.NonRecordingSpan
         self._trace = trace
         self._extract = propagate.extract
         self._inject = propagate.inject
@@ -166,16 +189,23 @@ _current: ContextVar[RequestTrace | None] = ContextVar("graphql_api.tracing", de
 
 
 class RequestTrace:
-    """The SERVER span of one request. It is made once, when the request ends, with every
-    attribute at once (each call into the SDK costs: a span made whole is the cheapest), unless
-    an upstream attempt needs it as a parent before: then it is made then, and completed at the
-    end. The request's context (and the tasks it starts) find it in a context variable."""
+    """The SERVER span of one request, made lean: the SDK's ``start_span`` costs (it checks
+    every attribute, builds locks, bounded lists and an event list) about as much as a page-cache
+    hit's execution. This follows what it does for a span made whole at the end: the
+    provider's sampler decides when the span's context is first needed (by an upstream attempt,
+    as its parent, or at the end), the provider's id generator names it, and at the end one
+    ``ReadableSpan`` (the SDK's class for an ended span) with every attribute goes to the span
+    processors, which skip it when it is not sampled, as they skip the SDK's own.
+    ``tests/integration/test_tracing.py`` holds it equal to the span ``start_span`` would make.
+    The request's context (and the tasks it starts) find it in a context variable."""
 
     __slots__ = (
         "_attributes",
+        "_context",
         "_name",
         "_parent",
-        "_span",
+        "_parent_context",
+        "_recording",
         "_started",
         "_tracing",
         "lookups",
@@ -189,7 +219,9 @@ class RequestTrace:
         self._tracing = tracing
         self._parent = parent
         self._started = time.time_ns()
-        self._span: Span | None = None
+        self._context: SpanContext | None = None
+        self._parent_context: SpanContext | None = None
+        self._recording = False
         self._name = f"{method} {path}"
         self._attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -214,18 +246,35 @@ class RequestTrace:
             else:
                 self._name = kind
 
-    def span(self) -> Span:
-        """The span, made now if it is not yet (a child needs its parent)."""
-        if self._span is None:
+    def context(self) -> SpanContext:
+        """The span's context, sampled now if it is not yet (a child needs its parent)."""
+        if self._context is None:
             tracing = self._tracing
-            self._span = tracing.tracer.start_span(
-                self._name,
-                context=self._parent,
-                kind=tracing._server,
-                attributes=self._attributes,
-                start_time=self._started,
+            parent = tracing._parent_of(self._parent).get_span_context()
+            if parent.is_valid:
+                self._parent_context, trace_id = parent, parent.trace_id
+            else:
+                trace_id = tracing._ids.generate_trace_id()
+            sampled = tracing._sampler.should_sample(
+                self._parent, trace_id, self._name, tracing._server, self._attributes
             )
-        return self._span
+            decision = sampled.decision
+            self._recording = decision.is_recording()  # type: ignore[no-untyped-call]
+            if sampled.attributes:
+                self._attributes.update(sampled.attributes)
+            self._context = tracing._context(
+                trace_id,
+                tracing._ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=tracing._flags[decision.is_sampled()],  # type: ignore[no-untyped-call]
+                trace_state=sampled.trace_state,
+            )
+        return self._context
+
+    def parent_of_children(self) -> OtelContext:
+        """An OpenTelemetry context whose current span is this one (a child's parent)."""
+        tracing = self._tracing
+        return tracing._in_context(tracing._non_recording(self.context()))
 
     def end(self, status: int) -> None:
         """Ends the span with the response's status; the request's context no longer has it."""
@@ -238,12 +287,14 @@ class RequestTrace:
         outcome = self.outcome
         if outcome is not None:
             errors = outcome.body.get("errors") or ()
-            codes = sorted(
-                {
-                    code
-                    for e in errors
-                    if isinstance(code := (e.get("extensions") or {}).get("code"), str)
-                }
+            codes = tuple(  # a tuple, as the SDK keeps a sequence attribute
+                sorted(
+                    {
+                        code
+                        for e in errors
+                        if isinstance(code := (e.get("extensions") or {}).get("code"), str)
+                    }
+                )
             )
             if outcome.cached:
                 label = "cached"
@@ -261,15 +312,24 @@ class RequestTrace:
         # A background refresh the request started keeps this object (in its context): not the
         # response nor the pages.
         self.outcome, self.lookups = None, ()
-        if self._span is None:
-            span = self.span()
-        else:
-            span = self._span
-            span.update_name(self._name)
-            span.set_attributes(attributes)
-        if error and span.is_recording():
-            span.set_status(self._tracing._error)
-        span.end()
+        context = self.context()
+        if not self._recording:
+            return
+        tracing = self._tracing
+        span = tracing._readable(
+            self._name,
+            context=context,
+            parent=self._parent_context,
+            resource=tracing._resource,
+            attributes=attributes,
+            kind=tracing._server,
+            status=tracing._failed if error else tracing._unset,
+            start_time=self._started,
+            end_time=time.time_ns(),
+            instrumentation_scope=tracing._scope,
+        )
+        for processor in tracing._processors:
+            processor.on_end(span)
 
 
 class AttemptSpan:
@@ -304,7 +364,7 @@ class AttemptSpan:
         parent = _current.get()
         span = self._span = tracing.tracer.start_span(
             f"{operation.method} {operation.path}",
-            context=tracing._trace.set_span_in_context(parent.span()) if parent else None,
+            context=parent.parent_of_children() if parent else None,
             kind=tracing._client,
             attributes=attributes,
         )

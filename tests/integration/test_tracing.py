@@ -73,7 +73,7 @@ async def traced(
     it ends), on a test clock."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = SimpleSpanProcessor(exporter)
     handle = handler or FakePinterest().handler
     seen: list[httpx.Request] = []
 
@@ -86,7 +86,7 @@ async def traced(
         settings(**values),
         transport=httpx.MockTransport(upstream),
         timer=(clock or Clock()).timer,
-        tracing=Tracing(provider),
+        tracing=Tracing(provider, [processor]),
     )
     async with running(app, "http://testserver") as app_running:
         yield Traced(app_running, exporter, seen)
@@ -401,12 +401,12 @@ def test_the_console_refuses_tracing_it_cannot_give() -> None:
 async def test_the_spans_still_buffered_are_exported_when_the_lifespan_ends() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=3_600_000))
+    processor = BatchSpanProcessor(exporter, schedule_delay_millis=3_600_000)
     app = create_app(
         settings(response_cache=False),
         transport=httpx.MockTransport(FakePinterest().handler),
         timer=Clock().timer,
-        tracing=Tracing(provider),
+        tracing=Tracing(provider, [processor]),
     )
     async with running(app) as (client, _, _):
         await client.post(
