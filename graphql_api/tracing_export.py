@@ -208,8 +208,15 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     instrumentation scope as the SDK's encoder groups them."""
     grouped: defaultdict[Resource, defaultdict[InstrumentationScope | None, list[bytes]]]
     grouped = defaultdict(lambda: defaultdict(list))
+    # A Resource hashes by serialising its attributes to JSON: once per resource object (the
+    # spans of a batch share one or two), not once per span.
+    by_id: dict[int, defaultdict[InstrumentationScope | None, list[bytes]]] = {}
     for span in spans:
-        grouped[span.resource][span.instrumentation_scope or None].append(_field(_F2, _span(span)))
+        resource = span.resource
+        scopes = by_id.get(id(resource))
+        if scopes is None:
+            scopes = by_id[id(resource)] = grouped[resource]
+        scopes[span.instrumentation_scope or None].append(_field(_F2, _span(span)))
     out = []
     for resource, scopes in grouped.items():
         body = [_field(_F1, _attributes(_F1, resource.attributes))]
