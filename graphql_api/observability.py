@@ -294,28 +294,30 @@ def _tiers(cache: PageCache) -> Iterator[Family]:
     yield evictions
     if not isinstance(store, RedisStore):
         return
-    revalidations = CounterMetricFamily(
+    yield _counter(
         "graphql_api_cache_revalidations",
         "Copies in this process checked against Redis (past their freshness, or while the "
         "subscription is not confirmed): kept (the same version, not parsed again), replaced "
         "(a newer one read), gone (Redis no longer holds it: dropped here).",
-        labels=["result"],
+        "result",
+        {"kept": counts.kept, "replaced": counts.replaced, "gone": counts.gone},
     )
-    revalidations.add_metric(["kept"], counts.kept)
-    revalidations.add_metric(["replaced"], counts.replaced)
-    revalidations.add_metric(["gone"], counts.gone)
-    yield revalidations
-    invalidations = CounterMetricFamily(
+    yield _counter(
         "graphql_api_cache_invalidations",
         "Copies in this process dropped: a replica stored a newer version (newer) or dropped "
         "the entry on a 401/403 (dropped), as its message said; or the subscription was "
         "confirmed again and they may have missed a message (resubscribed).",
-        labels=["reason"],
+        "reason",
+        {"newer": counts.newer, "dropped": counts.dropped, "resubscribed": counts.resubscribed},
     )
-    invalidations.add_metric(["newer"], counts.newer)
-    invalidations.add_metric(["dropped"], counts.dropped)
-    invalidations.add_metric(["resubscribed"], counts.resubscribed)
-    yield invalidations
+
+
+def _counter(name: str, help_text: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+    """A counter family of one label, a sample for each of ``values``."""
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value, count in values.items():
+        family.add_metric([value], count)
+    return family
 
 
 def _redis(link: RedisLink, cache: PageCache) -> Iterator[Family]:
