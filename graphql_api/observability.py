@@ -382,12 +382,14 @@ def _resilience(resilience: Resilience) -> Iterator[Family]:
     refused = CounterMetricFamily(
         "graphql_api_upstream_refused",
         "Upstream requests not sent: refused by a breaker (UPSTREAM_UNAVAILABLE), by the "
-        "bulkhead after the queue timeout, or retries the retry budget did not allow.",
+        "bulkhead after the queue timeout, retries the retry budget did not allow, or "
+        "requests of a caller held after a 429 for longer than the hold wait (RATE_LIMITED).",
         labels=["reason"],
     )
     refused.add_metric(["breaker"], sum(b.refused for b in resilience.breakers.values()))
     refused.add_metric(["bulkhead"], resilience.bulkhead.refused)
     refused.add_metric(["retry_budget"], resilience.budget.denied)
+    refused.add_metric(["hold"], resilience.holds.refused)
     yield refused
     in_flight = GaugeMetricFamily(
         "graphql_api_upstream_in_flight",

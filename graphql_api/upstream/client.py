@@ -275,6 +275,7 @@ class PinterestClient:
         if wait > 0:  # the upstream asked this caller to wait (429): no request before then
             if wait > r.hold_wait or wait >= deadline.remaining():
                 # Tell the caller at once rather than sleep through its deadline.
+                r.holds.refused += 1
                 raise UpstreamRateLimited(upstream_status=None, retry_after=wait)
             await r.timer.sleep(wait)
         breaker = r.breakers[operation.name]

@@ -310,6 +310,7 @@ class Holds:
         self._timer = timer
         self._until: dict[str, float] = {}
         self._prune_at = 1024  # holds on record past which the expired ones are dropped
+        self.refused = 0  # requests answered RATE_LIMITED at once, not sent (metrics)
 
     async def until(self, caller: str) -> float:
         until = self._until.get(caller, 0.0)

@@ -74,6 +74,13 @@ async def test_callers_held_after_a_429() -> None:
         assert (await metrics(h))["graphql_api_upstream_held_callers"] == 0
         await _query(h, 2, token="a")
         await _query(h, 2, token="b")
-        assert (await metrics(h))["graphql_api_upstream_held_callers"] == 2
+        m = await metrics(h)
+        assert m["graphql_api_upstream_held_callers"] == 2
+        assert m[REFUSED % "hold"] == 0
+        sent = len(h.requests)
+        answer = await _query(h, 3, token="a")  # held for 30 s: refused at once, not sent
+        assert [e["extensions"]["code"] for e in answer["errors"]] == ["RATE_LIMITED"]
+        assert len(h.requests) == sent
+        assert (await metrics(h))[REFUSED % "hold"] == 1
         clock.advance(31)
         assert (await metrics(h))["graphql_api_upstream_held_callers"] == 0
