@@ -331,6 +331,17 @@ class CacheURL:
     def redis(self) -> bool:
         return self.scheme != "memory"
 
+    @property
+    def shown(self) -> str:
+        """The cache as a log may show it: ``memory``, or the Redis server and database,
+        without user, password or TLS options."""
+        if not self.redis:
+            return "memory"
+        parts = urllib.parse.urlsplit(self.url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        return f"{self.scheme}://{host}:{parts.port or 6379}/{parts.path.strip('/') or 0}"
+
 
 def check_cache_url(url: str) -> str:
     """``url`` if it is a cache URL this service can use, else a ``ValueError`` saying what

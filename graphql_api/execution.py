@@ -143,6 +143,17 @@ class Outcome:
     forbidden_method: bool = False  # a mutation over GET
     cached: bool = False  # answered by the response cache
 
+    @property
+    def label(self) -> str:
+        """How the request ended (metrics' and traces' outcome): ``cached`` (the response
+        cache answered), ``rejected`` (a request error), ``error`` (errors in the answer) or
+        ``ok``."""
+        if self.cached:
+            return "cached"
+        if self.request_error:
+            return "rejected"
+        return "error" if "errors" in self.body else "ok"
+
 
 class Executor:
     def __init__(

@@ -254,9 +254,9 @@ class _LiveFigures(Collector):
             ("misses", "Cache lookups that went upstream."),
             ("joins", "Misses that joined an upstream fetch already under way."),
         ):
-            family = CounterMetricFamily(f"graphql_api_cache_{name}", help_text)
-            family.add_metric([], cache.stats[name])
-            yield family
+            yield CounterMetricFamily(
+                f"graphql_api_cache_{name}", help_text, value=cache.stats[name]
+            )
         yield from _sizes(cache, resources.responses)
         yield from _tiers(cache)
         if resources.redis is not None:
@@ -274,10 +274,6 @@ def _tiers(cache: PageCache) -> Iterator[Family]:
         "an entry.",
         labels=["tier", "result"],
     )
-    evictions = CounterMetricFamily(
-        "graphql_api_cache_evictions",
-        "Pages this process let go to stay within its entry and byte bounds.",
-    )
     store = cache.store
     if isinstance(store, RedisStore):
         counts = store.counts
@@ -289,9 +285,12 @@ def _tiers(cache: PageCache) -> Iterator[Family]:
         memory = cache.in_process
         lookups.add_metric(["memory", "found"], memory.found)
         lookups.add_metric(["memory", "absent"], memory.absent)
-    evictions.add_metric([], cache.in_process.evicted)
     yield lookups
-    yield evictions
+    yield CounterMetricFamily(
+        "graphql_api_cache_evictions",
+        "Pages this process let go to stay within its entry and byte bounds.",
+        value=cache.in_process.evicted,
+    )
     if not isinstance(store, RedisStore):
         return
     yield _counter(
@@ -312,7 +311,9 @@ def _tiers(cache: PageCache) -> Iterator[Family]:
     )
 
 
-def _counter(name: str, help_text: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+def _counter(
+    name: str, help_text: str, label: str, values: dict[str, float]
+) -> CounterMetricFamily:
     """A counter family of one label, a sample for each of ``values``."""
     family = CounterMetricFamily(name, help_text, labels=[label])
     for value, count in values.items():
@@ -322,21 +323,19 @@ def _counter(name: str, help_text: str, label: str, values: dict[str, int]) -> C
 
 def _redis(link: RedisLink, cache: PageCache) -> Iterator[Family]:
     """The Redis link: whether it is up, and how its operations ended."""
-    up = GaugeMetricFamily(
+    yield GaugeMetricFamily(
         "graphql_api_redis_up",
         "1 while operations go to Redis; 0 while its guard is open (Redis away: every "
         "operation answers its fallback at once, a PING probe watches for its return).",
+        value=1 if link.state is LinkState.UP else 0,
     )
-    up.add_metric([], 1 if link.state is LinkState.UP else 0)
-    yield up
     store = cache.store
-    subscribed = GaugeMetricFamily(
+    yield GaugeMetricFamily(
         "graphql_api_redis_subscribed",
         "1 while the page cache's subscription to the replicas' messages is confirmed "
         "(fresh copies are served without asking Redis); 0 while it is lost or renewed.",
+        value=1 if isinstance(store, RedisStore) and store.live else 0,
     )
-    subscribed.add_metric([], 1 if isinstance(store, RedisStore) and store.live else 0)
-    yield subscribed
     operations = CounterMetricFamily(
         "graphql_api_redis_operations",
         "Redis operations by name and result: ok, or the fallback answered instead (error: "
@@ -347,25 +346,22 @@ def _redis(link: RedisLink, cache: PageCache) -> Iterator[Family]:
         for result, count in zip(RESULTS, counts, strict=True):
             operations.add_metric([name, result], count)
     yield operations
-    outages = CounterMetricFamily(
+    yield CounterMetricFamily(
         "graphql_api_redis_outages",
         "Times the guard opened and Redis did not answer the probe at once (each logged).",
+        value=link.outages,
     )
-    outages.add_metric([], link.outages)
-    yield outages
-    blips = CounterMetricFamily(
+    yield CounterMetricFamily(
         "graphql_api_redis_blips",
         "Times the guard opened on timeouts alone and an immediate PING was answered (this "
         "host short of CPU rather than Redis away).",
+        value=link.blips,
     )
-    blips.add_metric([], link.blips)
-    yield blips
-    messages = CounterMetricFamily(
+    yield CounterMetricFamily(
         "graphql_api_cache_messages",
         "Messages heard from the replicas (a page stored or dropped on one of them).",
+        value=store.heard if isinstance(store, RedisStore) else 0,
     )
-    messages.add_metric([], store.heard if isinstance(store, RedisStore) else 0)
-    yield messages
 
 
 def _resilience(resilience: Resilience) -> Iterator[Family]:
@@ -379,36 +375,34 @@ def _resilience(resilience: Resilience) -> Iterator[Family]:
     for name, breaker in resilience.breakers.items():
         gauge.add_metric([name], _BREAKER_STATES[breaker.state])
     yield gauge
-    refused = CounterMetricFamily(
+    yield _counter(
         "graphql_api_upstream_refused",
         "Upstream requests not sent: refused by a breaker (UPSTREAM_UNAVAILABLE), by the "
         "bulkhead after the queue timeout, retries the retry budget did not allow, or "
         "requests of a caller held after a 429 for longer than the hold wait (RATE_LIMITED).",
-        labels=["reason"],
+        "reason",
+        {
+            "breaker": sum(b.refused for b in resilience.breakers.values()),
+            "bulkhead": resilience.bulkhead.refused,
+            "retry_budget": resilience.budget.denied,
+            "hold": resilience.holds.refused,
+        },
     )
-    refused.add_metric(["breaker"], sum(b.refused for b in resilience.breakers.values()))
-    refused.add_metric(["bulkhead"], resilience.bulkhead.refused)
-    refused.add_metric(["retry_budget"], resilience.budget.denied)
-    refused.add_metric(["hold"], resilience.holds.refused)
-    yield refused
-    in_flight = GaugeMetricFamily(
+    yield GaugeMetricFamily(
         "graphql_api_upstream_in_flight",
         "Upstream requests under way in this process (holding a bulkhead slot).",
+        value=resilience.bulkhead.in_flight,
     )
-    in_flight.add_metric([], resilience.bulkhead.in_flight)
-    yield in_flight
-    budget = GaugeMetricFamily(
+    yield GaugeMetricFamily(
         "graphql_api_upstream_retry_budget",
         "Retries the retry budget allows now (it refills with the requests of its window).",
+        value=resilience.budget.remaining(),
     )
-    budget.add_metric([], resilience.budget.remaining())
-    yield budget
-    held = GaugeMetricFamily(
+    yield GaugeMetricFamily(
         "graphql_api_upstream_held_callers",
         "Callers this process holds now after a 429 (or a rate-limit reset hint).",
+        value=resilience.holds.active(),
     )
-    held.add_metric([], resilience.holds.active())
-    yield held
 
 
 def _sizes(cache: PageCache, responses: ResponseCache | None) -> Iterator[GaugeMetricFamily]:
@@ -512,16 +506,9 @@ class Metrics:
         return timed
 
     def observe_request(self, outcome: Outcome) -> None:
-        if outcome.cached:
-            result = "cached"
-        elif outcome.request_error:
-            result = "rejected"
-        elif "errors" in outcome.body:
-            result = "error"
-        else:
-            result = "ok"
-        self.requests.labels(outcome.operation, result).inc()
-        _outcome.set(result)
+        label = outcome.label
+        self.requests.labels(outcome.operation, label).inc()
+        _outcome.set(label)
 
     def observe_fallback(self, reason: str) -> None:
         self.compiled_fallbacks.labels(reason).inc()

@@ -98,7 +98,6 @@ class RedisLink:
         # Counters (read by metrics): operations sent, failed, answered without Redis; outages.
         self.attempts = 0
         self.failures = 0
-        self.skipped = 0
         self.outages = 0
         self.blips = 0  # openings on timeouts alone that an immediate PING found answered
         # Operations by name, each [ok, error, timeout, skipped] (RESULTS' order). Names are
@@ -155,8 +154,12 @@ class RedisLink:
 
     def skip(self, name: str) -> None:
         """Count an operation not sent because Redis is away (the guard is open)."""
-        self.skipped += 1
         self._counts(name)[3] += 1
+
+    @property
+    def skipped(self) -> int:
+        """Operations not sent because Redis was away, of every name."""
+        return sum(counts[3] for counts in list(self.results.values()))
 
     def _counts(self, name: str) -> list[int]:
         counts = self.results.get(name)

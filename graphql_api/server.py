@@ -27,7 +27,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from graphql_api import __version__
-from graphql_api.config import CacheURL, Settings
+from graphql_api.config import Settings
 
 __all__ = ["ArrivalDeadlineProtocol", "Server", "server_config", "startup_fields"]
 
@@ -101,14 +101,6 @@ def _upstream(url: str) -> str:
     return f"{parts.scheme}://{_host(parts)}{port}{parts.path}"
 
 
-def _cache(cache: CacheURL) -> str:
-    """``memory``, or the Redis server and database: no user, password or TLS options."""
-    if not cache.redis:
-        return "memory"
-    parts = urllib.parse.urlsplit(cache.url)
-    return f"{cache.scheme}://{_host(parts)}:{parts.port or 6379}/{parts.path.strip('/') or 0}"
-
-
 def startup_fields(settings: Settings, port: int) -> dict[str, Any]:
     """What the startup line tells (docs/logging.md): never a token or a password."""
     host = settings.host
@@ -120,7 +112,7 @@ def startup_fields(settings: Settings, port: int) -> dict[str, Any]:
         "graphql": endpoint,
         "graphiql": endpoint if settings.graphiql_enabled else None,
         "profile": settings.env,
-        "cache": _cache(settings.cache),
+        "cache": settings.cache.shown,
         "upstream": "embedded demo catalog"
         if settings.demo
         else _upstream(settings.pinterest_api_base_url),

@@ -151,7 +151,6 @@ class Tracing:
         self._parent_of = trace.get_current_span
         self._in_context = trace.set_span_in_context
         self._non_recording = trace.NonRecordingSpan
-        self._trace = trace
         self._extract = propagate.extract
         self._inject = propagate.inject
         # The headers the propagators (OTEL_PROPAGATORS) read: a request without any of them
@@ -296,14 +295,8 @@ class RequestTrace:
                     }
                 )
             )
-            if outcome.cached:
-                label = "cached"
-            elif outcome.request_error:
-                label = "rejected"
-            else:
-                label = "error" if errors else "ok"
-                error = error or bool(errors)
-            attributes["graphql_api.outcome"] = label
+            label = attributes["graphql_api.outcome"] = outcome.label
+            error = error or label == "error"
             if codes:
                 attributes["graphql_api.error_codes"] = codes
         for lookup in self.lookups:  # e.g. graphql_api.cache.page.hit: 1 (the key's kind only)
@@ -368,7 +361,7 @@ class AttemptSpan:
             kind=tracing._client,
             attributes=attributes,
         )
-        tracing._inject(self._headers, context=tracing._trace.set_span_in_context(span))
+        tracing._inject(self._headers, context=tracing._in_context(span))
         return self
 
     def answered(self, status: int) -> None:
