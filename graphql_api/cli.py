@@ -122,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     secrets = secrets_of(settings)
     configure_logging(settings.log_level, settings.log_format, secrets)
+    if settings.workers > 1:  # a supervisor (graphql_api.workers): the app is built in each worker
+        from graphql_api.workers import supervise
+
+        return supervise(settings)
+
     from graphql_api.app import create_app
     from graphql_api.server import Server, server_config
     from graphql_api.tracing import TracingUnavailable

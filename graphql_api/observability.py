@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -204,6 +205,7 @@ class RequestIdMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": duration_ms,
+                    "pid": os.getpid(),  # which worker answered (--workers N)
                 },
             )
             request_id.reset(token)

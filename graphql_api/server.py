@@ -96,10 +96,12 @@ class ArrivalDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def server_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """The uvicorn configuration the service runs with."""
+def server_config(app: Any, settings: Settings, *, factory: bool = False) -> uvicorn.Config:
+    """The uvicorn configuration the service runs with (``factory``: ``app()`` builds the app,
+    in each worker)."""
     return uvicorn.Config(
         app,
+        factory=factory,
         host=settings.host,
         port=settings.port,
         http=ArrivalDeadlineProtocol,
@@ -202,7 +204,7 @@ class Server(uvicorn.Server):
             self._drain_told = True
             _log.info(
                 "graphql-api draining: not ready, still serving",
-                extra={"drain_delay": self.settings.drain_delay},
+                extra={"drain_delay": self.settings.drain_delay, "pid": os.getpid()},
             )
         if self.drain_ends is not None and time.monotonic() >= self.drain_ends:
             self.should_exit = True  # uvicorn's shutdown from here (a SIGINT now: force exit)
@@ -219,4 +221,4 @@ class Server(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
-        _log.info("graphql-api stopped")
+        _log.info("graphql-api stopped", extra={"pid": os.getpid()})

@@ -1,4 +1,5 @@
-"""The real CLI stopping as an orchestrator stops it, and under ``--workers N``.
+"""The real CLI stopping as an orchestrator stops it, and under ``--workers N``
+(graphql_api/workers.py: a supervisor and N worker processes on one port).
 
 The drain (graphql_api/server.py): on SIGTERM /readyz answers 503 at once while every request
 is still served (with ``Connection: close``); ``GRAPHQL_API_DRAIN_DELAY`` seconds later the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -34,7 +36,7 @@ import uvicorn
 from graphql_api.server import Server
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, asgi_app
-from tests.helpers import serve_in_thread, start_cli
+from tests.helpers import Service, free_port, serve_in_thread, start_cli
 
 pytestmark = pytest.mark.e2e
 GATED = "7"  # the product group whose upstream answer waits for the test's gate
@@ -134,7 +136,9 @@ def _refused(base: str) -> bool:
 
 
 def _log(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    """The JSON lines written so far (a line still being written is left out)."""
+    lines = path.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def _messages(path: Path, logger: str = "graphql_api.server") -> list[str]:
@@ -254,3 +258,205 @@ def test_the_uvicorn_internals_the_drain_relies_on() -> None:
     assert "default_headers=self.server_state.default_headers" in protocol
     assert '"state": self.app_state.copy()' in protocol
     assert "app_state=self.lifespan.state" in source
+
+
+# --- workers -------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def _children(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _worker_pids(log: Path) -> list[int]:
+    """The pids of the workers' startup lines, in order."""
+    return [
+        line["pid"]
+        for line in _log(log)
+        if line["logger"] == "graphql_api.server"
+        and line["message"].startswith("graphql-api started")
+    ]
+
+
+def _supervisor_line(log: Path) -> dict[str, Any]:
+    (line,) = [x for x in _log(log) if x["message"] == "graphql-api supervisor started"]
+    return line
+
+
+def _serving(log: Path, count: int) -> list[int]:
+    """Waits (bounded) until ``count`` workers have written their startup line."""
+    _until(lambda: len(_worker_pids(log)) >= count, f"{count} workers started")
+    return _worker_pids(log)
+
+
+def _answered_by(log: Path, path: str, status: int = 200) -> set[int]:
+    """The pids of the access lines of ``path`` with ``status``."""
+    return {
+        line["pid"]
+        for line in _log(log)
+        if line["logger"] == "graphql_api.access"
+        and (line["path"], line["status"]) == (path, status)
+    }
+
+
+def _spread(service: Service, log: Path, pids: set[int], path: str, status: int) -> None:
+    """Sends requests to ``path`` (each on a new connection, 4 at a time, at most 400) until
+    each of ``pids`` has answered one with ``status``."""
+
+    def ask(_: int) -> int:
+        return httpx.get(f"{service.url}{path}", timeout=WAIT).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(100):
+            assert set(pool.map(ask, range(4))) == {status}
+            if pids <= _answered_by(log, path, status):
+                return
+    raise AssertionError(
+        f"{path}: not every worker answered {status}: {_answered_by(log, path, status)}"
+    )
+
+
+def _stopped_cleanly(service: Service, log: Path, workers: list[int]) -> None:
+    """After the supervisor's exit: no worker left, and the metrics directory it made gone."""
+    assert not [pid for pid in workers if _alive(pid)]
+    assert not Path(_supervisor_line(log)["metrics_dir"]).exists()
+    assert _messages(log, "graphql_api.workers")[-1] == "graphql-api supervisor stopped"
+
+
+def test_two_workers_serve_one_port(tmp_path: Path) -> None:
+    log = tmp_path / "service.log"
+    with start_cli(log, "--demo", "--workers", "2") as service:
+        workers = _serving(log, 2)
+        assert len(set(workers)) == 2
+        assert set(workers) == _children(service.pid) & set(workers)  # the supervisor's own
+        supervisor = _supervisor_line(log)
+        assert (supervisor["workers"], supervisor["pid"]) == (2, service.pid)
+        assert Path(supervisor["metrics_dir"]).is_dir()
+        _answered(_query(service.url, "1"))
+        _spread(service, log, set(workers), "/healthz", 200)
+        assert service.stop(timeout=WAIT) == 0
+    _stopped_cleanly(service, log, workers)
+
+
+def test_sigterm_drains_every_worker_and_in_flight_requests_complete(
+    tmp_path: Path, upstream: GatedUpstream
+) -> None:
+    log = tmp_path / "service.log"
+    environment = _environment(upstream, GRAPHQL_API_DRAIN_DELAY="120")
+    with start_cli(log, "--workers", "2", **environment) as service, ThreadPoolExecutor(1) as pool:
+        workers = _serving(log, 2)
+        pending = _in_flight(pool, service.url, upstream)
+        sent = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+        _spread(service, log, set(workers), "/readyz", 503)  # readyz 503 from both
+        not_ready = time.monotonic()
+        assert _answered(_query(service.url, "1")).headers["connection"] == "close"
+        draining = [
+            line["pid"] for line in _log(log) if line["message"].startswith("graphql-api drain")
+        ]
+        assert sorted(draining) == sorted(workers)
+        service.process.send_signal(signal.SIGTERM)  # a second one: passed on, the drain ends
+        closed = _until(lambda: _refused(service.url), "the listening socket closed")
+        assert service.process.poll() is None  # a worker waits for the request in flight
+        upstream.gate.set()
+        _answered(pending.result(timeout=WAIT))
+        assert service.process.wait(timeout=WAIT) == 0
+        stopped = time.monotonic()
+    _report(
+        "2 workers, drain ended by a second SIGTERM",
+        readyz_503_from_both=not_ready - sent,
+        socket_closed=closed - sent,
+        exit_after_the_gate=stopped - sent,
+    )
+    _stopped_cleanly(service, log, workers)
+    assert _messages(log).count("graphql-api stopped") == 2
+
+
+def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"a previous run's")
+    log = tmp_path / "service.log"
+    with start_cli(
+        log, "--demo", "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    ) as service:
+        first, second = _serving(log, 2)
+        assert not (metrics / "counter_1.db").exists()  # emptied at start
+        os.kill(first, signal.SIGKILL)
+        _answered(_query(service.url, "1"))  # the other worker answers meanwhile
+        third = _serving(log, 3)[2]
+        assert third not in (first, second)
+        (died,) = [line for line in _log(log) if line["level"] == "WARNING"]
+        assert died["message"] == "graphql-api worker died: starting another"
+        assert (died["pid"], died["exit_code"]) == (first, -signal.SIGKILL)
+        _spread(service, log, {third}, "/healthz", 200)  # the new one serves
+        assert service.stop(timeout=WAIT) == 0
+    assert not [pid for pid in (first, second, third) if _alive(pid)]
+    assert metrics.is_dir()  # given: kept
+
+
+def test_a_worker_that_cannot_start_stops_the_service(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"format": "something else"}')  # refused when a worker builds the app
+    log = tmp_path / "service.log"
+    port = free_port()
+    with log.open("wb") as output:
+        done = subprocess.run(
+            [sys.executable, "-m", "graphql_api", "serve", "--demo", "--workers", "2",
+             "--port", str(port), "--operations-allowlist", str(manifest)],
+            stdout=output, stderr=subprocess.STDOUT, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1, log.read_text()
+    failed = [line for line in _log(log) if line["level"] == "ERROR"]
+    assert "graphql-api worker failed to start: stopping" in [x["message"] for x in failed]
+    assert _messages(log, "graphql_api.workers")[-1] == "graphql-api supervisor stopped"
+    assert not _worker_pids(log)
+
+
+def test_the_uvicorn_internals_the_supervisor_relies_on() -> None:
+    """uvicorn's Multiprocess starts a ``Process`` only in the methods ``_Supervisor`` overrides
+    (``restart_all`` from ``handle_hup``, overridden too), runs them from ``run``; its Process
+    runs ``self.server`` after starting the health-check thread, as ``_Worker.target`` does."""
+    from uvicorn.supervisors import multiprocess
+
+    from graphql_api.workers import _Supervisor, _Worker
+
+    starting = {
+        name
+        for name, method in inspect.getmembers(multiprocess.Multiprocess, inspect.isfunction)
+        if "Process(self.config, self.sockets)" in inspect.getsource(method)
+    }
+    assert starting == {"init_processes", "keep_subprocess_alive", "restart_all", "handle_ttin"}
+    overridden = {name for name in vars(_Supervisor) if callable(vars(_Supervisor)[name])}
+    assert starting - {"restart_all"} <= overridden
+    assert {"handle_hup", "handle_int", "terminate_all", "join_all"} <= overridden
+    callers = {
+        name
+        for name, method in inspect.getmembers(multiprocess.Multiprocess, inspect.isfunction)
+        if "self.restart_all()" in inspect.getsource(method)
+    }
+    assert callers == {"handle_hup"}
+    run = inspect.getsource(multiprocess.Multiprocess.run)
+    for step in ("self.init_processes()", "self.handle_signals()", "self.keep_subprocess_alive()",
+                 "self.terminate_all()", "self.join_all()"):  # fmt: skip
+        assert step in run, step
+    target = inspect.getsource(multiprocess.Process.target)
+    assert "threading.Thread(target=self.always_pong, daemon=True).start()" in target
+    assert "self.server.run(sockets)" in target
+    assert "self.child_conn.send(self.server.started)" in inspect.getsource(
+        multiprocess.Process.pong
+    )
+    assert "if process.exitcode == STARTUP_FAILURE:" in inspect.getsource(
+        multiprocess.Multiprocess.keep_subprocess_alive
+    )
+    for name in ("target", "server", "__init__"):
+        assert name in vars(_Worker)
+    params = inspect.signature(multiprocess.Process.target).parameters
+    assert list(params) == list(inspect.signature(_Worker.target).parameters)

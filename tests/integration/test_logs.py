@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -278,7 +279,7 @@ async def test_the_text_access_line_keeps_its_fields(configure: Callable[[str], 
     (line,) = [line for line in logs.text.splitlines() if "graphql_api.access" in line]
     assert re.fullmatch(
         r"\S+ \S+ INFO graphql_api\.access \[req-t\] request "
-        r"method=POST path=/graphql status=200 duration_ms=125\.0",
+        rf"method=POST path=/graphql status=200 duration_ms=125\.0 pid={os.getpid()}",
         line,
     ), line
 
