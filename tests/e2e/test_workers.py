@@ -330,9 +330,9 @@ def _stopped_cleanly(service: Service, log: Path, workers: list[int]) -> None:
     assert _messages(log, "graphql_api.workers")[-1] == "graphql-api supervisor stopped"
 
 
-def test_two_workers_serve_one_port(tmp_path: Path) -> None:
+def test_two_workers_serve_one_port_and_stop_at_once_on_sigint(tmp_path: Path) -> None:
     log = tmp_path / "service.log"
-    with start_cli(log, "--demo", "--workers", "2") as service:
+    with start_cli(log, "--demo", "--workers", "2", GRAPHQL_API_DRAIN_DELAY="120") as service:
         workers = _serving(log, 2)
         assert len(set(workers)) == 2
         assert set(workers) == _children(service.pid) & set(workers)  # the supervisor's own
@@ -341,8 +341,11 @@ def test_two_workers_serve_one_port(tmp_path: Path) -> None:
         assert Path(supervisor["metrics_dir"]).is_dir()
         _answered(_query(service.url, "1"))
         _spread(service, log, set(workers), "/healthz", 200)
-        assert service.stop(timeout=WAIT) == 0
+        service.process.send_signal(signal.SIGINT)  # passed on: no drain
+        assert service.process.wait(timeout=WAIT) == 0  # well within the 120 s drain
     _stopped_cleanly(service, log, workers)
+    assert not any(message.startswith("graphql-api drain") for message in _messages(log))
+    assert _messages(log).count("graphql-api stopped") == 2
 
 
 def test_sigterm_drains_every_worker_and_in_flight_requests_complete(
