@@ -18,12 +18,17 @@ WORKDIR /src
 # the otel extra too: the image can trace (docs/tracing.md), off until OTEL_TRACES_EXPORTER is set.
 COPY requirements/base.txt requirements/base.txt
 RUN /app/.venv/bin/pip install --require-hashes -r requirements/base.txt
-# Then the package alone: its dependencies are all there (pip refuses to check hashes of a
-# package built from source, hence two steps). Bytecode is compiled here, checked against the
-# source's hash never at run time, so a read-only root filesystem costs no recompiling.
+# The build backend from its own lock (requirements/build.txt, hashes checked), in a venv of its
+# own: the package is built with nothing unpinned downloaded, and hatchling stays out of the image.
+COPY requirements/build.txt requirements/build.txt
+RUN python -m venv /build && /build/bin/pip install --require-hashes -r requirements/build.txt
+# Then the package alone, as a wheel: its dependencies are all there (pip refuses to check hashes
+# of a package built from source, hence two steps). Bytecode is compiled here, checked against
+# the source's hash never at run time, so a read-only root filesystem costs no recompiling.
 COPY pyproject.toml README.md ./
 COPY graphql_api graphql_api
-RUN /app/.venv/bin/pip install --no-deps . \
+RUN /build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /app/.venv/bin/pip install --no-deps /wheels/graphql_api-*.whl \
     && /app/.venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /app/.venv
 
 FROM ${PYTHON_IMAGE}

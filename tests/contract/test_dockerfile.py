@@ -42,11 +42,14 @@ from typing import Any, NamedTuple
 import dockerfile
 import httpx
 import pytest
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from graphql_api.config import Settings
 from graphql_api.settings_doc import env_name
+from tests.contract.test_lock import read_lock
 from tests.helpers import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -168,18 +171,34 @@ def test_base_image_is_pinned_and_the_same_in_both_stages() -> None:
         assert Version(version.group(1)) in SpecifierSet(requires["requires-python"])
 
 
-def test_dependencies_come_from_the_lock_with_hashes() -> None:
+def test_dependencies_and_the_build_backend_come_from_locks_with_hashes() -> None:
     builder = stages()[0]
     runs = [command.value[0] for command in builder if command.cmd == "RUN"]
-    installs = [part for run in runs for part in run.split("&&") if "pip install" in part]
-    assert any(
-        "--require-hashes" in part and "-r requirements/base.txt" in part for part in installs
-    )
-    # Nothing else resolves a dependency: the package itself goes in without any.
-    for part in installs:
-        assert "--require-hashes" in part or "--no-deps" in part, part
-    copied = [c.value[:-1] for c in builder if c.cmd == "COPY"]
-    assert ("requirements/base.txt",) in copied
+    steps = [" ".join(part.split()) for run in runs for part in run.split("&&")]
+    installs = [step for step in steps if "pip install" in step]
+    for lock in ("requirements/base.txt", "requirements/build.txt"):
+        assert any(f"--require-hashes -r {lock}" in step for step in installs), lock
+        copied = [c.value[:-1] for c in builder if c.cmd == "COPY"]
+        assert (lock,) in copied
+    # Nothing else is resolved or downloaded: the package is built with the locked backend (no
+    # build isolation, which would fetch hatchling unpinned) and installed without dependencies.
+    for step in installs:
+        assert "--require-hashes" in step or ("--no-deps" in step and step.endswith(".whl")), step
+    wheels = [step for step in steps if "pip wheel" in step]
+    assert wheels
+    for step in wheels:
+        assert "--no-build-isolation" in step, step
+        assert "--no-deps" in step, step
+
+
+def test_the_build_lock_pins_the_build_backend() -> None:
+    pins = read_lock("build.txt")
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    for text in build["requires"]:
+        requirement = Requirement(text)
+        pin = pins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(pin.version), (text, pin.version)
+    assert all(pin.hashes for pin in pins.values())
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:
@@ -329,6 +348,7 @@ def test_the_context_leaves_out_what_the_image_does_not_need() -> None:
         "graphql_api/__pycache__/app.cpython-312.pyc",
         ".mypy_cache/3.11/x.json",
         "requirements/dev.txt",
+        "requirements/update",
     ):
         assert not in_context(path), path
 
