@@ -56,7 +56,7 @@ ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 # What the base image (python:3.12.x-slim-bookworm) sets that a process sees: `docker inspect`.
 BASE_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
 }
 IMAGE_VENV = "/app/.venv"  # where the builder makes the venv the runtime stage copies
