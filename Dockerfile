@@ -4,8 +4,8 @@
 #
 # The base image, by exact tag: Python 3.12 (the service supports 3.11+; the lock holds the
 # wheels of every platform and Python, cp312 included), the newest 3.12 patch release known to
-# be published as slim-bookworm, Debian 12 (glibc 2.36, the release CI runs on). Pin it by digest
-# where a registry can be asked for one:
+# be published as slim-bookworm: Debian 12 (glibc 2.36), like the development machine. Pin it by
+# digest where a registry can be asked for one:
 #   docker build --build-arg PYTHON_IMAGE=python:3.12.15-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.12.15-slim-bookworm
 
@@ -23,8 +23,8 @@ RUN /app/.venv/bin/pip install --require-hashes -r requirements/base.txt
 COPY requirements/build.txt requirements/build.txt
 RUN python -m venv /build && /build/bin/pip install --require-hashes -r requirements/build.txt
 # Then the package alone, as a wheel: its dependencies are all there (pip refuses to check hashes
-# of a package built from source, hence two steps). Bytecode is compiled here, checked against
-# the source's hash never at run time, so a read-only root filesystem costs no recompiling.
+# of a package built from source, hence two steps). Bytecode is compiled here, never checked
+# against the source at run time (unchecked-hash): a read-only root filesystem recompiles nothing.
 COPY pyproject.toml README.md ./
 COPY graphql_api graphql_api
 RUN /build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
