@@ -544,7 +544,10 @@ class Metrics:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
         if self._bridge is not None:
             self._bridge.sync()
-        return Response(generate_latest(self._scraped), media_type=CONTENT_TYPE_LATEST)
+        # Reading and summing the files takes milliseconds (more with many exited workers'):
+        # off the event loop, which goes on serving meanwhile.
+        body = await asyncio.to_thread(generate_latest, self._scraped)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def timed(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Endpoint:
         """``endpoint`` (``/graphql``), its duration observed by the outcome it reported to

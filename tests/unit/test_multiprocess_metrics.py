@@ -5,7 +5,11 @@ processes of tests/e2e/test_multiprocess_metrics.py run it), which is all the co
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -105,3 +109,34 @@ def test_multiprocess_mode_is_asked_for_by_the_variable() -> None:
     assert multiprocess_dir({}) is None
     assert multiprocess_dir({"PROMETHEUS_MULTIPROC_DIR": ""}) is None
     assert multiprocess_dir({"PROMETHEUS_MULTIPROC_DIR": "/run/m"}) == "/run/m"
+
+
+SWITCHED = """
+import os, sys
+import prometheus_client  # imported before the variable is set: values kept in memory
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+from prometheus_client import generate_latest
+from graphql_api.multiprocess_metrics import collector_registry
+from graphql_api.observability import Metrics
+Metrics(multiprocess=sys.argv[1]).requests.labels("pin", "ok").inc(3)
+sys.stdout.write(generate_latest(collector_registry(sys.argv[1])).decode())
+"""
+
+
+def test_a_process_that_imported_prometheus_client_first_writes_the_files_too(
+    tmp_path: Path,
+) -> None:
+    """A worker forked from a parent that set the variable late is switched to the files
+    (in a process of its own: the switch is for the whole process)."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-c", SWITCHED, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'graphql_api_requests_total{operation="pin",outcome="ok"} 3.0' in done.stdout
+    assert sorted(p.name.partition("_")[0] for p in tmp_path.iterdir()) == ["counter", "histogram"]
