@@ -28,6 +28,7 @@ from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.http import GraphQLHTTP
 from graphql_api.internals import graphql_schema
 from graphql_api.limits import Limits
+from graphql_api.multiprocess_metrics import multiprocess_dir
 from graphql_api.observability import Metrics, RequestIdMiddleware, current_token
 from graphql_api.persisted import AutomaticPersistedQueries, load_manifest
 from graphql_api.redis_link import RedisLink, open_redis
@@ -124,7 +125,7 @@ def create_app(
     default_token = DEMO_TOKEN if settings.demo else None
     secret = settings.secret.get_secret_value().encode() if settings.secret else os.urandom(32)
 
-    metrics = Metrics(timer.monotonic)
+    metrics = Metrics(timer.monotonic, multiprocess=multiprocess_dir(), sleep=timer.sleep)
     # One per app: a kind of bug is logged once per interval.
     reporter = ErrorReporter(clock=timer.monotonic)
     executor = Executor(
@@ -200,7 +201,7 @@ def create_app(
             # libraries, the tracing SDK); given back at shutdown (tests start many apps).
             gc.freeze()
             try:
-                with metrics.watching(resources):
+                async with metrics.watching(resources):
                     yield {"resources": resources}
             finally:
                 gc.unfreeze()

@@ -1,10 +1,14 @@
 """Operations: Prometheus metrics, JSON logs that carry the request id, and the request-id
 middleware. Metrics are recorded per request and per upstream call (counters and a histogram:
 no per-field hooks); the figures of the caches, the Redis link and the resilience objects are
-plain integers those objects keep, read when Prometheus scrapes (docs/metrics.md lists them)."""
+plain integers those objects keep, read when Prometheus scrapes (docs/metrics.md lists them).
+
+With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set), a scrape of any of them
+answers with all of theirs, summed: :mod:`graphql_api.multiprocess_metrics`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -12,7 +16,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graphql_api import multiprocess_metrics
 from graphql_api.cache import PageCache, RedisStore
 from graphql_api.execution import Outcome
 from graphql_api.redis_link import RESULTS, LinkState, RedisLink
@@ -50,6 +55,7 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _access = logging.getLogger("graphql_api.access")
+_log = logging.getLogger("graphql_api.metrics")
 
 
 # The upstream token of the request being served, so log lines can be scrubbed of it.
@@ -432,9 +438,31 @@ class Metrics:
     """The app's metrics, in a registry of its own (several apps can live in one process).
     Request and upstream counters from the start; cache, Redis and resilience figures while
     the app's lifespan resources are :meth:`watching`. ``clock``: monotonic seconds (the app's
-    ``Timer.monotonic``), for request durations."""
+    ``Timer.monotonic``), for request durations.
 
-    def __init__(self, clock: Callable[[], float] = SYSTEM.monotonic) -> None:
+    ``multiprocess`` (the directory of ``PROMETHEUS_MULTIPROC_DIR``): /metrics answers with the
+    figures of every process writing there, summed (:mod:`graphql_api.multiprocess_metrics`);
+    the live figures are copied there every ``sync_interval`` seconds (``sleep``: the app's
+    ``Timer.sleep``) and before this process answers a scrape. One app per process then: the
+    metrics of two apps in one process would be the same values in its files, each app holding
+    its own copy and writing it back over the other's (counts lost). Worker processes serve
+    one app each; tests that build many apps in one process leave multiprocess mode off."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = SYSTEM.monotonic,
+        *,
+        multiprocess: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = SYSTEM.sleep,
+        sync_interval: float = 1.0,
+    ) -> None:
+        if multiprocess is not None:
+            multiprocess_metrics.enable()  # before the metrics below are made
+            self._scraped = multiprocess_metrics.collector_registry(multiprocess)
+        self._multiprocess = multiprocess
+        self._sleep = sleep
+        self._sync_interval = sync_interval
+        self._bridge: multiprocess_metrics.Bridge | None = None
         self.registry = CollectorRegistry()
         self._clock = clock
         self.requests = Counter(
@@ -474,19 +502,54 @@ class Metrics:
         for reason in FALLBACK_REASONS:  # each series from the start, at 0
             self.compiled_fallbacks.labels(reason)
 
-    @contextlib.contextmanager
-    def watching(self, resources: Watched) -> Iterator[None]:
-        """The figures of ``resources`` in the registry while the block runs (the lifespan)."""
+    @contextlib.asynccontextmanager
+    async def watching(self, resources: Watched) -> AsyncIterator[None]:
+        """The figures of ``resources`` in the registry while the block runs (the lifespan);
+        in multiprocess mode, copied to the files every ``sync_interval`` seconds, and once
+        more as the block ends (the counters outlive the process in the sum)."""
         live = _LiveFigures(resources)
-        self.registry.register(live)
+        if self._multiprocess is None:
+            self.registry.register(live)
+            try:
+                yield
+            finally:
+                self.registry.unregister(live)
+            return
+        bridge = multiprocess_metrics.Bridge(live)
+        bridge.sync()
+        self._bridge = bridge
+        syncing = asyncio.create_task(self._syncing(bridge))
         try:
             yield
         finally:
-            self.registry.unregister(live)
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
+            self._bridge = None
+            bridge.sync()
+
+    async def _syncing(self, bridge: multiprocess_metrics.Bridge) -> None:
+        logged = False
+        while True:
+            await self._sleep(self._sync_interval)
+            try:
+                bridge.sync()
+            except Exception:  # a bug: said once, and the next copies tried all the same
+                if not logged:
+                    _log.exception("copying the live figures to the metric files failed")
+                    logged = True
 
     async def respond(self, request: Request) -> Response:
-        """``GET /metrics``: the registry in Prometheus' text format."""
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        """``GET /metrics``: the registry in Prometheus' text format (in multiprocess mode,
+        every process's files, this one's live figures copied first)."""
+        if self._multiprocess is None:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        if self._bridge is not None:
+            self._bridge.sync()
+        # Reading and summing the files takes milliseconds (more with many exited workers'):
+        # off the event loop, which goes on serving meanwhile.
+        body = await asyncio.to_thread(generate_latest, self._scraped)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def timed(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Endpoint:
         """``endpoint`` (``/graphql``), its duration observed by the outcome it reported to

@@ -1,20 +1,25 @@
 """docs/metrics.md lists what /metrics exports, no more and no less: a running app is scraped
 (``memory://``, and Redis on a real redis-server) after traffic that makes every labelled
 series appear, and its metric names, label names and label values are compared with the
-page's tables."""
+page's tables. The same for two real processes sharing PROMETHEUS_MULTIPROC_DIR (the workers
+of ``--workers N``), whose scrape sums both, and for the page's table of how their gauges
+combine."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from graphql_api.multiprocess_metrics import GAUGE_MODES
 from graphql_api.persisted import sha256
-from tests.helpers import Harness, metrics, open_app
+from tests.helpers import metrics, open_app, start_cli
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "metrics.md"
@@ -81,17 +86,21 @@ def exported(text: str) -> dict[str, Exported]:
     return found
 
 
-async def _traffic(h: Harness) -> None:
+async def _traffic(client: httpx.AsyncClient) -> None:
     """Requests of every outcome, an upstream error, APQ and the readiness probe."""
-    await h.gql(QUERY)  # ok
-    await h.gql(QUERY)  # cached: the response cache
-    await h.gql('{ pin(id: "404") { id } }')  # error: the upstream's 404
-    await h.post("{ nope")  # rejected: a parse error
-    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(QUERY)}}}
     headers = {"Authorization": "Bearer tok"}
-    await h.client.post("/graphql", json=body, headers=headers)  # not found
-    await h.client.post("/graphql", json={**body, "query": QUERY}, headers=headers)
-    assert (await h.client.get("/readyz")).status_code == 200
+    for query in (
+        QUERY,  # ok
+        QUERY,  # cached: the response cache
+        '{ pin(id: "404") { id } }',  # error: the upstream's 404
+        "{ nope",  # rejected: a parse error
+    ):
+        response = await client.post("/graphql", json={"query": query}, headers=headers)
+        assert response.status_code == 200, response.text
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(QUERY)}}}
+    await client.post("/graphql", json=body, headers=headers)  # not found
+    await client.post("/graphql", json={**body, "query": QUERY}, headers=headers)
+    assert (await client.get("/readyz")).status_code == 200
 
 
 def _compare(exported: dict[str, Exported], expected: dict[str, Documented]) -> None:
@@ -124,7 +133,7 @@ def test_the_page_lists_metrics_with_labels() -> None:
 
 async def test_memory_exports_what_the_page_lists() -> None:
     async with open_app() as h:
-        await _traffic(h)
+        await _traffic(h.client)
         text = (await h.client.get("/metrics")).text
     page = documented()
     _compare(exported(text), {n: d for n, d in page.items() if not d.redis_only})
@@ -132,9 +141,57 @@ async def test_memory_exports_what_the_page_lists() -> None:
 
 async def test_redis_exports_what_the_page_lists(redis_url: str) -> None:
     async with open_app(cache_url=redis_url) as h:
-        await _traffic(h)
+        await _traffic(h.client)
         text = (await h.client.get("/metrics")).text
     _compare(exported(text), documented())
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("cache", ["memory", "redis"])
+async def test_several_processes_export_what_the_page_lists(
+    cache: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Two real processes sharing PROMETHEUS_MULTIPROC_DIR; the traffic to one, the scrape of
+    the other: the sum of both (no ``_created`` series, no ``pid`` label), once the one with
+    the traffic has copied its live figures (every second)."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    if cache == "redis":
+        env["GRAPHQL_API_CACHE_URL"] = redis_url
+    page = documented()
+    expected = {n: d for n, d in page.items() if cache == "redis" or not d.redis_only}
+    with (
+        start_cli(tmp_path / "a.log", "--demo", **env) as a,
+        start_cli(tmp_path / "b.log", "--demo", **env) as b,
+    ):
+        async with httpx.AsyncClient(base_url=a.url) as client:
+            await _traffic(client)
+        async with httpx.AsyncClient(base_url=b.url) as client:
+            for _ in range(50):  # up to about 10 s
+                text = (await client.get("/metrics")).text
+                if set(exported(text)) == set(expected):
+                    break
+                await asyncio.sleep(0.2)
+    _compare(exported(text), expected)
+    assert "pid=" not in text
+    assert "_created" not in text
+
+
+def test_the_page_says_how_each_gauge_combines_across_workers() -> None:
+    """The "With several workers" table: every gauge of the page, once, with the mode it is
+    copied with (graphql_api.multiprocess_metrics.GAUGE_MODES, livesum unless listed)."""
+    text = PAGE.read_text(encoding="utf-8")
+    section = text.partition("## With several workers")[2].partition("\n## ")[0]
+    modes: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in _CELL.split(line)[1:-1]]
+        if len(cells) == 3 and cells[0].startswith("`graphql_api_"):
+            for name in _CODE.findall(cells[0]):
+                assert name not in modes, f"{name} listed twice"
+                modes[name] = cells[1].strip("`")
+    gauges = {name for name, doc in documented().items() if doc.kind == "gauge"}
+    assert modes == {name: GAUGE_MODES.get(name, "livesum") for name in gauges}
 
 
 @pytest.mark.parametrize("cache", ["memory", "redis"])
@@ -166,7 +223,7 @@ async def test_every_lookup_is_counted_once_by_tier(cache: str, redis_url: str) 
 async def test_each_request_is_timed_once_by_outcome() -> None:
     """The durations count every GraphQL request under the outcome it is counted under."""
     async with open_app() as h:
-        await _traffic(h)
+        await _traffic(h.client)
         await h.client.get("/graphql", headers={"Accept": "text/html"})  # GraphiQL: no request
         samples = await metrics(h)
     by_outcome: dict[str, float] = {}
