@@ -11,7 +11,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import httpx
 from fastapi import FastAPI, Request
@@ -91,9 +91,11 @@ class Resources:
 
 
 class State(TypedDict):
-    """The lifespan's state: a copy of it is every request's ``request.state``."""
+    """The lifespan's state: a copy of it is every request's ``request.state``. ``draining`` is
+    set by the server on SIGTERM (:class:`graphql_api.server.Server`): /readyz then answers 503."""
 
     resources: Resources
+    draining: NotRequired[bool]
 
 
 def resources_of(request: Request) -> Resources | None:
@@ -301,7 +303,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Response:
     """Readiness: settings loaded and lifespan done. A Redis that is away makes the replica
     ``degraded``, still ready (200): every replica shares that Redis, so failing readiness
-    would turn a cache outage into a full outage. Bounded by the Redis timeout."""
+    would turn a cache outage into a full outage. Bounded by the Redis timeout. Draining (after
+    a SIGTERM, until the server stops accepting): 503 ``draining``."""
+    if getattr(request.state, "draining", False):
+        return JSONResponse({"status": "draining"}, status_code=503)
     resources = resources_of(request)
     if resources is None:
         return JSONResponse({"status": "unavailable"}, status_code=503)

@@ -20,7 +20,7 @@ from graphql_api import __version__
 from graphql_api.config import Settings
 from graphql_api.settings_doc import default_text, env_name, expected, flag, is_bool, metavar
 
-__all__ = ["build_parser", "describe_errors", "env_name", "main"]
+__all__ = ["build_parser", "describe_errors", "env_name", "main", "secrets_of"]
 
 _PROG = "graphql-api"
 # Errors of pydantic's own checks (type, bounds, choices) read as "expected <kind>"; those of
@@ -118,22 +118,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return 2
 
-    from graphql_api.app import create_app
     from graphql_api.observability import configure_logging
+
+    secrets = secrets_of(settings)
+    configure_logging(settings.log_level, settings.log_format, secrets)
+    from graphql_api.app import create_app
     from graphql_api.server import Server, server_config
     from graphql_api.tracing import TracingUnavailable
 
-    secrets = tuple(
-        secret.get_secret_value()
-        for secret in (settings.pinterest_access_token, settings.secret)
-        if secret is not None
-    ) + tuple(filter(None, [settings.cache.password]))
-    configure_logging(settings.log_level, settings.log_format, secrets)
     try:
         app = create_app(settings)
     except TracingUnavailable as exc:  # OTEL_* asks for tracing this install cannot give
         print(f"graphql-api: {exc}", file=sys.stderr)
         return 2
     # Logs from here on: one startup line (graphql_api.server) says what is served, and how.
-    Server(server_config(app, settings), settings).run()
-    return 0
+    try:
+        Server(server_config(app, settings), settings).run()
+    except SystemExit:  # uvicorn's STARTUP_FAILURE (logged): the port taken, the lifespan failed
+        return 1
+    return 0  # stopped by SIGTERM or SIGINT, cleanly (the drain: graphql_api.server)
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """What no log line may show: the tokens and the Redis password."""
+    return tuple(
+        secret.get_secret_value()
+        for secret in (settings.pinterest_access_token, settings.secret)
+        if secret is not None
+    ) + tuple(filter(None, [settings.cache.password]))

@@ -271,6 +271,25 @@ class Settings(BaseSettings):
         "(on opening, and between requests on keep-alive): idle and trickling connections are "
         "closed.",
     )
+    workers: Annotated[int, Field(ge=1)] = Field(
+        1,
+        description="Worker processes serving the one port (about one per core), each with its "
+        "own in-process caches (size GRAPHQL_API_CACHE_MAX_BYTES per worker) and the shared "
+        "Redis when configured; 1: a single process, no supervisor.",
+    )
+    drain_delay: Annotated[float, Field(ge=0)] = Field(
+        5.0,
+        description="Seconds the service keeps serving after a SIGTERM while /readyz answers 503 "
+        "draining and responses carry Connection: close, so a load balancer or Kubernetes "
+        "stops sending it work first; then it stops accepting. SIGINT or a second SIGTERM "
+        "skips it.",
+    )
+    shutdown_timeout: Annotated[float, Field(gt=0)] = Field(
+        20.0,
+        description="Seconds in-flight requests may take to finish once the service stops "
+        "accepting (after the drain); connections still open then are closed. Kubernetes: "
+        "terminationGracePeriodSeconds >= drain delay + this + 5.",
+    )
 
     @property
     def production(self) -> bool:

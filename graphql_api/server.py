@@ -11,16 +11,38 @@ changes them.
 
 :class:`Server` is uvicorn's server with our lines in place of its own: one when it has started
 (where it listens, GraphiQL, the profile, cache and upstream: :func:`startup_fields`), one when
-it has stopped (docs/logging.md).
+it has stopped (docs/logging.md). It also stops the way an orchestrator expects:
+
+- The first SIGTERM starts a *drain*: at once /readyz answers 503 ``{"status": "draining"}``
+  (the flag ``"draining"`` in the lifespan state, :class:`graphql_api.app.State`) and every
+  response carries ``Connection: close`` (added to uvicorn's default headers: nothing more on a
+  request's path), so a load balancer takes the replica out and keep-alive connections move
+  off, while every request is still served. ``drain_delay`` seconds later uvicorn's own
+  shutdown runs: the listening socket closes, in-flight requests get ``shutdown_timeout``
+  seconds (uvicorn's ``timeout_graceful_shutdown``), then the lifespan's shutdown.
+- SIGINT (Ctrl-C), or a second SIGTERM, skips the drain (or cuts it short): uvicorn's shutdown
+  at once. A second SIGINT stops waiting for in-flight requests (uvicorn's force exit).
+- The signal is not raised again once stopped (uvicorn does, so its process dies of it): the
+  process exits 0 after a clean stop, the exit code the deployment documents.
+
+Under ``--workers N`` each worker process runs this server on the socket the supervisor bound
+(:mod:`graphql_api.workers`). The drain overrides uvicorn's ``handle_exit``, ``on_tick`` and
+``capture_signals``; ``tests/e2e/test_workers.py`` fails if a uvicorn release changes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 import urllib.parse
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -86,6 +108,8 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
         access_log=False,  # one access line per request comes from RequestIdMiddleware
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]  # a float works
+        workers=settings.workers,
     )
 
 
@@ -117,17 +141,72 @@ def startup_fields(settings: Settings, port: int) -> dict[str, Any]:
         if settings.demo
         else _upstream(settings.pinterest_api_base_url),
         "compiled_execution": settings.compiled_execution,
+        "workers": settings.workers,
         "pid": os.getpid(),
     }
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server, telling its start (:func:`startup_fields`) and stop in one line each
-    (uvicorn's own lines are quieted by ``configure_logging``)."""
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_CLOSE = (b"connection", b"close")
 
-    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling its start (:func:`startup_fields`), drain and stop in one line
+    each (uvicorn's own lines are quieted by ``configure_logging``), draining on SIGTERM (the
+    module's docstring). ``supervised``: a worker of :mod:`graphql_api.workers`, whose
+    supervisor forwards the signals it gets (a Ctrl-C reaches the worker twice: from the
+    terminal and from the supervisor; it is one Ctrl-C, not a force exit)."""
+
+    def __init__(
+        self, config: uvicorn.Config, settings: Settings, *, supervised: bool = False
+    ) -> None:
         super().__init__(config)
         self.settings = settings
+        self.supervised = supervised
+        self.drain_ends: float | None = None  # time.monotonic() the drain ends at, once begun
+        self._drain_told = False
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, without raising the signal again after the shutdown: exit code 0."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: it sets flags, the loop (on_tick) does the rest.
+        if (
+            sig == signal.SIGTERM
+            and self.started
+            and not self.should_exit
+            and self.drain_ends is None
+            and self.settings.drain_delay > 0
+        ):
+            self.drain_ends = time.monotonic() + self.settings.drain_delay
+            self.lifespan.state["draining"] = True  # /readyz: 503 (graphql_api.app.readyz)
+            self.config.encoded_headers = [*self.config.encoded_headers, _CLOSE]  # each second
+            self.server_state.default_headers = [*self.server_state.default_headers, _CLOSE]
+            return
+        if self.supervised and sig == signal.SIGINT and self.should_exit:
+            return  # the supervisor passing on the terminal's Ctrl-C: the same one
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_ends is not None and not self._drain_told:
+            self._drain_told = True
+            _log.info(
+                "graphql-api draining: not ready, still serving",
+                extra={"drain_delay": self.settings.drain_delay},
+            )
+        if self.drain_ends is not None and time.monotonic() >= self.drain_ends:
+            self.should_exit = True  # uvicorn's shutdown from here (a SIGINT now: force exit)
+        return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -320,8 +320,8 @@ class Service:
     process: subprocess.Popen[bytes]
 
     def stop(self, timeout: float = 10) -> int:
-        """SIGTERM, as an orchestrator stops it; its exit code once it has exited (uvicorn
-        raises the signal again after its graceful shutdown: -15)."""
+        """SIGTERM, as an orchestrator stops it; its exit code once it has exited (0 after a
+        clean stop; the drain lasts GRAPHQL_API_DRAIN_DELAY, 0 unless the test gave it)."""
         self.process.terminate()
         return self.process.wait(timeout=timeout)
 
@@ -345,16 +345,17 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
 @contextmanager
 def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Service]:
     """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it (none of the
-    caller's ``GRAPHQL_API_*``, ``PINTEREST_*`` or ``OTEL_*`` variables), on a free port or on
-    ``GRAPHQL_API_PORT`` when given (a replica started again); yields its URL and process (the
-    block may stop it first)."""
+    caller's ``GRAPHQL_API_*``, ``PINTEREST_*`` or ``OTEL_*`` variables; no drain on SIGTERM
+    unless ``GRAPHQL_API_DRAIN_DELAY`` is given), on a free port or on ``GRAPHQL_API_PORT`` when
+    given (a replica started again); yields its URL and process (the block may stop it
+    first)."""
     port = int(environment.get("GRAPHQL_API_PORT", 0)) or free_port()
     own = ("GRAPHQL_API_", "PINTEREST_", "OTEL_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graphql_api", "serve", *args, "--port", str(port)],
-            env=env | environment,
+            env=env | {"GRAPHQL_API_DRAIN_DELAY": "0"} | environment,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
