@@ -103,7 +103,9 @@ class Load:
     each with its own connections, a pause between requests; every response checked. Bounded:
     at most ``seconds``, whatever the test does."""
 
-    def __init__(self, url: str, tokens: tuple[str, ...], pause: float = 0.03, seconds: float = 90):
+    def __init__(
+        self, url: str, tokens: tuple[str, ...], pause: float = 0.1, seconds: float = 240
+    ) -> None:
         self.url, self.tokens, self.pause, self.seconds = url, tokens, pause, seconds
         self.outcome = Outcome()
         self._stop = threading.Event()
@@ -313,13 +315,15 @@ def _restart(cluster: Cluster, replica: Replica) -> Restart:
 
 def test_b_rolling_restart_under_load_fails_nothing(cluster: Cluster) -> None:
     balancer = cluster.haproxy
+    counted = balancer.stats()["BACKEND"]
     with Load(balancer.url, CALLERS) as load:
         load.wait(len(CALLERS))
         restarts: list[Restart] = []
         for replica in cluster.replicas:
-            before = load.outcome.answered
+            answered = load.outcome.answered
             restarts.append(_restart(cluster, replica))
-            assert load.outcome.answered > before  # the load ran throughout
+            print(f"\n{restarts[-1].line()}", end="")
+            assert load.outcome.answered > answered  # the load ran throughout
         load.wait(load.outcome.answered + len(CALLERS))  # and still runs on the new three
         outcome = load.stop()
     backend = balancer.stats()["BACKEND"]
@@ -328,17 +332,17 @@ def test_b_rolling_restart_under_load_fails_nothing(cluster: Cluster) -> None:
         f"{backend['wretr']}, redispatches {backend['wredis']}, connection errors "
         f"{backend['econ']}, response errors {backend['eresp']}"
     )
-    for seen in restarts:
-        print(seen.line())
     assert outcome.failures == []
     assert outcome.strangers == []
-    # (c) Each replica said it was not ready before HAProxy took it out (for that 503), and
-    # HAProxy took it out while it still served: it stopped accepting only after, exit 0.
+    # Not thanks to HAProxy's retries (deploy/haproxy/haproxy.cfg: for replicas that die
+    # without draining): it retried and redispatched nothing, the drain alone did it.
+    assert (backend["wretr"], backend["wredis"]) == (counted["wretr"], counted["wredis"])
+    # (c) Each replica answered /readyz with 503 while still answering (not a refused
+    # connection); HAProxy took it out for that 503 (L7STS: the check's status, not L4CON)
+    # while it still ran and served queries (Connection: close); it exited 0.
     for seen in restarts:
         assert seen.not_ready is not None, seen
-        assert seen.not_ready < seen.down, seen
         assert seen.down_check == "L7STS 503", seen
         assert seen.alive_at_down, seen
         assert seen.served_at_down == "200 close", seen
-        assert seen.down < seen.refused <= seen.exited, seen
         assert seen.exit_code == 0, seen
