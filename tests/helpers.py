@@ -346,9 +346,10 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
 def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Service]:
     """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it (none of the
     caller's ``GRAPHQL_API_*``, ``PINTEREST_*`` or ``OTEL_*`` variables; no drain on SIGTERM
-    unless ``GRAPHQL_API_DRAIN_DELAY`` is given); yields its URL and process (the block may stop
-    it first)."""
-    port = free_port()
+    unless ``GRAPHQL_API_DRAIN_DELAY`` is given), on a free port or on ``GRAPHQL_API_PORT`` when
+    given (a replica started again); yields its URL and process (the block may stop it
+    first)."""
+    port = int(environment.get("GRAPHQL_API_PORT", 0)) or free_port()
     own = ("GRAPHQL_API_", "PINTEREST_", "OTEL_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     with log_path.open("wb") as log:

@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from graphql_api.upstream.demo_catalog import build_catalog
-from graphql_api.upstream.fake import FakePinterest, asgi_app, caller_mark
+from graphql_api.upstream.fake import caller_mark
 from tests.helpers import RedisProcess, serve_cli, serve_in_thread
+from tests.replicas import Upstream, replica_environment
 
 pytestmark = pytest.mark.e2e
 LIST = """{ productGroupProducts(productGroupId: "1", first: 3) {
@@ -26,43 +26,9 @@ WITH_METRICS = """{ productGroupProducts(productGroupId: "1", first: 3) {
 TOKENS = ("alice-token", "bob-token")
 
 
-class Upstream:
-    """The fake Pinterest over real HTTP, that the test can change, revoke a token of, or make
-    fail (503)."""
-
-    def __init__(self) -> None:
-        self.fake = FakePinterest(
-            build_catalog(30), accept_any_token=False, tokens=TOKENS, mark_callers=True
-        )
-        self.failing = False
-        inner = asgi_app(self.fake)
-
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and self.failing:
-                self.fake.requests.append(httpx.Request("GET", "http://fake/failed"))
-                body = orjson.dumps({"code": 503, "message": "Unavailable."})
-                headers = [(b"content-type", b"application/json")]
-                await send({"type": "http.response.start", "status": 503, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-            await inner(scope, receive, send)
-
-        self.app = app
-
-    @property
-    def requests(self) -> int:
-        return len(self.fake.requests)
-
-    def retitle(self, title: str) -> None:
-        self.fake.items[0]["pin"]["title"] = title
-
-    def revoke(self, token: str) -> None:
-        self.fake.tokens = self.fake.tokens - {token}
-
-
 @pytest.fixture
 def upstream() -> Iterator[tuple[Upstream, str]]:
-    fake = Upstream()
+    fake = Upstream(TOKENS)
     with serve_in_thread(fake.app) as url:
         yield fake, url
 
@@ -71,14 +37,7 @@ def _replicas(
     tmp_path: Path, redis_url: str, upstream_url: str, **environment: str
 ) -> Callable[[ExitStack], tuple[str, str]]:
     def start(stack: ExitStack) -> tuple[str, str]:
-        env = {
-            "GRAPHQL_API_CACHE_URL": redis_url,
-            "GRAPHQL_API_SECRET": "replicas-secret",
-            "PINTEREST_API_BASE_URL": upstream_url,
-            "GRAPHQL_API_REDIS_TIMEOUT": "0.5",
-            "GRAPHQL_API_RETRY_ATTEMPTS": "1",
-            **environment,
-        }
+        env = replica_environment(redis_url, upstream_url, **environment)
         return (
             stack.enter_context(serve_cli(tmp_path / "a.log", demo=False, **env)),
             stack.enter_context(serve_cli(tmp_path / "b.log", demo=False, **env)),
