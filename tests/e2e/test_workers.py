@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.server import Server
 from graphql_api.upstream.demo_catalog import build_catalog
@@ -463,3 +464,40 @@ def test_the_uvicorn_internals_the_supervisor_relies_on() -> None:
         assert name in vars(_Worker)
     params = inspect.signature(multiprocess.Process.target).parameters
     assert list(params) == list(inspect.signature(_Worker.target).parameters)
+
+
+def _requests_counted(text: str) -> float:
+    """graphql_api_requests_total summed over its labels, in a /metrics answer."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "graphql_api_requests"
+        for sample in family.samples
+        if sample.name == "graphql_api_requests_total"
+    )
+
+
+def test_every_scrape_counts_every_workers_requests(tmp_path: Path) -> None:
+    """Requests answered by both workers; scrapes answered by both workers: each counts them
+    all (the supervisor's PROMETHEUS_MULTIPROC_DIR, read by /metrics in every worker)."""
+    log = tmp_path / "service.log"
+    with start_cli(log, "--demo", "--workers", "2") as service:
+        workers = set(_serving(log, 2))
+        sent = 0
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(100):  # until both workers have answered a query
+                answers = list(pool.map(lambda _: _query(service.url, "1"), range(4)))
+                sent += len(answers)
+                assert {answer.status_code for answer in answers} == {200}
+                if workers <= _answered_by(log, "/graphql"):
+                    break
+        assert workers <= _answered_by(log, "/graphql"), "one worker answered every query"
+        scrapes: list[float] = []
+        for _ in range(100):  # until both workers have answered a scrape
+            scrapes.append(_requests_counted(httpx.get(f"{service.url}/metrics").text))
+            if workers <= _answered_by(log, "/metrics"):
+                break
+        assert workers <= _answered_by(log, "/metrics"), "one worker answered every scrape"
+        assert set(scrapes) == {sent}
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=WAIT) == 0
