@@ -142,7 +142,12 @@ class Load:
 
     async def _caller(self, token: str, group: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30) as client:
+        # A client lets its idle connections go before HAProxy closes them (its timeout
+        # http-keep-alive, 5 s): never a request sent on a connection being closed.
+        limits = httpx.Limits(keepalive_expiry=2)
+        async with httpx.AsyncClient(
+            base_url=self.url, headers=headers, timeout=30, limits=limits
+        ) as client:
             after: str | None = None
             while not self._stop.is_set():
                 body = {"query": PAGE, "variables": {"group": group, "after": after}}
