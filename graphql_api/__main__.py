@@ -1,3 +1,3 @@
-from graphql_api.cli import main
+from graphql_api.cli import run
 
-raise SystemExit(main())
+run()

@@ -9,10 +9,13 @@ errors of a bad value and ``docs/settings.md`` are all built from the fields
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -142,6 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:  # uvicorn's STARTUP_FAILURE (logged): the port taken, the lifespan failed
         return 1
     return 0  # stopped by SIGTERM or SIGINT, cleanly (the drain: graphql_api.server)
+
+
+def run() -> NoReturn:
+    """The ``graphql-api`` command: :func:`main`, then :func:`exit_now`."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """Out of a stopped service at once. It has nothing left to clean up (the lifespan has
+    flushed the traces and closed its clients), so the interpreter's own teardown (freeing every
+    object one by one: about 0.6 s for a served app, seconds under load, in each stop of a
+    rolling restart) is skipped once the logs and the standard streams are flushed."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more to say anyway
+            stream.flush()
+    os._exit(code)
 
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:

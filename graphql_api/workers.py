@@ -113,12 +113,13 @@ class _Worker(Process):
         service's imports take seconds on a busy machine), then the server runs."""
         server = self.server  # built before the health-check thread reads it
         threading.Thread(target=self.always_pong, daemon=True).start()
-        from graphql_api.cli import secrets_of
+        from graphql_api.cli import exit_now, secrets_of
         from graphql_api.observability import configure_logging
 
         settings = self.settings
         configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
-        server.run(sockets)
+        server.run(sockets)  # a worker that cannot start exits 3 from here (SystemExit)
+        exit_now(0)
 
     @property
     def server(self) -> Server:

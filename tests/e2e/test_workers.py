@@ -359,13 +359,17 @@ def test_sigterm_drains_every_worker_and_in_flight_requests_complete(
         pending = _in_flight(pool, service.url, upstream)
         sent = time.monotonic()
         service.process.send_signal(signal.SIGTERM)
+
+        def draining() -> list[int]:
+            messages = ((line["pid"], line["message"]) for line in _log(log))
+            return sorted(pid for pid, m in messages if m.startswith("graphql-api drain"))
+
+        # The supervisor passes the signal on from its loop (every half second): each worker
+        # says when its drain begins; from then on its /readyz is 503.
+        _until(lambda: draining() == sorted(workers), "both workers draining")
         _spread(service, log, set(workers), "/readyz", 503)  # readyz 503 from both
         not_ready = time.monotonic()
         assert _answered(_query(service.url, "1")).headers["connection"] == "close"
-        draining = [
-            line["pid"] for line in _log(log) if line["message"].startswith("graphql-api drain")
-        ]
-        assert sorted(draining) == sorted(workers)
         service.process.send_signal(signal.SIGTERM)  # a second one: passed on, the drain ends
         closed = _until(lambda: _refused(service.url), "the listening socket closed")
         assert service.process.poll() is None  # a worker waits for the request in flight
