@@ -319,18 +319,18 @@ async def _compare(service: CatalogService, text: str, variables: dict[str, Any]
 @pytest.mark.skipif(
     not COMPILED_EXECUTION, reason="compares both executors: once per CI run is enough"
 )
-# In halves of their own examples (each parametrised case has its own seed), so the two
-# workers of the suite share the run.
-@pytest.mark.parametrize("half", [0, 1])
+# In quarters of their own examples (each parametrised case has its own seed), so the two
+# workers of the suite share the run and neither is left with a long last test.
+@pytest.mark.parametrize("quarter", range(4))
 @settings(
-    max_examples=EXAMPLES // 2,
+    max_examples=EXAMPLES // 4,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(page=pages(), cases=st.lists(queries(), min_size=QUERIES, max_size=QUERIES))
 def test_compiled_answers_equal_graphql_core(
-    half: int, page: list[dict[str, Any]], cases: list[Case]
+    quarter: int, page: list[dict[str, Any]], cases: list[Case]
 ) -> None:
     RUNNER.run(_run(page, cases))
 
