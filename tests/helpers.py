@@ -342,6 +342,20 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
         yield service.url
 
 
+def wait_until_serving(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+    """Waits (up to 30 s, for a cold start on a busy machine) until the service started as
+    ``process`` answers ``base``/healthz; fails the test, with its log, if it exits first."""
+    for _ in range(300):
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("server did not start")
+
+
 @contextmanager
 def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Service]:
     """``python -m graphql_api serve [args]``, as :func:`serve_cli` starts it (none of the
@@ -361,16 +375,7 @@ def start_cli(log_path: Path, *args: str, **environment: str) -> Iterator[Servic
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):  # up to 30 s for a cold start on a busy machine
-                if process.poll() is not None:
-                    pytest.fail(f"server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("server did not start")
+            wait_until_serving(process, base, log_path)
             yield Service(base, process.pid, process)
         finally:
             process.terminate()

@@ -32,7 +32,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +49,7 @@ from packaging.version import Version
 from graphql_api.config import Settings
 from graphql_api.settings_doc import env_name
 from tests.contract.test_lock import read_lock
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until_serving
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -405,16 +404,7 @@ def image_service(log: Path, **more: str) -> Iterator[tuple[str, dict[str, str]]
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):  # up to 30 s on a busy machine
-                if process.poll() is not None:
-                    pytest.fail(f"the service exited: {log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("the service did not start")
+            wait_until_serving(process, base, log)
             yield base, env
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
