@@ -33,6 +33,7 @@ from opentelemetry.trace import (
 
 from graphql_api import tracing_export
 from graphql_api.tracing_export import LeanOTLPSpanExporter, encode_spans
+from tests.helpers import examples
 
 _text = st.text(max_size=12)
 _int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -122,7 +123,8 @@ def _make(resources: list[dict[str, Any]], plans: list[dict[str, Any]]) -> list[
     return list(exporter.get_finished_spans())
 
 
-@settings(max_examples=300, deadline=None)
+# 300 examples in CI's full-strength step, a quarter in the README's suite (tests.helpers.examples).
+@settings(max_examples=examples(300), deadline=None)
 @given(_plans())
 def test_the_lean_encoder_writes_what_the_sdk_encoder_writes(
     plan: tuple[list[dict[str, Any]], list[dict[str, Any]]],
