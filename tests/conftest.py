@@ -15,7 +15,7 @@ from tests.helpers import RedisProcess, free_port
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (not by Hypothesis's own CI detection, so the
 # README's test command is as quick in CI as anywhere):
 # - "quick", the default: the same examples on every run (a shared suite stays reproducible),
-#   a quarter of the thorough count (tests.helpers.examples), so the suite stays within minutes.
+#   an eighth of the thorough count (tests.helpers.examples), so the suite stays within minutes.
 # - "ci": every example (the differential test's 10,000 cases among them); .ci/run runs the
 #   property tests with it in a step of their own. A failure prints the blob that replays it.
 # Neither has a deadline: the machines are slow and shared, and no test depends on speed.

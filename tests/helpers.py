@@ -48,9 +48,9 @@ def thorough() -> bool:
 
 def examples(full: int) -> int:
     """How many examples a property test runs: ``full`` under the "ci" Hypothesis profile,
-    a quarter under the others (the profiles are in tests/conftest.py, loaded before any test
+    an eighth under the others (the profiles are in tests/conftest.py, loaded before any test
     module, so this is right when called in a decorator)."""
-    return full if thorough() else max(25, full // 4)
+    return full if thorough() else max(25, full // 8)
 
 
 def settings(**values: Any) -> Settings:

@@ -123,7 +123,7 @@ def _make(resources: list[dict[str, Any]], plans: list[dict[str, Any]]) -> list[
     return list(exporter.get_finished_spans())
 
 
-# 300 examples in CI's full-strength step, a quarter in the README's suite (tests.helpers.examples).
+# 300 examples in CI's full-strength step, an eighth in the README's suite (tests.helpers.examples).
 @settings(max_examples=examples(300), deadline=None)
 @given(_plans())
 def test_the_lean_encoder_writes_what_the_sdk_encoder_writes(
