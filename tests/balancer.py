@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Service, free_port, start_cli
+from tests.helpers import Service, free_port, installed, start_cli
 
 __all__ = ["CONFIG", "HAProxy", "Replica", "haproxy_binary", "until"]
 
@@ -32,15 +31,8 @@ _DEBIAN_BINARY = "/usr/sbin/haproxy"  # not on PATH for every user: Debian puts 
 
 def haproxy_binary() -> str:
     """haproxy (CI installs Debian's package; a developer machine without it skips the tests
-    that need it, CI fails instead)."""
-    binary = shutil.which("haproxy")
-    if binary is None and os.access(_DEBIAN_BINARY, os.X_OK):
-        binary = _DEBIAN_BINARY
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("haproxy is not installed: .ci/run must install it")
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
-    return binary
+    that need it, CI fails instead). Debian's is in /usr/sbin, often not on PATH."""
+    return installed("haproxy", "haproxy", _DEBIAN_BINARY)
 
 
 def until(condition: Callable[[], bool], seconds: float, what: str, step: float = 0.02) -> float:

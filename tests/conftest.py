@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, settings
 
-from tests.helpers import RedisProcess, free_port
+from tests.helpers import RedisProcess, free_port, installed
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (not by Hypothesis's own CI detection, so the
 # README's test command is as quick in CI as anywhere):
@@ -42,12 +41,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def _redis_binary() -> str:
     """redis-server (CI installs it; a developer machine without it skips these tests, CI
     fails instead)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed: .ci/run must install it")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    return binary
+    return installed("redis-server", "redis-server")
 
 
 @pytest.fixture(scope="session")

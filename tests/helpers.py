@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -340,6 +341,20 @@ def serve_cli(log_path: Path, *, demo: bool = True, **environment: str) -> Itera
     yields its URL once it answers /healthz."""
     with start_cli(log_path, *["--demo"] * demo, **environment) as service:
         yield service.url
+
+
+def installed(program: str, package: str, *candidates: str) -> str:
+    """The path of ``program`` (on PATH, else the first executable of ``candidates``), for the
+    tests that run it for real. CI installs it (.ci/run): there a missing one fails the test; a
+    developer machine without it skips the test, saying which Debian package brings it."""
+    binary = shutil.which(program) or next(
+        (path for path in candidates if os.access(path, os.X_OK)), None
+    )
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is not installed: .ci/run must install it ({package})")
+        pytest.skip(f"{program} is not installed (apt-get install {package})")
+    return binary
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:

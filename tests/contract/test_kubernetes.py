@@ -13,8 +13,6 @@ current one must render the files alike: the kustomizations keep to the fields b
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import subprocess
 import typing
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from pydantic import SecretStr
 
 from graphql_api.config import Settings, parse_cache_url
 from graphql_api.settings_doc import env_name
+from tests.helpers import installed
 
 KUBERNETES_VERSION = "1.37"  # the schemas the objects are validated against
 ROOT = Path(__file__).parents[2]
@@ -52,12 +51,7 @@ Object = dict[str, Any]
 
 
 def kubectl() -> str:
-    binary = shutil.which("kubectl")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is not installed: .ci/run must install it (kubernetes-client)")
-        pytest.skip("kubectl is not on PATH (apt-get install kubernetes-client): nothing renders")
-    return binary
+    return installed("kubectl", "kubernetes-client")
 
 
 def name_of(kustomization: Path) -> str:
