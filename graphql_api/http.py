@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.requests import ClientDisconnect
 
 from graphql_api.boundary import INTERNAL_ERROR_BODY, ErrorReporter
 from graphql_api.execution import Executor, Outcome
@@ -296,11 +297,18 @@ class GraphQLHTTP(Generic[R]):
             raise too_large
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self._max_body_bytes:
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # Gone before its body arrived: nobody reads the answer; 499 (nginx's "client
+            # closed request") tells the access log and the metrics why. Not an error of ours.
+            raise _HTTPError(
+                499, "The client closed the connection before its body arrived.", "BAD_REQUEST"
+            ) from None
         return b"".join(chunks)
 
     async def _query(self, params: _Params, apq: AutomaticPersistedQueries | None) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from graphql_api.app import EXAMPLE_QUERY
@@ -17,8 +19,12 @@ IDLE_TIMEOUT = 1.0  # seconds (default 5): the idle-connection tests wait for it
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+def log_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def server(log_path: Path) -> Iterator[str]:
     with serve_cli(log_path, GRAPHQL_API_IDLE_TIMEOUT=str(IDLE_TIMEOUT)) as base:
         yield base
 
@@ -95,3 +101,24 @@ def test_keep_alive_serves_requests_and_closes_when_idle(server: str) -> None:
             assert reply.startswith(b"HTTP/1.1 200")
             time.sleep(IDLE_TIMEOUT / 4)
         _closed_by_server(sock)
+
+
+def test_a_client_gone_before_its_body_arrived_is_no_error(server: str, log_path: Path) -> None:
+    """A caller that closes its connection halfway through its body: no traceback, no 500, an
+    access line with 499, and the server goes on serving."""
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"query": "{'
+        )
+    lines: list[dict[str, object]] = []
+    for _ in range(100):  # the access line is written once the server has seen the close
+        lines = [orjson.loads(line) for line in log_path.read_bytes().splitlines()]
+        if any(line.get("status") == 499 for line in lines):
+            break
+        time.sleep(0.1)
+    assert [line["path"] for line in lines if line.get("status") == 499] == ["/graphql"]
+    assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")]
+    assert not [line for line in lines if line.get("status") == 500]
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
