@@ -78,12 +78,31 @@ def worker_app(settings: Settings) -> Any:
         sys.exit(STARTUP_FAILURE)
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _stop_with(supervisor: int) -> None:
+    """In a worker: a SIGTERM (so the worker drains and exits) when its supervisor dies, even
+    killed with SIGKILL, which passes nothing on (Linux's parent-death signal; uvicorn's
+    workers run on). Elsewhere, or should prctl fail, the worker runs on as uvicorn's do."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != supervisor:  # it died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class _Worker(Process):
     """A worker process running our server (uvicorn's runs its plain one)."""
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], settings: Settings):
         self.settings = settings
         self.starting_until: float | None = None  # until its first answer to a health check
+        self.supervisor = os.getpid()
         super().__init__(config, sockets)
 
     def start(self) -> None:
@@ -111,6 +130,7 @@ class _Worker(Process):
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # in the worker
         """uvicorn's, with our logging: the health checks are answered from the start (the
         service's imports take seconds on a busy machine), then the server runs."""
+        _stop_with(self.supervisor)
         server = self.server  # built before the health-check thread reads it
         threading.Thread(target=self.always_pong, daemon=True).start()
         from graphql_api.cli import exit_now, secrets_of

@@ -267,9 +267,10 @@ def test_the_uvicorn_internals_the_drain_relies_on() -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (ProcessLookupError, FileNotFoundError):  # gone, or gone between the two
         return False
-    return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    return "zombie" not in status
 
 
 def _children(pid: int) -> set[int]:
@@ -408,6 +409,19 @@ def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
         assert service.stop(timeout=WAIT) == 0
     assert not [pid for pid in (first, second, third) if _alive(pid)]
     assert metrics.is_dir()  # given: kept
+
+
+def test_the_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL passes nothing on: each worker's parent-death signal (SIGTERM) stops it, as a
+    SIGTERM would, instead of it serving on as an orphan."""
+    log = tmp_path / "service.log"
+    with start_cli(log, "--demo", "--workers", "2") as service:
+        workers = _serving(log, 2)
+        service.process.kill()
+        assert service.process.wait(timeout=WAIT) == -signal.SIGKILL
+        _until(lambda: not [pid for pid in workers if _alive(pid)], "both workers gone")
+    stopped = [line["pid"] for line in _log(log) if line["message"] == "graphql-api stopped"]
+    assert sorted(stopped) == sorted(workers)
 
 
 def test_a_worker_that_cannot_start_stops_the_service(tmp_path: Path) -> None:
