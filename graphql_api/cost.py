@@ -57,7 +57,6 @@ from graphql import (
     is_composite_type,
     is_list_type,
     is_non_null_type,
-    is_object_type,
 )
 from strawberry import UNSET
 from strawberry.federation.schema_directives import Cost, ListSize
@@ -113,13 +112,20 @@ def entity_directives(operation: Operation) -> list[object]:
 class FieldCost:
     """What the directives say of one field of an object type."""
 
-    weight: int  # its @cost, else its type's (an abstract type: its heaviest member), else 0
+    # What one item weighs, by the concrete type it may be (None: a leaf): the field's @cost,
+    # else that type's, else 0.
+    weights: tuple[tuple[str | None, int], ...]
     is_list: bool
     slicing: tuple[tuple[str, int | None], ...]  # @listSize slicing arguments, their defaults
     assumed_size: int | None
     sized_fields: frozenset[str]  # a connection's lists that its size sizes
     after: int | None  # a connection's ``after``: 1 if its default is a cursor (None: none)
     entities: bool  # ``Query._entities``
+
+    @property
+    def weight(self) -> int:
+        """Its @cost, else its type's (an interface or a union: its heaviest member), else 0."""
+        return max(weight for _, weight in self.weights)
 
     @property
     def sized(self) -> bool:
@@ -135,13 +141,6 @@ def _cost(element: Any) -> int | None:
     return next((int(d.weight) for d in _directives(element) if isinstance(d, Cost)), None)
 
 
-def _type_weight(schema: GraphQLSchema, named: GraphQLNamedType) -> int:
-    if is_abstract_type(named):
-        members = schema.get_possible_types(named)
-        return max((_cost(member) or 0 for member in members), default=0)
-    return (_cost(named) or 0) if is_object_type(named) else 0
-
-
 def _default(field: GraphQLField, name: str) -> Any:
     argument = field.args.get(name)
     return (
@@ -152,9 +151,12 @@ def _default(field: GraphQLField, name: str) -> Any:
 def _read(
     schema: GraphQLSchema, parent: GraphQLObjectType, name: str, field: GraphQLField
 ) -> FieldCost:
-    weight = _cost(field)
-    if weight is None:
-        weight = _type_weight(schema, get_named_type(field.type))
+    own = _cost(field)
+    named = get_named_type(field.type)
+    weights: tuple[tuple[str | None, int], ...] = ((None, own or 0),)
+    if is_composite_type(named):
+        concrete = schema.get_possible_types(named) if is_abstract_type(named) else [named]
+        weights = tuple((t.name, (_cost(t) or 0) if own is None else own) for t in concrete)
     size = next((d for d in _directives(field) if isinstance(d, ListSize)), None)
     slicing: tuple[tuple[str, int | None], ...] = ()
     assumed: int | None = None
@@ -169,7 +171,7 @@ def _read(
             after = int(_default(field, "after") is not None) if "after" in field.args else None
     unwrapped = field.type.of_type if is_non_null_type(field.type) else field.type
     return FieldCost(
-        weight,
+        weights,
         is_list_type(unwrapped),
         slicing,
         assumed,
@@ -205,11 +207,17 @@ class _Ref:
 
 Expr = int | _Ref  # a constant, or a step's value
 _MISSING = object()  # a variable neither given nor defaulted
-_OPERATIONS: dict[str, Any] = {
+_ARITHMETIC: dict[str, Any] = {
     "add": lambda a, b: min(a + b, MAX_COST),
     "mul": lambda a, b: min(a * b, MAX_COST),
     "max": max,
 }
+
+
+def _pages(weight: int, size: int, after: int, page_size: int) -> int:
+    """A connection's weight for each upstream page its slice of ``size`` spans, one more
+    page when it resumes ``after`` a cursor."""
+    return min(weight * (-(-max(size, 1) // page_size) + after), MAX_COST)
 
 
 class Plan:
@@ -233,22 +241,13 @@ class Plan:
             return self.constant
         values: list[int] = []
         for kind, args in self._steps:
-            operation = _OPERATIONS.get(kind)
-            if operation is not None:
-                a, b = (values[arg.index] if isinstance(arg, _Ref) else arg for arg in args)
-                values.append(operation(a, b))
-            elif kind == "pages":
-                values.append(self._pages(values, *args))
+            arithmetic = _ARITHMETIC.get(kind)
+            if arithmetic is not None or kind == "pages":
+                operands = [values[arg.index] if isinstance(arg, _Ref) else arg for arg in args]
+                values.append(_pages(*operands) if arithmetic is None else arithmetic(*operands))
             else:
                 values.append(self._leaf(kind, variables, *args))
         return values[-1]
-
-    def _pages(
-        self, values: list[int], weight: int, size: Expr, after: Expr, page_size: int
-    ) -> int:
-        count = values[size.index] if isinstance(size, _Ref) else size
-        resumed = values[after.index] if isinstance(after, _Ref) else after
-        return min(weight * (-(-max(count, 1) // page_size) + resumed), MAX_COST)
 
     def _leaf(self, kind: str, variables: Mapping[str, Any], name: str, fallback: int) -> int:
         value = variables[name] if name in variables else self._defaults.get(name, _MISSING)
@@ -312,7 +311,7 @@ class _Program:
         if weight == 0:
             return 0
         if isinstance(size, int) and isinstance(after, int):
-            return min(weight * (-(-max(size, 1) // self.page_size) + after), MAX_COST)
+            return _pages(weight, size, after, self.page_size)
         return self._step("pages", weight, size, after, self.page_size)
 
     def leaf(self, kind: str, variable: str, fallback: int) -> Expr:
@@ -489,15 +488,15 @@ class _Walk(BottomUp[Figures]):
             return None
         program = self._program
         size = self._size(field, node) if field.sized else None
-        body: Expr = 0
-        for entries in below.values():  # the costliest concrete type
-            body = program.max(body, self.weigh(entries, size, field.sized_fields))
-        weight: Expr = field.weight
-        if field.sized_fields:  # a connection: its weight per upstream page
-            weight = program.pages(
-                field.weight, 1 if size is None else size, self._after(field, node)
-            )
-        item = program.add(weight, body)
+        after = self._after(field, node) if field.sized_fields else 0
+        item: Expr = 0
+        for type_name, weight in field.weights:  # an item of the costliest concrete type
+            own: Expr = weight
+            if field.sized_fields:  # a connection: its weight per upstream page
+                own = program.pages(weight, 1 if size is None else size, after)
+            entries = below.get(type_name, {}) if type_name is not None else {}
+            body = self.weigh(entries, size, field.sized_fields)
+            item = program.max(item, program.add(own, body))
         if isinstance(item, int) and item == 0:
             return None
         count: Expr = 1
