@@ -30,7 +30,7 @@ folded to a constant when it can be; the rest is a few steps run with each reque
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,8 @@ def _read(
 def _as_int(value: Any) -> int | None:
     """A GraphQL ``Int`` as its resolver gets it, at least 0; ``None``: not an ``Int`` (null,
     or a value the coercion of variables refuses later, before any upstream call)."""
+    if type(value) is int and -(2**31) <= value < 2**31:  # the usual case, without coercion
+        return max(value, 0)
     if value is None:
         return None
     try:
@@ -223,43 +225,71 @@ def _pages(weight: int, size: int, after: int, page_size: int) -> int:
 class Plan:
     """An operation's estimate: a constant, or steps run with the request's variables."""
 
-    __slots__ = ("_defaults", "_steps", "constant")
+    __slots__ = ("_steps", "constant")
 
-    def __init__(
-        self,
-        constant: int | None,
-        steps: tuple[tuple[str, tuple[Any, ...]], ...] = (),
-        defaults: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, constant: int | None, steps: tuple[_Step, ...] = ()) -> None:
         self.constant = constant  # None: it depends on the variables
         self._steps = steps
-        self._defaults = defaults or {}
 
     def evaluate(self, variables: Mapping[str, Any]) -> int:
         """The estimate with these variables (the operation's defaults fill the missing)."""
         if self.constant is not None:
             return self.constant
         values: list[int] = []
-        for kind, args in self._steps:
-            arithmetic = _ARITHMETIC.get(kind)
-            if arithmetic is not None or kind == "pages":
-                operands = [values[arg.index] if isinstance(arg, _Ref) else arg for arg in args]
-                values.append(_pages(*operands) if arithmetic is None else arithmetic(*operands))
-            else:
-                values.append(self._leaf(kind, variables, *args))
+        for step in self._steps:
+            values.append(step(values, variables))
         return values[-1]
 
-    def _leaf(self, kind: str, variables: Mapping[str, Any], name: str, fallback: int) -> int:
-        value = variables[name] if name in variables else self._defaults.get(name, _MISSING)
-        if kind == "int":  # a slicing argument's value
-            number = None if value is _MISSING else _as_int(value)
-            return fallback if number is None else number
-        if kind == "given":  # is a cursor given?
-            return fallback if value is _MISSING else int(value is not None)
-        # "length": representations
-        if value is _MISSING or value is None:
-            return fallback
-        return min(len(value), MAX_COST) if isinstance(value, list | tuple) else 1
+
+_Step = Callable[[list[int], Mapping[str, Any]], int]  # a step: earlier values, variables
+
+
+def _read_int(value: Any, fallback: int) -> int:
+    """A slicing argument's value."""
+    number = None if value is _MISSING else _as_int(value)
+    return fallback if number is None else number
+
+
+def _read_given(value: Any, fallback: int) -> int:
+    """1 if a cursor is given."""
+    return fallback if value is _MISSING else int(value is not None)
+
+
+def _read_length(value: Any, fallback: int) -> int:
+    """How many representations (one not in a list is coerced to a list of one)."""
+    if value is _MISSING or value is None:
+        return fallback
+    return min(len(value), MAX_COST) if isinstance(value, list | tuple) else 1
+
+
+_LEAVES: dict[str, Callable[[Any, int], int]] = {
+    "int": _read_int,
+    "given": _read_given,
+    "length": _read_length,
+}
+
+
+def _compile(kind: str, args: tuple[Any, ...], defaults: Mapping[str, Any]) -> _Step:
+    """A step as a function of the values before it and the variables."""
+    if kind in _LEAVES:
+        read, (name, fallback) = _LEAVES[kind], args
+
+        def leaf(values: list[int], variables: Mapping[str, Any]) -> int:
+            value = variables[name] if name in variables else defaults.get(name, _MISSING)
+            return read(value, fallback)
+
+        return leaf
+    operation = _pages if kind == "pages" else _ARITHMETIC[kind]
+    refs = [(position, arg.index) for position, arg in enumerate(args) if isinstance(arg, _Ref)]
+    constants = [0 if isinstance(arg, _Ref) else arg for arg in args]
+
+    def combine(values: list[int], variables: Mapping[str, Any]) -> int:
+        operands = constants.copy()
+        for position, index in refs:
+            operands[position] = values[index]
+        return operation(*operands)
+
+    return combine
 
 
 class _Program:
@@ -330,11 +360,16 @@ class _Program:
                 stack += (a.index for a in self._steps[index][1] if isinstance(a, _Ref))
         order = sorted(needed)  # operands come before the steps that read them
         renumbered = {old: _Ref(new) for new, old in enumerate(order)}
+        defaults = dict(defaults)
         steps = tuple(
-            (kind, tuple(renumbered[a.index] if isinstance(a, _Ref) else a for a in args))
+            _compile(
+                kind,
+                tuple(renumbered[a.index] if isinstance(a, _Ref) else a for a in args),
+                defaults,
+            )
             for kind, args in (self._steps[index] for index in order)
         )
-        return Plan(None, steps, dict(defaults))
+        return Plan(None, steps)
 
 
 @dataclass(frozen=True, slots=True)
