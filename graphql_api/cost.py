@@ -6,8 +6,9 @@ The directives are derived from the operations table (:func:`field_directives`,
 :func:`entity_directives`), printed in the subgraph SDL for a router, and read back here from
 the built schema. The rules (docs/cost.md, "Estimate", has worked examples):
 
-- A field weighs its ``@cost``, else its type's (an interface or a union: its heaviest member,
-  as the spec says), else 0: every other field reads what a request already returned.
+- A field weighs its ``@cost``, else its type's, else 0: every other field reads what a request
+  already returned. An item of an interface or a union costs as much as its costliest concrete
+  type would, its weight and its selections together (the spec: the heaviest member).
 - A list field counts its items: the size its ``@listSize`` gives (the largest of its slicing
   arguments, each from a literal, a variable or the argument's default; a null reads as the
   default, as the resolvers do; else its ``assumedSize``), the size of the field above it when
