@@ -35,7 +35,6 @@ from graphql_api.redis_link import RedisLink, open_redis
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
-from graphql_api.schema.resolvers import DEFAULT_FIRST
 from graphql_api.service import CatalogService
 from graphql_api.tracing import Tracing, from_environ
 from graphql_api.upstream.client import PinterestClient, build_http_client
@@ -141,7 +140,6 @@ def create_app(
         introspection=settings.introspection_enabled,
         suggestions=not settings.production,
         page_size=settings.upstream_page_size,
-        default_first=DEFAULT_FIRST,
         compiled=settings.compiled_execution,
         on_fallback=metrics.observe_fallback,
         reporter=reporter,

@@ -1,5 +1,6 @@
 """Runs GraphQL operations on graphql-core: parse and validation cached by document (the rules
-built once), the limits, the upstream-cost budget, execution, and error masking.
+built once), the limits, the upstream-cost budget (the estimate planned once per operation,
+:mod:`graphql_api.cost`), execution, and error masking.
 
 Strawberry builds the schema and its resolvers; running them directly on graphql-core keeps the
 hot path free of per-request extension machinery.
@@ -49,6 +50,7 @@ from graphql_api.compiled import (
     run,
     source_types,
 )
+from graphql_api.cost import Estimator, Plan
 from graphql_api.internals import OneOfInputValidationRule
 from graphql_api.limits import (
     Limits,
@@ -57,7 +59,6 @@ from graphql_api.limits import (
     fragments_of,
     limit_rules,
     root_fields,
-    upstream_cost,
 )
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
@@ -66,13 +67,15 @@ from graphql_api.upstream.resilience import SYSTEM
 __all__ = ["Executor", "Outcome", "Prepared"]
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+_NO_COST = Plan(0)
+_NO_VARIABLES: Mapping[str, Any] = {}
 
 
 class _Operation(NamedTuple):
     node: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
-    roots: RootFields  # the root fields by response key (the upstream cost reads them)
     label: str  # the root field names, for metrics and logs
+    cost: Plan  # the estimate of its upstream requests, run with each request's variables
     defaults: dict[str, Any]  # the variables' default values
     # The variables the directives of the operation and of the fragments it spreads read,
     # sorted: the compiled plans depend on their values (see Executor._plan).
@@ -164,7 +167,6 @@ class Executor:
         introspection: bool,
         suggestions: bool,
         page_size: int,
-        default_first: int,
         compiled: bool = True,
         cache_size: int = 1024,
         on_fallback: Callable[[str], None] | None = None,
@@ -177,8 +179,7 @@ class Executor:
         self._schema = schema
         self._limits = limits
         self._suggestions = suggestions
-        self._page_size = page_size
-        self._default_first = default_first
+        self._estimator = Estimator(schema, page_size=page_size)
         # Strawberry checks @oneOf inputs with a rule of its own (its input types do not carry
         # graphql-core's flag), so it joins the specified rules; field merging is checked
         # within a smaller budget than graphql-core's (see limits.OVERLAP_BUDGET).
@@ -239,7 +240,7 @@ class Executor:
 
     def _operation(self, query: str, operation_name: str | None) -> _Operation | None:
         """What execution needs of a document's operation, once per (document, name)."""
-        document = self.prepare(query).document
+        document, errors, _ = self.prepare(query)
         operation = get_operation_ast(document, operation_name) if document else None
         if document is None or operation is None:
             return None
@@ -251,12 +252,13 @@ class Executor:
                 defaults[definition.variable.name.value] = value_from_ast(
                     definition.default_value, input_type
                 )
-        roots = root_fields(operation.selection_set, fragments)
+        # Planned for valid documents only (run refuses the others first).
+        cost = _NO_COST if errors else self._estimator.plan(operation, fragments, defaults)
         return _Operation(
             operation,
             fragments,
-            roots,
-            _label(roots),
+            _label(root_fields(operation.selection_set, fragments)),
+            cost,
             defaults,
             _directive_variables(operation, fragments),
         )
@@ -291,12 +293,7 @@ class Executor:
             )
             return self._request_error([GraphQLError(message)])
         label = resolved.label
-        cost = upstream_cost(
-            resolved.roots,
-            dict(variables or {}),
-            page_size=self._page_size,
-            default_first=self._default_first,
-        )
+        cost = resolved.cost.evaluate(variables or _NO_VARIABLES)
         if cost > self._limits.max_upstream_cost:
             error = GraphQLError(
                 f"The operation could make {cost} upstream requests; the limit is "

@@ -2,7 +2,8 @@
 
 Validation rules (built once per app, so the validation cache keeps hitting) for depth, aliases
 and root fields; the token limit is the parser's; the upstream-cost budget is checked per
-request, with its variables, from the root fields (only they call the upstream).
+request, with its variables, from the schema's cost directives (:mod:`graphql_api.cost`, which
+walks the document with :class:`BottomUp` too).
 
 Every walk here visits each selection set of the document at most once, whatever the fragments
 spread (a fragment spread twice by each of twenty fragments is still walked once), and stops at
@@ -14,7 +15,7 @@ copies of each object (megabytes from a document of a few hundred bytes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -25,30 +26,25 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
-    GraphQLInt,
     InlineFragmentNode,
-    ListValueNode,
     OperationDefinitionNode,
     OverlappingFieldsCanBeMergedRule,
     SelectionNode,
     SelectionSetNode,
     ValidationContext,
-    VariableNode,
-    value_from_ast,
 )
-
-from graphql_api.upstream.operations import ROOT_FIELDS
 
 __all__ = [
     "OVERLAP_BUDGET",
+    "BottomUp",
     "Expansion",
+    "Fragments",
     "Limits",
     "OverlappingFieldsWithinBudget",
     "RootKeys",
     "fragments_of",
     "limit_rules",
     "root_fields",
-    "upstream_cost",
 ]
 
 T = TypeVar("T")
@@ -105,7 +101,7 @@ def root_fields(selection_set: SelectionSetNode, fragments: Fragments) -> RootFi
     return grouped
 
 
-class _BottomUp(Generic[T]):
+class BottomUp(Generic[T]):
     """Figures of selection sets, each computed from those of the selection sets its selections
     lead to (children first, without recursion): every selection set of the document is
     computed once and remembered, so build one per document. A selection set reached again
@@ -146,7 +142,7 @@ class _BottomUp(Generic[T]):
         return done[id(selection_set)]
 
 
-class Expansion(_BottomUp[tuple[int, int]]):
+class Expansion(BottomUp[tuple[int, int]]):
     """The depth of selection sets (fields nested in one another) and the aliases they select,
     as if their fragments were inlined (a fragment spread twice side by side merges, as in
     execution)."""
@@ -170,7 +166,7 @@ class Expansion(_BottomUp[tuple[int, int]]):
         return depth, aliases
 
 
-class RootKeys(_BottomUp[frozenset[str]]):
+class RootKeys(BottomUp[frozenset[str]]):
     """The response keys a selection set selects at its own level, through fragments, without
     ``__typename``: the fields execution merges are one."""
 
@@ -277,48 +273,3 @@ class OverlappingFieldsWithinBudget(OverlappingFieldsCanBeMergedRule):
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
         self.rule_context.remaining_complexity_budget = OVERLAP_BUDGET
-
-
-def _field_cost(
-    field: FieldNode, variables: dict[str, Any], *, page_size: int, default_first: int
-) -> int:
-    """The upstream requests of one root field, from the operations table (a root field not
-    in it calls no upstream: introspection, ``_service``)."""
-    name = field.name.value
-    operation = ROOT_FIELDS.get(name)
-    if operation is None:
-        return 0
-    arguments = {arg.name.value: arg.value for arg in field.arguments or ()}
-    first = (
-        value_from_ast(arguments["first"], GraphQLInt, variables) if "first" in arguments else None
-    )
-    per_use = operation.requests(first if isinstance(first, int) else default_first, page_size)
-    if name == "_entities":
-        value = arguments.get("representations")
-        if isinstance(value, VariableNode):
-            representations = variables.get(value.name.value)
-        else:
-            representations = value.values if isinstance(value, ListValueNode) else None
-        # Not a list: variable coercion refuses it later; a list coerces item by item.
-        return per_use * (len(representations) if isinstance(representations, list | tuple) else 1)
-    return per_use
-
-
-def upstream_cost(
-    roots: Mapping[str, Sequence[FieldNode]],
-    variables: dict[str, Any],
-    *,
-    page_size: int,
-    default_first: int,
-) -> int:
-    """The most upstream requests an operation with these root fields (see
-    :func:`root_fields`) can trigger: each listing field its pages (one more when the slice
-    crosses a page boundary), each ``pin`` one, each entity one. Fields merged under one
-    response key run once."""
-    return sum(
-        max(
-            _field_cost(f, variables, page_size=page_size, default_first=default_first)
-            for f in nodes
-        )
-        for nodes in roots.values()
-    )

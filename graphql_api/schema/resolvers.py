@@ -8,6 +8,7 @@ import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
 
+from graphql_api.cost import field_directives
 from graphql_api.internals import raw_info
 from graphql_api.pagination import check_first, decode_cursor, encode_cursor
 from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
@@ -16,7 +17,7 @@ from graphql_api.schema.ids import AD_ACCOUNT_ID_DIGITS, check_id
 from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
-from graphql_api.upstream.operations import PRODUCT_GROUP_PRODUCTS, PRODUCTS_BY_FILTER
+from graphql_api.upstream.operations import PIN, PRODUCT_GROUP_PRODUCTS, PRODUCTS_BY_FILTER
 
 __all__ = ["Query"]
 
@@ -81,9 +82,14 @@ async def _connection(
     )
 
 
+# Each root field declares the upstream requests of the operation it calls (@cost, @listSize:
+# graphql_api.cost), for a router and for the facade's own estimate.
 @strawberry.type
 class Query:
-    @strawberry.field(description="Products of one catalog product group.")
+    @strawberry.field(
+        description="Products of one catalog product group.",
+        directives=field_directives(PRODUCT_GROUP_PRODUCTS),
+    )
     async def product_group_products(
         self,
         info: AppInfo,
@@ -106,7 +112,10 @@ class Query:
         )
         return await _connection(info, listing, first, after)
 
-    @strawberry.field(description="Products that match a product group filter.")
+    @strawberry.field(
+        description="Products that match a product group filter.",
+        directives=field_directives(PRODUCTS_BY_FILTER),
+    )
     async def products_by_filter(
         self,
         info: AppInfo,
@@ -129,7 +138,10 @@ class Query:
         )
         return await _connection(info, listing, first, after)
 
-    @strawberry.field(description="One Pin, by id (null with a NOT_FOUND error if none).")
+    @strawberry.field(
+        description="One Pin, by id (null with a NOT_FOUND error if none).",
+        directives=field_directives(PIN),
+    )
     async def pin(self, info: AppInfo, id: strawberry.ID) -> Pin | None:
         pin = await info.context.load_pin(
             str(id), pin_metrics=info.context.selects(info, "pinMetrics")

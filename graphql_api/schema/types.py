@@ -35,13 +35,17 @@ from graphql import (
     is_list_type,
     is_non_null_type,
 )
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
+from graphql_api.cost import FREE, entity_directives
 from graphql_api.errors import UpstreamError
 from graphql_api.internals import strawberry_definition
 from graphql_api.schema.context import Context
 from graphql_api.upstream import models as m
+from graphql_api.upstream.operations import PIN
 
 __all__ = [
     "SCALARS",
@@ -227,7 +231,12 @@ class BoardOwner:
     is_type_of = _reads(m.BoardOwner)
 
 
-@strawberry.federation.type(keys=["id"], description="A Pinterest Pin.")
+# The key spelled out (as `keys=["id"]` builds it) to print before the weight of resolving one
+# Pin entity: one upstream request (graphql_api.cost).
+@strawberry.federation.type(
+    directives=[Key(fields=FieldSet("id"), resolvable=strawberry.UNSET), *entity_directives(PIN)],
+    description="A Pinterest Pin.",
+)
 class Pin:
     id: strawberry.ID
     created_at: DateTime | None
@@ -301,20 +310,28 @@ class CatalogProduct:
         return _PRODUCT_TYPE_NAMES[type(obj)]
 
 
+# A product's Pin comes with its page: no request of its own (@cost(weight: 0) overrides the Pin
+# type's weight). On each concrete type: the cost spec allows no @cost on an interface's fields.
+_PAGE_PIN: Pin = strawberry.field(directives=[FREE])
+
+
 @strawberry.type
 class RetailProduct(CatalogProduct):
+    pin: Pin = _PAGE_PIN
     metadata: RetailProductMetadata
     is_type_of = _reads(m.RetailProduct)
 
 
 @strawberry.type
 class HotelProduct(CatalogProduct):
+    pin: Pin = _PAGE_PIN
     metadata: HotelProductMetadata
     is_type_of = _reads(m.HotelProduct)
 
 
 @strawberry.type
 class CreativeAssetsProduct(CatalogProduct):
+    pin: Pin = _PAGE_PIN
     metadata: CreativeAssetsProductMetadata
     is_type_of = _reads(m.CreativeAssetsProduct)
 

@@ -3,16 +3,17 @@
 Everything that needs to know about an operation reads it here: the client builds the request
 from it (method, path template) and retries it only if it is idempotent; resilience gives each
 one a breaker (and a metrics label) under its name; the service and the schema's resolvers name
-the operation a listing walks; the cost estimate (:func:`graphql_api.limits.upstream_cost`)
-counts the upstream requests of each root field from :data:`ROOT_FIELDS`. An operation cannot
-be declared without its cost (a required field), and a test checks that every request the
-client can send and every root field of the schema is in these tables.
+the operation a listing walks; the schema's cost directives (``@cost``, ``@listSize``: see
+:mod:`graphql_api.cost`) are derived from each root field's operation in :data:`ROOT_FIELDS`,
+and the cost estimate reads them back from the schema. An operation cannot be declared without
+its cost (a required field), and tests check that every request the client can send and every
+root field of the schema is in these tables, and that each root field carries the directives
+its operation implies.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -33,7 +34,9 @@ class Cost(enum.Enum):
     """How many upstream requests one use of an operation can make."""
 
     ONE = "one"  # one request
-    PAGES = "pages"  # one per canonical page the slice spans, plus one if it crosses a boundary
+    # One per canonical page the slice spans (one more when it resumes after a cursor: the
+    # slice can then cross a page boundary).
+    PAGES = "pages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +46,6 @@ class Operation:
     path: str  # a template: ``{name}`` parts are filled in, URL-quoted, by the client
     cost: Cost
     idempotent: bool  # retried on transient failures (every GET; a POST only if documented)
-
-    def requests(self, first: int, page_size: int) -> int:
-        """The most upstream requests one use can make (``first`` items of a listing)."""
-        if self.cost is Cost.PAGES:
-            return math.ceil(max(first, 1) / page_size) + 1
-        return 1
 
 
 PRODUCT_GROUP_PRODUCTS = Operation(

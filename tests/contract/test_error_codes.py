@@ -62,7 +62,11 @@ SCENARIOS: dict[str, tuple[Handler | None, dict[str, Any], Callable[[Harness], A
         _query('{ a: pin(id: "1") { id } b: pin(id: "2") { id } }'),
     ),
     "MAX_TOKENS_LIMIT": (None, {"max_tokens": 100}, _query("{ " + "__typename " * 100 + "}")),
-    "COST_ESTIMATED_TOO_EXPENSIVE": (None, {"max_upstream_cost": 1}, _query(LIST)),
+    "COST_ESTIMATED_TOO_EXPENSIVE": (
+        None,
+        {"max_upstream_cost": 1},
+        _query('{ a: pin(id: "1") { id } b: pin(id: "2") { id } }'),  # two requests
+    ),
     "REQUEST_TOO_LARGE": (
         None,
         {"max_body_bytes": 1024},

@@ -17,6 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import (
+    InterfaceTypeDefinitionNode,
+    ObjectTypeDefinitionNode,
+    parse,
+    value_from_ast_untyped,
+)
 
 from graphql_api.app import create_app
 from graphql_api.upstream.demo_catalog import build_catalog
@@ -44,7 +50,39 @@ def _saves(pin_id: str) -> int:
     return sum(int(digit) for digit in pin_id)
 
 
-def test_composition_has_no_errors_and_no_hints(node: str) -> None:
+def _cost_directives(sdl: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The @cost and @listSize of an SDL's types and fields, by coordinate (``Type``,
+    ``Type.field``), with their arguments."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def note(coordinate: str, directives: Any) -> None:
+        for directive in directives or ():
+            if directive.name.value in ("cost", "listSize"):
+                arguments = {
+                    a.name.value: value_from_ast_untyped(a.value) for a in directive.arguments
+                }
+                found.setdefault(coordinate, {})[directive.name.value] = arguments
+
+    for definition in parse(sdl).definitions:
+        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
+            note(definition.name.value, definition.directives)
+            for field in definition.fields or ():
+                note(f"{definition.name.value}.{field.name.value}", field.directives)
+    return found
+
+
+PAGES = {
+    "cost": {"weight": 1},
+    "listSize": {
+        "slicingArguments": ["first"],
+        "sizedFields": ["edges", "nodes"],
+        "requireOneSlicingArgument": False,
+    },
+}
+FREE = {"cost": {"weight": 0}}
+
+
+def test_composition_has_no_errors_and_no_hints_and_keeps_the_costs(node: str) -> None:
     result = subprocess.run(
         [node, "compose.mjs", f"catalog={ROOT / 'schema.graphql'}", "reviews=reviews.graphql"],
         cwd=HERE,
@@ -59,6 +97,19 @@ def test_composition_has_no_errors_and_no_hints(node: str) -> None:
     supergraph = outcome["supergraphSdl"]
     assert 'type Pin\n  @join__type(graph: CATALOG, key: "id")' in supergraph
     assert "saves: Int! @join__field(graph: REVIEWS)" in supergraph
+    # The subgraph's cost directives, every one of them in the supergraph (the interface's
+    # field has none: the cost spec allows none there).
+    ours = _cost_directives((ROOT / "schema.graphql").read_text())
+    assert ours == {
+        "Query.productGroupProducts": PAGES,
+        "Query.productsByFilter": PAGES,
+        "Query.pin": {"cost": {"weight": 1}},
+        "Pin": {"cost": {"weight": 1}},
+        "RetailProduct.pin": FREE,
+        "HotelProduct.pin": FREE,
+        "CreativeAssetsProduct.pin": FREE,
+    }
+    assert _cost_directives(supergraph) == ours
 
 
 def _free_port() -> int:

@@ -57,7 +57,6 @@ def _executor(compiled: bool, on_fallback: Callable[[str], None] | None = None) 
         introspection=True,
         suggestions=True,
         page_size=250,
-        default_first=25,
         compiled=compiled,
         on_fallback=on_fallback,
     )

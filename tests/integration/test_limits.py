@@ -37,9 +37,9 @@ CYCLIC = "{ __schema { types { fields { type { fields { type { fields { name } }
         (ALIASES, {}, "MAX_ALIASES_LIMIT"),
         (ROOTS, {}, "MAX_ROOT_FIELDS_LIMIT"),
         ("{ " + "__typename " * 200 + "}", {"max_tokens": 100}, "MAX_TOKENS_LIMIT"),
-        (
+        (  # six listings of 250 in pages of 100 from the start: 6 * ceil(250 / 100) = 18
             COSTLY,
-            {"upstream_page_size": 100, "max_upstream_cost": 20},
+            {"upstream_page_size": 100, "max_upstream_cost": 17},
             "COST_ESTIMATED_TOO_EXPENSIVE",
         ),
         (CYCLIC, {}, "GRAPHQL_VALIDATION_FAILED"),
@@ -64,6 +64,7 @@ async def test_the_cost_counts_variables() -> None:
         nodes { catalogType } } b: productGroupProducts(productGroupId: "2", first: $n) {
         nodes { catalogType } } }"""
     async with open_app(upstream_page_size=10, max_upstream_cost=10) as h:
+        # two listings in pages of 10: 2 * ceil(10 / 10) = 2, then 2 * ceil(100 / 10) = 20
         small = await h.gql(query, {"n": 10})
         assert "errors" not in small
         large = await h.gql(query, {"n": 100})

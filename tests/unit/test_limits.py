@@ -1,4 +1,5 @@
-"""The limits' work is linear in the document, whatever its fragments spread.
+"""The limits' work, and the cost estimate's, is linear in the document, whatever its fragments
+spread.
 
 Documents are drawn as fan-out shapes: fragments that spread later ones several times (directly,
 in inline fragments, below fields), back edges that close cycles, several operations, on the
@@ -31,15 +32,17 @@ from graphql import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import graphql_api.cost
 import graphql_api.execution
 import graphql_api.limits
+from graphql_api.cost import Estimator
 from graphql_api.execution import Executor
 from graphql_api.internals import graphql_schema
-from graphql_api.limits import Expansion, Limits, RootKeys, fragments_of, root_fields, upstream_cost
+from graphql_api.limits import Expansion, Limits, RootKeys, fragments_of, root_fields
 from graphql_api.schema import schema
 from tests.helpers import examples
 
-OURS = (graphql_api.limits.__file__, graphql_api.execution.__file__)
+OURS = (graphql_api.limits.__file__, graphql_api.execution.__file__, graphql_api.cost.__file__)
 LIMITS = Limits(
     max_depth=15,
     max_aliases=30,
@@ -50,10 +53,11 @@ LIMITS = Limits(
 )
 
 # At most this many lines run per node of the document, beyond those a one-field document runs:
-# in our rules, label and cost (measured: up to 25; walking every path: 840 at ten levels of
-# fragments spreading the next twice, 2,900 at twelve), and in the whole validation,
-# graphql-core's rules included (measured: up to 850; walking every path: 3,500 at twelve).
-OUR_LINES_PER_NODE = 50
+# in our rules, label and cost estimate (measured: up to 55, the estimate's walk about 25 of
+# them; walking every path: 840 at ten levels of fragments spreading the next twice, 2,900 at
+# twelve), and in the whole validation, graphql-core's rules included (measured: up to 850;
+# walking every path: 3,500 at twelve).
+OUR_LINES_PER_NODE = 80
 ALL_LINES_PER_NODE = 1_500
 MINIMAL = "query Q0 { __typename }"
 
@@ -138,19 +142,16 @@ def fan_outs(draw: st.DrawFn, most: int = 14, widest: int = 3, cycles: bool = Tr
 
 
 def _run(query: str, name: str | None = "Q0") -> None:
-    """What a request does with a new document: validation, the operation, its cost."""
+    """What a request does with a new document: validation, the operation, its cost (planned
+    here even when validation refused the document: cycles, for one)."""
     executor = Executor(
-        graphql_schema(schema),
-        LIMITS,
-        introspection=True,
-        suggestions=True,
-        page_size=25,
-        default_first=25,
+        graphql_schema(schema), LIMITS, introspection=True, suggestions=True, page_size=25
     )
     executor.prepare(query)
     resolved = executor.operation(query, name)
     assert resolved is not None
-    upstream_cost(resolved.roots, {}, page_size=25, default_first=25)
+    estimator = Estimator(graphql_schema(schema), page_size=25)
+    estimator.plan(resolved.node, resolved.fragments).evaluate({})
 
 
 @settings(max_examples=examples(60))  # a line trace per example: slow
@@ -240,8 +241,9 @@ def test_root_fields_merged_by_response_key_count_and_cost_once() -> None:
     assert list(grouped) == ["a", "productGroupProducts"]
     assert len(grouped["a"]) == 3  # the fragment's once, the operation's and the inline one's
     assert RootKeys(fragments)(operation.selection_set) == {"a", "productGroupProducts"}
-    # a pin once, two pages of 25 (one more when a slice crosses a page boundary)
-    assert upstream_cost(grouped, {}, page_size=25, default_first=25) == 1 + 3
+    # a pin once, and 30 products from the start in pages of 25: ceil(30 / 25) = 2 pages
+    plan = Estimator(graphql_schema(schema), page_size=25).plan(operation, fragments)
+    assert plan.evaluate({}) == 1 + 2
 
 
 def test_cycles_through_fields_end() -> None:
@@ -258,5 +260,5 @@ def test_cycles_through_fields_end() -> None:
 
 
 def test_this_module_counts_lines_of_our_files() -> None:
-    assert all(Path(f).name in ("limits.py", "execution.py") for f in OURS)
+    assert all(Path(f).name in ("limits.py", "execution.py", "cost.py") for f in OURS)
     assert _lines(lambda: _run("query Q0 { __typename }"), OURS) > 0

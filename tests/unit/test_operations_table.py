@@ -1,6 +1,7 @@
 """One table of upstream operations: every request the client can send is in it, every root field
-of the schema either calls one of its operations or is known to call none, the cost estimate of
-each root field comes from it, and each operation has its breaker."""
+of the schema either calls one of its operations or is known to call none and carries the cost
+directives its operation implies (the estimate reads them), and each operation has its
+breaker."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import GraphQLUnionType, OperationDefinitionNode, parse
+from strawberry.federation import schema_directives as federation
 
-from graphql_api.internals import graphql_schema
-from graphql_api.limits import root_fields, upstream_cost
+from graphql_api.cost import Estimator, entity_directives, field_directives
+from graphql_api.internals import graphql_schema, strawberry_definition
 from graphql_api.schema import schema
 from graphql_api.upstream.client import PinterestClient, build_http_client
-from graphql_api.upstream.operations import FREE_ROOT_FIELDS, OPERATIONS, ROOT_FIELDS, Operation
+from graphql_api.upstream.operations import (
+    FREE_ROOT_FIELDS,
+    OPERATIONS,
+    ROOT_FIELDS,
+    Cost,
+    Operation,
+)
 from tests.helpers import resilience, settings
 
 PIN = {"id": "1", "title": None, "link": None, "media": None}
@@ -78,26 +86,50 @@ def test_every_root_field_calls_a_table_operation_or_is_known_to_call_none() -> 
     assert set(ROOT_FIELDS) - {"_entities"} <= fields  # the table names no field that is gone
 
 
+def _directives(element: object) -> list[object]:
+    return list(strawberry_definition(element).directives)
+
+
+@pytest.mark.parametrize("field", sorted(ROOT_FIELDS))
+def test_every_root_field_carries_the_cost_directives_its_operation_implies(field: str) -> None:
+    built = graphql_schema(schema)
+    operation = ROOT_FIELDS[field]
+    if field == "_entities":  # one lookup per entity: the entity types carry the weight
+        entity = built.type_map["_Entity"]
+        assert isinstance(entity, GraphQLUnionType)
+        for member in entity.types:
+            weights = [d for d in _directives(member) if isinstance(d, federation.Cost)]
+            assert weights == entity_directives(operation)
+        return
+    assert built.query_type is not None
+    declared = [
+        d
+        for d in _directives(built.query_type.fields[field])
+        if isinstance(d, federation.Cost | federation.ListSize)
+    ]
+    assert declared == field_directives(operation)
+
+
+def _estimate(document: str, page_size: int) -> int:
+    operation = parse(document).definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    return Estimator(graphql_schema(schema), page_size=page_size).plan(operation, {}).evaluate({})
+
+
 @pytest.mark.parametrize("field", sorted(ROOT_FIELDS))
 @pytest.mark.parametrize("first", [1, 25, 26, 600])
-def test_the_cost_estimate_of_a_root_field_comes_from_the_table(field: str, first: int) -> None:
+def test_the_cost_estimate_of_a_root_field_follows_its_operation(field: str, first: int) -> None:
     arguments = f"(first: {first})" if field != "_entities" else "(representations: [{}, {}])"
-    document = parse(f"{{ {field}{arguments} {{ __typename }} }}")
-    operation = document.definitions[0]
-    assert isinstance(operation, OperationDefinitionNode)
-    roots = root_fields(operation.selection_set, {})
-    cost = upstream_cost(roots, {}, page_size=25, default_first=25)
-    uses = 2 if field == "_entities" else 1
-    assert cost == uses * ROOT_FIELDS[field].requests(first if uses == 1 else 25, 25)
-    assert cost > 0
+    cost = _estimate(f"{{ {field}{arguments} {{ __typename }} }}", page_size=25)
+    if ROOT_FIELDS[field].cost is Cost.PAGES:  # pages of 25 from the start: 1, 1, 2, 24
+        assert cost == {1: 1, 25: 1, 26: 2, 600: 24}[first]
+    else:  # one request a use: two representations, or one Pin
+        assert cost == (2 if field == "_entities" else 1)
 
 
 @pytest.mark.parametrize("field", sorted(FREE_ROOT_FIELDS))
 def test_only_a_root_field_known_to_call_nothing_costs_nothing(field: str) -> None:
-    operation = parse(f"{{ {field} }}").definitions[0]
-    assert isinstance(operation, OperationDefinitionNode)
-    roots = root_fields(operation.selection_set, {})
-    assert upstream_cost(roots, {}, page_size=25, default_first=25) == 0
+    assert _estimate(f"{{ {field} }}", page_size=25) == 0
 
 
 def test_every_operation_has_its_breaker() -> None:
