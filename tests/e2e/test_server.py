@@ -95,3 +95,17 @@ def test_keep_alive_serves_requests_and_closes_when_idle(server: str) -> None:
             assert reply.startswith(b"HTTP/1.1 200")
             time.sleep(IDLE_TIMEOUT / 4)
         _closed_by_server(sock)
+
+
+def test_every_response_reports_its_cost(server: str) -> None:
+    """extensions.cost over real HTTP: a cold listing cost its one upstream page, the same
+    request again none (answered from the caches), a request error nothing."""
+    query = '{ productGroupProducts(productGroupId: "7", first: 3) { nodes { pin { id } } } }'
+    cold = httpx.post(f"{server}/graphql", json={"query": query}).json()
+    warm = httpx.post(f"{server}/graphql", json={"query": query}).json()
+    assert cold["data"] == warm["data"]
+    requested = cold["extensions"]["cost"]["requestedQueryCost"]
+    assert cold["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 1}
+    assert warm["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 0}
+    invalid = httpx.post(f"{server}/graphql", json={"query": "{ nope }"}).json()
+    assert invalid["extensions"]["cost"] == {"requestedQueryCost": 0, "actualQueryCost": 0}
