@@ -27,7 +27,7 @@ PIN = 'query { pin(id: "%s") { id title } }'
 LISTING = """query Q($first: Int) {
   productGroupProducts(productGroupId: "1", first: $first) { nodes { pin { id } } }
 }"""
-WALK = {"upstream_page_size": 250, "max_first": 600}
+WALK: dict[str, Any] = {"upstream_page_size": 250, "max_first": 600}
 
 
 def _cost(body: dict[str, Any]) -> dict[str, Any]:
