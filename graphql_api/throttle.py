@@ -122,8 +122,10 @@ class Throttle:
         """Note what an upstream response for ``caller`` said of its limit. Headers that are
         absent or unreadable change nothing (never an error)."""
         limit = _count(_header(headers, _LIMIT))
+        if limit is None:  # most answers, where the upstream sends none
+            return
         remaining = _count(_header(headers, _REMAINING))
-        if limit is None or remaining is None:
+        if remaining is None:
             return
         now = self._clock()
         reset_at = _reset_at(_header(headers, _RESET), now)
