@@ -195,13 +195,8 @@ class GraphQLHTTP(Generic[R]):
         if resources is None:
             raise RuntimeError("/graphql before the app's lifespan has started, or after it")
         media = negotiate(request.headers.get("accept"))
-        throttle = resources.throttle if self._report_cost else None
-        # The caller's identity (an HMAC: computed once, and only when something needs it).
-        caller = (
-            self._caller(request, resources)
-            if resources.responses is not None or (throttle is not None and len(throttle))
-            else None
-        )
+        # The caller's identity (an HMAC): the response cache's key, and its throttle status.
+        caller = self._caller(request, resources) if resources.responses is not None else None
         try:
             if media is None:
                 raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
@@ -218,7 +213,9 @@ class GraphQLHTTP(Generic[R]):
                     self._done(_CACHED, trace)
                     answer = cached.body
                     if self._report_cost:  # no upstream request: its actual cost is 0
-                        answer = _spliced(answer, _cost(cached.requested, 0, throttle, caller))
+                        answer = _spliced(
+                            answer, self._cost(request, resources, caller, cached.requested)
+                        )
                     return self._respond_bytes(answer, 200, media)
             context = await self._context(request, resources)
             outcome = await self.executor.run(
@@ -235,14 +232,14 @@ class GraphQLHTTP(Generic[R]):
             outcome = Outcome(body, request_error=True)
             self._done(outcome, trace)
             if self._report_cost:  # nothing was estimated, nothing sent
-                body["extensions"] = {"cost": _cost(0, 0, throttle, caller)}
+                body["extensions"] = {"cost": self._cost(request, resources, caller)}
             return self._respond(body, error.status, media or JSON, error.headers)
         self._done(outcome, trace)
         if trace is not None:
             trace.lookups = context.collector.sources
         body = outcome.body
         cost = (
-            _cost(outcome.requested, outcome.actual, throttle, caller)
+            self._cost(request, resources, caller, outcome.requested, outcome.actual)
             if self._report_cost
             else None
         )
@@ -259,6 +256,27 @@ class GraphQLHTTP(Generic[R]):
         else:
             encoded = orjson.dumps(_with_cost(body, cost))
         return self._respond_bytes(encoded, status, media)
+
+    def _cost(
+        self,
+        request: Request,
+        resources: R,
+        caller: str | None,
+        requested: int = 0,
+        actual: int = 0,
+    ) -> dict[str, Any]:
+        """``extensions.cost``: the estimate and the upstream requests made, in upstream
+        requests, and the caller's ``throttleStatus`` when the upstream sent one for it (its
+        identity computed here if the response cache did not need it)."""
+        cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
+        throttle = resources.throttle
+        if throttle is not None and len(throttle):
+            if caller is None:
+                caller = self._caller(request, resources)
+            status = throttle.status(caller) if caller is not None else None
+            if status is not None:
+                cost["throttleStatus"] = status
+        return cost
 
     def _response_key(
         self, caller: str | None, resources: R, query: str, params: _Params
@@ -365,19 +383,6 @@ class GraphQLHTTP(Generic[R]):
                 400, "This operation is not in the allow-list.", "PERSISTED_QUERY_NOT_IN_LIST"
             )
         return query
-
-
-def _cost(
-    requested: int, actual: int, throttle: Throttle | None, caller: str | None
-) -> dict[str, Any]:
-    """``extensions.cost``: the estimate and the upstream requests made, in upstream requests,
-    and the caller's ``throttleStatus`` when the upstream sent one for this caller."""
-    cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
-    if throttle is not None and caller is not None:
-        status = throttle.status(caller)
-        if status is not None:
-            cost["throttleStatus"] = status
-    return cost
 
 
 def _with_cost(body: dict[str, Any], cost: dict[str, Any] | None) -> dict[str, Any]:

@@ -216,6 +216,20 @@ async def test_each_caller_sees_its_own_throttle_status_only() -> None:
         assert _cost(body)["throttleStatus"] == {**expected["bob"], "resetSeconds": 20}
 
 
+@pytest.mark.parametrize("response_cache", [True, False])
+async def test_the_first_answer_carries_the_status_it_brought(response_cache: bool) -> None:
+    """The status the upstream sent while this request ran is in its own response (whether or
+    not the caller's identity was needed before it ran)."""
+    fake = FakePinterest(CATALOG, rate_limits={"tok": _throttle_headers(10, 9, 60)})
+    async with open_app(fake, response_cache=response_cache) as h:
+        body = await h.gql(PIN % CATALOG[0]["pin"]["id"])
+        assert _cost(body) == {
+            "requestedQueryCost": 1,
+            "actualQueryCost": 1,
+            "throttleStatus": {"maximumAvailable": 10, "currentlyAvailable": 9, "resetSeconds": 60},
+        }
+
+
 async def test_bad_rate_limit_headers_are_ignored() -> None:
     fake = FakePinterest(
         CATALOG,
