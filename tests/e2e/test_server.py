@@ -47,7 +47,10 @@ def test_example_query_over_http(server: str) -> None:
 
 def test_get_query(server: str) -> None:
     response = httpx.get(f"{server}/graphql", params={"query": "{ __typename }"})
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.json() == {
+        "data": {"__typename": "Query"},
+        "extensions": {"cost": {"requestedQueryCost": 0, "actualQueryCost": 0}},
+    }
 
 
 def test_graphiql_page_is_served_offline(server: str) -> None:
