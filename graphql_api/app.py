@@ -36,6 +36,7 @@ from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import schema
 from graphql_api.schema.context import Context, bearer_token
 from graphql_api.service import CatalogService
+from graphql_api.throttle import Throttle
 from graphql_api.tracing import Tracing, from_environ
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
@@ -87,6 +88,8 @@ class Resources:
     apq: AutomaticPersistedQueries | None
     client: PinterestClient  # the upstream API, over ``http``
     http: httpx.AsyncClient  # the pooled upstream client
+    # Each caller's last upstream rate-limit status, for extensions.cost (None: not reported).
+    throttle: Throttle | None = None
     serving: bool = True  # false once the lifespan has closed them
 
 
@@ -182,8 +185,9 @@ def create_app(
                 versions=cache.versions,
             )
         apq = AutomaticPersistedQueries(redis=redis) if settings.persisted_queries else None
+        throttle = Throttle(clock=timer.wall) if settings.report_cost else None
         async with build_http_client(settings, transport) as http:
-            client = PinterestClient(http, resilience, tracing=tracing)
+            client = PinterestClient(http, resilience, tracing=tracing, throttle=throttle)
             resources = Resources(
                 cache=cache,
                 service=CatalogService(client, cache, page_size=settings.upstream_page_size),
@@ -193,6 +197,7 @@ def create_app(
                 apq=apq,
                 client=client,
                 http=http,
+                throttle=throttle,
             )
             # What import and startup made lives as long as the app: out of the collector's
             # sight while it serves, a full collection no longer walks it (the schema, the
@@ -248,6 +253,7 @@ def create_app(
         caller=caller,
         reporter=reporter,
         tracing=tracing,
+        report_cost=settings.report_cost,
     )
 
     app = FastAPI(

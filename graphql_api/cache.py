@@ -83,6 +83,7 @@ from aiocache.serializers import NullSerializer
 
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
+from graphql_api.throttle import uncounted
 from graphql_api.upstream.models import (
     Page,
     Pin,
@@ -590,7 +591,9 @@ class PageCache:
                 return _lookup(key, entry, "hit", age=age)
             if now < entry.stale_until:
                 self.stats["stale"] += 1
-                self._start(key, fetch, metrics)  # refresh in the background
+                # Refreshed in the background: counted into no request's cost (this one
+                # does not wait for it).
+                self._start(key, fetch, metrics, background=True)
                 return _lookup(key, entry, "stale", age=age)
         self.stats["misses"] += 1
         # A request without metrics may join a fetch with them: that page serves it too.
@@ -605,13 +608,21 @@ class PageCache:
         return _lookup(key, await asyncio.shield(task), outcome, age=0.0)
 
     def _start(
-        self, key: str, fetch: Callable[[], Awaitable[Cached]], metrics: bool
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[Cached]],
+        metrics: bool,
+        *,
+        background: bool = False,
     ) -> asyncio.Task[Entry]:
         task = self._inflight.get((key, metrics))
         if task is not None:
             self.stats["joins"] += 1
         else:
-            task = asyncio.create_task(self._load(key, fetch, metrics))
+            # The task copies the request's context: its upstream requests count into the
+            # request that started it (graphql_api.throttle), unless in the background.
+            context = uncounted() if background else None
+            task = asyncio.create_task(self._load(key, fetch, metrics), context=context)
             self._inflight[key, metrics] = task
             task.add_done_callback(lambda done: self._settle(key, metrics, done))
         return task

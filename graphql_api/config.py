@@ -255,6 +255,12 @@ class Settings(BaseSettings):
         description="Complete product queries with compiled plans instead of graphql-core's "
         "per-field execution (identical answers; off: graphql-core only).",
     )
+    report_cost: bool = Field(
+        True,
+        description="Report each response's cost in extensions.cost: the estimate and the "
+        "upstream requests made, and the caller's upstream rate-limit status when known "
+        "(docs/cost.md).",
+    )
     persisted_queries: bool = Field(
         True,
         description="Accept automatic persisted queries (Apollo APQ, "

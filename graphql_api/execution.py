@@ -1,6 +1,7 @@
 """Runs GraphQL operations on graphql-core: parse and validation cached by document (the rules
 built once), the limits, the upstream-cost budget (the estimate planned once per operation,
-:mod:`graphql_api.cost`), execution, and error masking.
+:mod:`graphql_api.cost`), execution, and error masking. The outcome carries the request's cost:
+the estimate, and the upstream requests execution made.
 
 Strawberry builds the schema and its resolvers; running them directly on graphql-core keeps the
 hot path free of per-request extension machinery.
@@ -62,6 +63,7 @@ from graphql_api.limits import (
 )
 from graphql_api.schema.context import Context
 from graphql_api.schema.masking import mask_errors
+from graphql_api.throttle import SPENT, Spent
 from graphql_api.upstream.resilience import SYSTEM
 
 __all__ = ["Executor", "Outcome", "Prepared"]
@@ -145,6 +147,10 @@ class Outcome:
     operation: str = "invalid"  # a bounded label: the root fields, for metrics and logs
     forbidden_method: bool = False  # a mutation over GET
     cached: bool = False  # answered by the response cache
+    # Its cost in upstream requests (extensions.cost): the estimate (0: nothing was estimated,
+    # the document did not get that far), and the requests it made.
+    requested: int = 0
+    actual: int = 0
 
     @property
     def label(self) -> str:
@@ -301,21 +307,30 @@ class Executor:
                 operation,
                 extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
             )
-            return self._request_error([error], label)
+            outcome = self._request_error([error], label)
+            outcome.requested = cost
+            return outcome
         planned = self._plan(query, resolved, variables) if self._compiled else None
         if planned is not None:
             context.collector.planned(planned.selected)
-        result = await run(
-            self._schema,
-            document,
-            planned,
-            context=context,
-            variables=dict(variables) if variables is not None else None,
-            operation_name=operation_name,
-            hide_suggestions=not self._suggestions,
-            on_fallback=self._fell_back,
-        )
-        return self._finish(result, context, label)
+        spent = Spent()  # what the client sends upstream while this runs (tasks included)
+        counting = SPENT.set(spent)
+        try:
+            result = await run(
+                self._schema,
+                document,
+                planned,
+                context=context,
+                variables=dict(variables) if variables is not None else None,
+                operation_name=operation_name,
+                hide_suggestions=not self._suggestions,
+                on_fallback=self._fell_back,
+            )
+        finally:
+            SPENT.reset(counting)
+        outcome = self._finish(result, context, label)
+        outcome.requested, outcome.actual = cost, spent.requests
+        return outcome
 
     def _plan(
         self, query: str, resolved: _Operation, variables: Mapping[str, Any] | None

@@ -10,6 +10,10 @@
 - Responses vary with the caller's token: ``Cache-Control: private, no-store`` and
   ``Vary: Authorization, Accept``.
 - Automatic persisted queries and the operations allow-list (:mod:`graphql_api.persisted`).
+- Every response from here reports its cost in ``extensions.cost`` (unless the setting turns it
+  off): the estimate, the upstream requests made, and the caller's throttle status when the
+  upstream sent one (:mod:`graphql_api.throttle`, docs/cost.md). Cached responses are kept
+  without it, and it is spliced into their bytes on a hit.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from graphql_api.execution import Executor, Outcome
 from graphql_api.persisted import AutomaticPersistedQueries, sha256
 from graphql_api.response_cache import ResponseCache
 from graphql_api.schema.context import Context
+from graphql_api.throttle import Throttle
 
 if TYPE_CHECKING:
     from graphql_api.tracing import RequestTrace, Tracing
@@ -48,6 +53,9 @@ class Serving(Protocol):
 
     @property
     def responses(self) -> ResponseCache | None: ...
+
+    @property
+    def throttle(self) -> Throttle | None: ...
 
 
 R = TypeVar("R", bound=Serving)
@@ -135,6 +143,7 @@ class GraphQLHTTP(Generic[R]):
         caller: Callable[[Request, R], str | None] = lambda request, resources: None,
         reporter: ErrorReporter,
         tracing: Tracing | None = None,
+        report_cost: bool = True,
     ) -> None:
         self.executor = executor
         self._resources = resources
@@ -146,6 +155,7 @@ class GraphQLHTTP(Generic[R]):
         self._caller = caller  # the caller's identity (an HMAC of the token), if any
         self._reporter = reporter
         self._tracing = tracing  # None: off, and nothing of it on the request path
+        self._report_cost = report_cost  # extensions.cost in every response
 
     async def __call__(self, request: Request) -> Response:
         if (
@@ -186,6 +196,8 @@ class GraphQLHTTP(Generic[R]):
         if resources is None:
             raise RuntimeError("/graphql before the app's lifespan has started, or after it")
         media = negotiate(request.headers.get("accept"))
+        # The caller's identity (an HMAC): the response cache's key, and its throttle status.
+        caller = self._caller(request, resources) if resources.responses is not None else None
         try:
             if media is None:
                 raise _HTTPError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}.", "NOT_ACCEPTABLE")
@@ -195,12 +207,17 @@ class GraphQLHTTP(Generic[R]):
                 operation = self.executor.operation(query, params.operation_name)
                 trace.document(query, operation.node if operation is not None else None)
             responses = resources.responses
-            cache_key = self._response_key(request, resources, query, params)
+            cache_key = self._response_key(caller, resources, query, params)
             if responses is not None and cache_key is not None:
                 cached = responses.get(cache_key)
                 if cached is not None:
                     self._done(_CACHED, trace)
-                    return self._respond_bytes(cached, 200, media)
+                    answer = cached.body
+                    if self._report_cost:  # no upstream request: its actual cost is 0
+                        answer = _spliced(
+                            answer, self._cost(request, resources, caller, cached.requested)
+                        )
+                    return self._respond_bytes(answer, 200, media)
             context = await self._context(request, resources)
             outcome = await self.executor.run(
                 query,
@@ -210,29 +227,64 @@ class GraphQLHTTP(Generic[R]):
                 allow_mutations=request.method == "POST",
             )
         except _HTTPError as error:
-            body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+            body: dict[str, Any] = {
+                "errors": [{"message": error.message, "extensions": {"code": error.code}}]
+            }
             outcome = Outcome(body, request_error=True)
             self._done(outcome, trace)
+            if self._report_cost:  # nothing was estimated, nothing sent
+                body["extensions"] = {"cost": self._cost(request, resources, caller)}
             return self._respond(body, error.status, media or JSON, error.headers)
         self._done(outcome, trace)
         if trace is not None:
             trace.lookups = context.collector.sources
+        body = outcome.body
+        cost = (
+            self._cost(request, resources, caller, outcome.requested, outcome.actual)
+            if self._report_cost
+            else None
+        )
         if outcome.forbidden_method:
-            return self._respond(outcome.body, 405, media, {"Allow": "POST"})
+            return self._respond(_with_cost(body, cost), 405, media, {"Allow": "POST"})
         status = 400 if outcome.request_error and media == GRAPHQL_RESPONSE else 200
-        encoded = orjson.dumps(outcome.body)
-        complete = not outcome.request_error and outcome.body.keys() == {"data"}
+        complete = not outcome.request_error and body.keys() == {"data"}
         if responses is not None and cache_key is not None and complete:
-            responses.put(cache_key, encoded, context.collector.sources)
+            encoded = orjson.dumps(body)  # kept without its cost, which is this request's
+            sources = context.collector.sources
+            responses.put(cache_key, encoded, sources, requested=outcome.requested)
+            if cost is not None:
+                encoded = _spliced(encoded, cost)
+        else:
+            encoded = orjson.dumps(_with_cost(body, cost))
         return self._respond_bytes(encoded, status, media)
 
+    def _cost(
+        self,
+        request: Request,
+        resources: R,
+        caller: str | None,
+        requested: int = 0,
+        actual: int = 0,
+    ) -> dict[str, Any]:
+        """``extensions.cost``: the estimate and the upstream requests made, in upstream
+        requests, and the caller's ``throttleStatus`` when the upstream sent one for it (its
+        identity computed here if the response cache did not need it)."""
+        cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
+        throttle = resources.throttle
+        if throttle is not None and len(throttle):
+            if caller is None:
+                caller = self._caller(request, resources)
+            status = throttle.status(caller) if caller is not None else None
+            if status is not None:
+                cost["throttleStatus"] = status
+        return cost
+
     def _response_key(
-        self, request: Request, resources: R, query: str, params: _Params
+        self, caller: str | None, resources: R, query: str, params: _Params
     ) -> tuple[str, ...] | None:
         """The response cache's key for this request, when its answer may be cached."""
         if resources.responses is None:
             return None
-        caller = self._caller(request, resources)
         document = self.executor.prepare(query).cache_key
         if caller is None or document is None:
             return None
@@ -339,3 +391,17 @@ class GraphQLHTTP(Generic[R]):
                 400, "This operation is not in the allow-list.", "PERSISTED_QUERY_NOT_IN_LIST"
             )
         return query
+
+
+def _with_cost(body: dict[str, Any], cost: dict[str, Any] | None) -> dict[str, Any]:
+    """``body`` with ``extensions.cost`` beside its other extensions (a new dict: the body may
+    be shared)."""
+    if cost is None:
+        return body
+    return {**body, "extensions": {**body.get("extensions", {}), "cost": cost}}
+
+
+def _spliced(body: bytes, cost: dict[str, Any]) -> bytes:
+    """``body``, a JSON object without ``extensions`` (the response cache keeps only
+    ``{"data": ...}``), with ``extensions.cost`` written into its bytes: one copy, no parse."""
+    return b"".join((memoryview(body)[:-1], b',"extensions":{"cost":', orjson.dumps(cost), b"}}"))

@@ -23,22 +23,23 @@ import orjson
 
 from graphql_api.cache import Lookup
 
-__all__ = ["ENTRY_OVERHEAD", "SOURCE_OVERHEAD", "ResponseCache"]
+__all__ = ["ENTRY_OVERHEAD", "SOURCE_OVERHEAD", "CachedResponse", "ResponseCache"]
 
 # Bytes an entry holds beyond what ``sys.getsizeof`` counts of its body, key strings and source
-# keys: the key tuple, the _Entry, its floats and its OrderedDict slot; and per source, its
-# (key, version) tuple, slot and float. Measured with tracemalloc on CPython 3.11 (230-265 and
+# keys: the key tuple, the entry, its floats and its OrderedDict slot; and per source, its
+# (key, version) tuple, slot and float. Measured with tracemalloc on CPython 3.11 (238-273 and
 # 88); tests/unit/test_response_cache.py measures them again.
-ENTRY_OVERHEAD = 272
+ENTRY_OVERHEAD = 280
 SOURCE_OVERHEAD = 88
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    body: bytes
+class CachedResponse:
+    body: bytes  # without extensions.cost: that is the request's, not the entry's
     expires: float
     sources: tuple[tuple[str, float], ...]  # (cache key, version) of each page or Pin used
     nbytes: int  # what it counts against the bound, its key included
+    requested: int = 0  # the operation's estimated cost (the same for every request for it)
 
 
 class ResponseCache:
@@ -50,7 +51,7 @@ class ResponseCache:
         clock: Callable[[], float],
         versions: Mapping[str, float],
     ) -> None:
-        self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, ...], CachedResponse] = OrderedDict()
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self.nbytes = 0  # what the entries held count, against ``max_bytes``
@@ -64,7 +65,7 @@ class ResponseCache:
         canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode()
         return (caller, document, operation_name or "", canonical)
 
-    def get(self, key: tuple[str, ...]) -> bytes | None:
+    def get(self, key: tuple[str, ...]) -> CachedResponse | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -74,11 +75,18 @@ class ResponseCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry.body
+        return entry
 
-    def put(self, key: tuple[str, ...], body: bytes, sources: Sequence[Lookup[Any]]) -> None:
+    def put(
+        self,
+        key: tuple[str, ...],
+        body: bytes,
+        sources: Sequence[Lookup[Any]],
+        *,
+        requested: int = 0,
+    ) -> None:
         """Keep a response built from these fresh cache entries (none: nothing to bound it by,
-        and nothing upstream to save: not kept)."""
+        and nothing upstream to save: not kept), and its operation's estimated cost."""
         if not sources or any(lookup.stale for lookup in sources):
             return
         expires = min(lookup.fresh_until for lookup in sources)
@@ -89,7 +97,7 @@ class ResponseCache:
         self._drop(key)
         if self._max_bytes is not None and nbytes > self._max_bytes:
             return
-        self._entries[key] = _Entry(body, expires, pairs, nbytes)
+        self._entries[key] = CachedResponse(body, expires, pairs, nbytes, requested)
         self.nbytes += nbytes
         while len(self._entries) > self._max_entries or (
             self._max_bytes is not None and self.nbytes > self._max_bytes

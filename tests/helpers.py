@@ -107,6 +107,14 @@ class Harness:
         }
 
 
+def without_cost(body: dict[str, Any]) -> dict[str, Any]:
+    """A response body without its ``extensions.cost`` (what a request cost is its own: two
+    requests for the same answer may differ in it), and without ``extensions`` if that was all."""
+    extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "cost"}
+    rest = {k: v for k, v in body.items() if k != "extensions"}
+    return {**rest, "extensions": extensions} if extensions else rest
+
+
 async def metrics(h: Harness) -> dict[str, float]:
     """/metrics' samples: ``{'name{label="value",...}': value}``, labels sorted by name."""
     text = (await h.client.get("/metrics")).text

@@ -5,6 +5,8 @@ here, once, into :mod:`graphql_api.errors` (chained with ``from``). Around each 
 :mod:`~graphql_api.upstream.resilience`: the caller's rate-limit hold, the operation's circuit
 breaker, the bulkhead, a per-attempt timeout within the request's deadline, and retries (tenacity:
 full-jitter backoff, only for idempotent operations and transient failures, within the budget).
+Every attempt that reaches the upstream counts into the running request's cost, and each
+answer's rate-limit headers into its caller's throttle status (:mod:`graphql_api.throttle`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from graphql_api.errors import (
     UpstreamUnavailable,
     error_for_status,
 )
+from graphql_api.throttle import Throttle, sent
 from graphql_api.upstream.models import Page, Pin, parse_page_json, parse_pin_json
 from graphql_api.upstream.operations import (
     PIN,
@@ -172,11 +175,17 @@ class PinterestClient:
     """Typed calls to the Pinterest API v5, authorised with the token given per call."""
 
     def __init__(
-        self, http: httpx.AsyncClient, resilience: Resilience, *, tracing: Tracing | None = None
+        self,
+        http: httpx.AsyncClient,
+        resilience: Resilience,
+        *,
+        tracing: Tracing | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self._http = http
         self._r = resilience
         self._tracing = tracing  # a CLIENT span per attempt, when tracing is on
+        self._throttle = throttle  # notes each caller's rate-limit headers (None: not read)
         self._jitter = wait_random_exponential(
             multiplier=resilience.backoff, max=resilience.backoff_max
         )
@@ -295,6 +304,7 @@ class PinterestClient:
             if budget <= 0:  # the deadline is spent: no request, and no upstream failure
                 raise UpstreamTimeout()
             (r.budget.retry if attempt > 1 else r.budget.request)()
+            sent()  # the request's cost: every attempt that reaches the upstream
             started = r.timer.monotonic()
 
             def observe(status: str) -> None:
@@ -324,6 +334,8 @@ class PinterestClient:
                 span.answered(response.status_code)
         status = response.status_code
         observe(str(status))
+        if self._throttle is not None:
+            self._throttle.observe(caller, response.headers)
         if status != 429:  # a 429 is this caller's limit, not the upstream's health
             breaker.record(success=status < 500)
         hint = _reset_hint(response)

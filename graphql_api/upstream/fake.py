@@ -197,6 +197,8 @@ class FakePinterest:
 
     ``requests`` holds every request received; ``calls`` counts the requests routed to each
     operation (``products_by_filter``, ``product_group_products``, ``pin``), failed ones included.
+    ``rate_limits`` maps a token to the headers every answer to it carries (``X-RateLimit-*``,
+    say; tests change them between requests); other tokens get none.
     """
 
     def __init__(
@@ -206,11 +208,13 @@ class FakePinterest:
         accept_any_token: bool = True,
         tokens: Collection[str] = (),
         mark_callers: bool = False,
+        rate_limits: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.items: list[Item] = build_catalog() if items is None else items
         self.accept_any_token = accept_any_token
         self.tokens = frozenset(tokens)
         self.mark_callers = mark_callers  # each Pin's `note` names (a hash of) the caller
+        self.rate_limits: dict[str, Mapping[str, str]] = dict(rate_limits or {})
         self.requests: list[httpx.Request] = []
         self.calls: Counter[str] = Counter()
         pins = (item.get("pin") for item in self.items if isinstance(item, dict))
@@ -220,11 +224,15 @@ class FakePinterest:
         """The ``httpx.MockTransport`` handler: answer one request, never raise."""
         self.requests.append(request)
         try:
-            return self._dispatch(request)
+            response = self._dispatch(request)
         except _Reject as reject:
-            return _error(reject.status, reject.code, reject.message)
+            response = _error(reject.status, reject.code, reject.message)
         except Exception:  # a bug in the fake must still be an answer, not a transport error
-            return _error(500, 0, "Internal error.")
+            response = _error(500, 0, "Internal error.")
+        if self.rate_limits:
+            _, _, token = request.headers.get("Authorization", "").partition(" ")
+            response.headers.update(self.rate_limits.get(token.strip(), {}))
+        return response
 
     def _dispatch(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")

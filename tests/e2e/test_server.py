@@ -53,7 +53,10 @@ def test_example_query_over_http(server: str) -> None:
 
 def test_get_query(server: str) -> None:
     response = httpx.get(f"{server}/graphql", params={"query": "{ __typename }"})
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.json() == {
+        "data": {"__typename": "Query"},
+        "extensions": {"cost": {"requestedQueryCost": 0, "actualQueryCost": 0}},
+    }
 
 
 def test_graphiql_page_is_served_offline(server: str) -> None:
@@ -122,3 +125,17 @@ def test_a_client_gone_before_its_body_arrived_is_no_error(server: str, log_path
     assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")]
     assert not [line for line in lines if line.get("status") == 500]
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+
+
+def test_every_response_reports_its_cost(server: str) -> None:
+    """extensions.cost over real HTTP: a cold listing cost its one upstream page, the same
+    request again none (answered from the caches), a request error nothing."""
+    query = '{ productGroupProducts(productGroupId: "7", first: 3) { nodes { pin { id } } } }'
+    cold = httpx.post(f"{server}/graphql", json={"query": query}).json()
+    warm = httpx.post(f"{server}/graphql", json={"query": query}).json()
+    assert cold["data"] == warm["data"]
+    requested = cold["extensions"]["cost"]["requestedQueryCost"]
+    assert cold["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 1}
+    assert warm["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 0}
+    invalid = httpx.post(f"{server}/graphql", json={"query": "{ nope }"}).json()
+    assert invalid["extensions"]["cost"] == {"requestedQueryCost": 0, "actualQueryCost": 0}

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from graphql_api.cache import MemoryStore
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, caller_mark
-from tests.helpers import Clock, json_response, open_app
+from tests.helpers import Clock, json_response, open_app, without_cost
 
 CATALOG = build_catalog(60)
 LIST = """query($group: ID!, $first: Int, $after: String) {
@@ -45,12 +45,14 @@ async def test_stale_page_is_served_and_said_so_when_the_upstream_fails() -> Non
     clock = Clock()
     async with open_app(upstream, clock=clock, cache_ttl=60, cache_stale_ttl=300) as h:
         fresh = await h.gql(WITHOUT_METRICS)
-        assert "extensions" not in fresh
+        assert "cache" not in fresh["extensions"]
         failing = True
         clock.advance(100)
         stale = await h.gql(WITHOUT_METRICS)
         assert stale["data"] == fresh["data"]
-        assert stale["extensions"] == {"cache": {"stale": True, "ageSeconds": 100}}
+        assert stale["extensions"]["cache"] == {"stale": True, "ageSeconds": 100}
+        # Its refresh runs in the background: the stale answer itself cost nothing upstream.
+        assert stale["extensions"]["cost"]["actualQueryCost"] == 0
         await h.settle()  # the background refresh gives up (503, retried) before time moves on
         clock.advance(300)  # past the stale window
         failed = await h.gql(WITHOUT_METRICS)
@@ -86,7 +88,10 @@ async def test_two_instances_sharing_redis_share_pages(redis_url: str) -> None:
         assert second.requests == []
         three = await second.gql(WITHOUT_METRICS, token="someone-else")
         assert len(second.requests) == 1  # another caller: never the first one's page
-    assert one == two == three
+    assert without_cost(one) == without_cost(two) == without_cost(three)
+    # The page the second instance read from Redis cost nothing upstream; another caller's did.
+    spent = [body["extensions"]["cost"]["actualQueryCost"] for body in (one, two, three)]
+    assert spent == [1, 0, 1]
 
 
 async def test_redis_serves_stale_pages_too(redis_url: str) -> None:

@@ -42,7 +42,10 @@ async def test_negotiates_the_response_media_type(accept: str | None, media: str
         response = await _post(h, '{"query": "{ __typename }"}', accept=accept)
     assert response.status_code == 200
     assert response.headers["content-type"] == f"{media}; charset=utf-8"
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.json() == {
+        "data": {"__typename": "Query"},
+        "extensions": {"cost": {"requestedQueryCost": 0, "actualQueryCost": 0}},
+    }
 
 
 async def test_unacceptable_media_type_is_406() -> None:

@@ -23,7 +23,8 @@ async def test_pin_by_id() -> None:
                     "title": SEED_PIN["title"],
                     "dominantColor": SEED_PIN["dominant_color"],
                 }
-            }
+            },
+            "extensions": {"cost": {"requestedQueryCost": 1, "actualQueryCost": 1}},
         }
         (request,) = h.requests
         assert request.method == "GET"

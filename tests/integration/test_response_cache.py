@@ -7,7 +7,7 @@ import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest
-from tests.helpers import Clock, Harness, open_app
+from tests.helpers import Clock, Harness, open_app, without_cost
 
 CATALOG = build_catalog(40)
 QUERY = """query($first: Int) { productGroupProducts(productGroupId: "1", first: $first) {
@@ -25,7 +25,9 @@ async def test_a_repeated_operation_is_answered_from_the_cache() -> None:
         first = await h.post(QUERY, {"first": 3})
         again = await h.post(QUERY, {"first": 3})
         reformatted = await h.post(" ".join(QUERY.split()), {"first": 3})
-        assert first.content == again.content == reformatted.content
+        assert again.content == reformatted.content  # both from the cache: cost 0 upstream
+        assert without_cost(first.json()) == without_cost(again.json())
+        assert again.json()["extensions"]["cost"]["actualQueryCost"] == 0
         assert await _cached(h) == 2
         other = await h.post(QUERY, {"first": 4})
         assert len(other.json()["data"]["productGroupProducts"]["nodes"]) == 4
