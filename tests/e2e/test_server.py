@@ -6,11 +6,10 @@ import socket
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from graphql_api.app import EXAMPLE_QUERY
-from tests.helpers import serve_cli
+from tests.helpers import http_get, http_post, serve_cli
 
 pytestmark = pytest.mark.e2e
 IDLE_TIMEOUT = 1.0  # seconds (default 5): the idle-connection tests wait for it
@@ -24,18 +23,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_health(server: str) -> None:
-    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert http_get(f"{server}/healthz").json() == {"status": "ok"}
 
 
 def test_example_query_over_http(server: str) -> None:
-    response = httpx.post(f"{server}/graphql", json={"query": EXAMPLE_QUERY})
+    response = http_post(f"{server}/graphql", json={"query": EXAMPLE_QUERY})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     connection = response.json()["data"]["productGroupProducts"]
     assert len(connection["nodes"]) == 10
     assert connection["pageInfo"]["hasNextPage"] is True
     assert connection["nodes"][0]["pin"]["id"] == "813744226420795884"
-    following = httpx.post(
+    following = http_post(
         f"{server}/graphql",
         json={"query": EXAMPLE_QUERY, "variables": {"after": connection["pageInfo"]["endCursor"]}},
     )
@@ -46,18 +45,18 @@ def test_example_query_over_http(server: str) -> None:
 
 
 def test_get_query(server: str) -> None:
-    response = httpx.get(f"{server}/graphql", params={"query": "{ __typename }"})
+    response = http_get(f"{server}/graphql", params={"query": "{ __typename }"})
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
 def test_graphiql_page_is_served_offline(server: str) -> None:
-    page = httpx.get(f"{server}/graphql", headers={"Accept": "text/html"})
+    page = http_get(f"{server}/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "productGroupProducts" in page.text
     for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js", "boot.js"):
         assert f"/graphiql/static/{asset}" in page.text
-        assert httpx.get(f"{server}/graphiql/static/{asset}").status_code == 200
+        assert http_get(f"{server}/graphiql/static/{asset}").status_code == 200
 
 
 def _closed_by_server(sock: socket.socket) -> float:
