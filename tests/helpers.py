@@ -9,6 +9,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -52,6 +53,23 @@ def examples(full: int) -> int:
     an eighth under the others (the profiles are in tests/conftest.py, loaded before any test
     module, so this is right when called in a decorator)."""
     return full if thorough() else max(25, full // 8)
+
+
+# The tests' own HTTP requests go to the services and fakes they start: plain HTTP on loopback.
+# httpx builds an SSL context for every client it makes (it loads certifi's CA bundle: 50 ms of
+# CPU here), and httpx.get() and httpx.post() make a client per call: the e2e tests, polling
+# with them, spent a minute of CPU on it. Their clients share this one instead.
+LOOPBACK_TLS = ssl.create_default_context()
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    """``httpx.get``, with :data:`LOOPBACK_TLS`."""
+    return httpx.get(url, verify=LOOPBACK_TLS, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    """``httpx.post``, with :data:`LOOPBACK_TLS`."""
+    return httpx.post(url, verify=LOOPBACK_TLS, **kwargs)
 
 
 def settings(**values: Any) -> Settings:
@@ -372,7 +390,7 @@ def wait_until_serving(process: subprocess.Popen[bytes], base: str, log_path: Pa
         if process.poll() is not None:
             pytest.fail(f"server exited: {log_path.read_text()}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if http_get(f"{base}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import dockerfile
-import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -49,7 +48,7 @@ from packaging.version import Version
 from graphql_api.config import Settings
 from graphql_api.settings_doc import env_name
 from tests.contract.test_lock import read_lock
-from tests.helpers import free_port, wait_until_serving
+from tests.helpers import free_port, http_get, http_post, wait_until_serving
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -415,7 +414,7 @@ def image_service(log: Path, **more: str) -> Iterator[tuple[str, dict[str, str]]
 
 
 def _graphql(base: str, query: str, **headers: str) -> dict[str, Any]:
-    response = httpx.post(f"{base}/graphql", json={"query": query}, headers=headers, timeout=10)
+    response = http_post(f"{base}/graphql", json={"query": query}, headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -424,8 +423,8 @@ def _graphql(base: str, query: str, **headers: str) -> dict[str, Any]:
 @pytest.mark.e2e
 def test_the_image_serves_the_production_profile(tmp_path: Path) -> None:
     with image_service(tmp_path / "service.log") as (base, env):
-        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-        page = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
+        assert http_get(f"{base}/healthz").json() == {"status": "ok"}
+        page = http_get(f"{base}/graphql", headers={"Accept": "text/html"})
         assert not page.headers.get("content-type", "").startswith("text/html")
         assert page.status_code != 200
         refused = _graphql(base, "{ __schema { queryType { name } } }")
@@ -450,7 +449,7 @@ def test_the_image_serves_the_demo_when_asked(tmp_path: Path) -> None:
         assert "errors" not in answer
         assert len(answer["data"]["productGroupProducts"]["nodes"]) == 3
         assert healthcheck(env) == 0
-        page = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
+        page = http_get(f"{base}/graphql", headers={"Accept": "text/html"})
         assert page.status_code != 200  # the demo is still the production profile
     assert "demo mode" in (tmp_path / "service.log").read_text()
 

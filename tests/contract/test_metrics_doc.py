@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.multiprocess_metrics import GAUGE_MODES
 from graphql_api.persisted import sha256
-from tests.helpers import metrics, open_app, start_cli
+from tests.helpers import LOOPBACK_TLS, metrics, open_app, start_cli
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "metrics.md"
@@ -165,9 +165,9 @@ async def test_several_processes_export_what_the_page_lists(
         start_cli(tmp_path / "a.log", "--demo", **env) as a,
         start_cli(tmp_path / "b.log", "--demo", **env) as b,
     ):
-        async with httpx.AsyncClient(base_url=a.url) as client:
+        async with httpx.AsyncClient(base_url=a.url, verify=LOOPBACK_TLS) as client:
             await _traffic(client)
-        async with httpx.AsyncClient(base_url=b.url) as client:
+        async with httpx.AsyncClient(base_url=b.url, verify=LOOPBACK_TLS) as client:
             for _ in range(50):  # up to about 10 s
                 text = (await client.get("/metrics")).text
                 if set(exported(text)) == set(expected):

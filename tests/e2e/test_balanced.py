@@ -33,7 +33,7 @@ import pytest
 
 from graphql_api.upstream.fake import caller_mark
 from tests.balancer import HAProxy, Replica, haproxy_binary, until
-from tests.helpers import serve_in_thread
+from tests.helpers import LOOPBACK_TLS, http_get, http_post, serve_in_thread
 from tests.replicas import Upstream, replica_environment
 
 pytestmark = pytest.mark.e2e
@@ -146,7 +146,7 @@ class Load:
         # http-keep-alive, 5 s): never a request sent on a connection being closed.
         limits = httpx.Limits(keepalive_expiry=2)
         async with httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=30, limits=limits
+            base_url=self.url, headers=headers, timeout=30, limits=limits, verify=LOOPBACK_TLS
         ) as client:
             after: str | None = None
             while not self._stop.is_set():
@@ -181,7 +181,9 @@ def _walk(url: str, token: str) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     request_ids: list[str] = []
     after: str | None = None
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, verify=LOOPBACK_TLS
+    ) as client:
         for n in range(PRODUCTS):  # bounded: a page has at least one product
             request_ids.append(f"{token}-{n}")
             response = client.post(
@@ -268,7 +270,7 @@ class Restart:
 def _readyz(url: str) -> int | None:
     """/readyz's status (503 only with the drain's body), None once connections fail."""
     try:
-        response = httpx.get(f"{url}/readyz", timeout=2)
+        response = http_get(f"{url}/readyz", timeout=2)
     except httpx.TransportError:
         return None
     if response.status_code == 503:
@@ -306,7 +308,7 @@ def _restart(cluster: Cluster, replica: Replica) -> Restart:
     row = balancer.stats()[name]
     seen.down_check = f"{row['check_status']} {row['check_code']}".strip()
     try:
-        response = httpx.post(
+        response = http_post(
             f"{service.url}/graphql",
             json={"query": PAGE, "variables": {"group": "1"}},
             headers={"Authorization": f"Bearer {CALLERS[0]}"},

@@ -7,13 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis
 
 from graphql_api.app import EXAMPLE_QUERY
-from tests.helpers import RedisProcess, free_port, serve_cli
+from tests.helpers import RedisProcess, free_port, http_post, serve_cli
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "redis-canary-pw-0042"
@@ -41,7 +40,7 @@ def test_demo_json_lines(tmp_path: Path) -> None:
     # At debug level uvicorn's own lines come back (their colour copies dropped); httpx's never.
     with serve_cli(log_path, GRAPHQL_API_LOG_LEVEL="debug") as base:
         port = int(base.rsplit(":", 1)[1])
-        answer = httpx.post(f"{base}/graphql", json={"query": EXAMPLE_QUERY}, timeout=30)
+        answer = http_post(f"{base}/graphql", json={"query": EXAMPLE_QUERY}, timeout=30)
         assert "errors" not in answer.json()
     lines = _lines(log_path)
     startup = _startup(lines)
@@ -83,7 +82,7 @@ def test_production_with_redis_names_no_secret(tmp_path: Path, redis_binary: str
             GRAPHQL_API_RETRY_BACKOFF="0.01",
         ) as base:
             query = '{ pin(id: "1") { id } }'
-            answer = httpx.post(f"{base}/graphql", json={"query": query}, timeout=30).json()
+            answer = http_post(f"{base}/graphql", json={"query": query}, timeout=30).json()
             assert answer["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
     finally:
         server.kill()
@@ -117,7 +116,7 @@ def test_production_with_redis_names_no_secret(tmp_path: Path, redis_binary: str
 def test_text_lines(tmp_path: Path) -> None:
     log_path = tmp_path / "text.log"
     with serve_cli(log_path, GRAPHQL_API_LOG_FORMAT="text") as base:
-        httpx.post(f"{base}/graphql", json={"query": EXAMPLE_QUERY}, timeout=30)
+        http_post(f"{base}/graphql", json={"query": EXAMPLE_QUERY}, timeout=30)
     text = log_path.read_text()
     assert "\x1b" not in text  # not a TTY: no colours (and none on a TTY either)
     started, *_, stopped = text.splitlines()

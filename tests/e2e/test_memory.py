@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, asgi_app
-from tests.helpers import Service, serve_in_thread, start_cli
+from tests.helpers import LOOPBACK_TLS, Service, serve_in_thread, start_cli
 
 pytestmark = [
     pytest.mark.e2e,
@@ -101,7 +101,7 @@ def test_resident_memory_stays_within_the_byte_bounds(upstream: str, tmp_path: P
     headers = {"Authorization": "Bearer memory-test"}
     with (
         start_cli(tmp_path / "service.log", **environment) as service,
-        httpx.Client(headers=headers, timeout=60) as client,
+        httpx.Client(headers=headers, timeout=60, verify=LOOPBACK_TLS) as client,
     ):
         for account in range(1, 6):  # warm-up: every code path, with small pages (12 products)
             _query(client, service, 100, account)

@@ -9,13 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import RedisProcess, start_cli
+from tests.helpers import RedisProcess, http_get, http_post, start_cli
 
 pytestmark = pytest.mark.e2e
 QUERY = """query Products($group: ID!, $account: ID) {
@@ -32,14 +31,14 @@ Samples = dict[str, float]
 
 def _query(base: str, group: str, account: str | None = None) -> None:
     variables = {"group": group, "account": account}
-    response = httpx.post(f"{base}/graphql", json={"query": QUERY, "variables": variables})
+    response = http_post(f"{base}/graphql", json={"query": QUERY, "variables": variables})
     assert response.status_code == 200, response.text
     assert "errors" not in orjson.loads(response.content), response.text
 
 
 def _scrape(base: str) -> Samples:
     """/metrics' samples: ``{'name{label="value",...}': value}``, labels sorted by name."""
-    text = httpx.get(f"{base}/metrics", timeout=10).text
+    text = http_get(f"{base}/metrics", timeout=10).text
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -131,7 +130,7 @@ def test_redis_up_is_0_from_either_while_one_process_has_lost_redis(
             assert _scrape(a.url)["graphql_api_redis_up"] == 0
 
             def b_ready_yet_0(samples: Samples) -> bool:  # b's Redis up (a busy host may
-                ready = httpx.get(f"{b.url}/readyz").json()["status"] == "ready"  # time out)
+                ready = http_get(f"{b.url}/readyz").json()["status"] == "ready"  # time out)
                 return ready and samples["graphql_api_redis_up"] == 0
 
             _eventually(b.url, b_ready_yet_0, "b ready, its scrape 0")

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
-from tests.helpers import RedisProcess, serve_cli
+from tests.helpers import RedisProcess, http_get, http_post, serve_cli
 
 pytestmark = pytest.mark.e2e
 QUERY = """query Products($account: ID) {
@@ -40,7 +39,7 @@ def _burst(base: str, accounts: range) -> list[float]:
 
     def one(account: int) -> float:
         started = time.monotonic()
-        response = httpx.post(
+        response = http_post(
             f"{base}/graphql",
             json={"query": QUERY, "variables": {"account": str(account)}},
             timeout=30,
@@ -59,7 +58,7 @@ def _readyz(base: str, expected: str) -> None:
     """/readyz answers within a second, 200, and (soon) says ``expected``."""
     for _ in range(100):
         started = time.monotonic()
-        response = httpx.get(f"{base}/readyz", timeout=5)
+        response = http_get(f"{base}/readyz", timeout=5)
         assert time.monotonic() - started < 1.0
         assert response.status_code == 200
         if response.json()["status"] == expected:

@@ -10,12 +10,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from graphql_api.upstream.fake import caller_mark
-from tests.helpers import RedisProcess, serve_cli, serve_in_thread
+from tests.helpers import RedisProcess, http_post, serve_cli, serve_in_thread
 from tests.replicas import Upstream, replica_environment
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +46,7 @@ def _replicas(
 
 
 def _ask(base: str, token: str, query: str = LIST) -> dict[str, Any]:
-    response = httpx.post(
+    response = http_post(
         f"{base}/graphql",
         json={"query": query},
         headers={"Authorization": f"Bearer {token}"},

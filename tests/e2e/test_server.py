@@ -7,12 +7,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
 from graphql_api.app import EXAMPLE_QUERY
-from tests.helpers import serve_cli
+from tests.helpers import http_get, http_post, serve_cli
 
 pytestmark = pytest.mark.e2e
 IDLE_TIMEOUT = 1.0  # seconds (default 5): the idle-connection tests wait for it
@@ -30,18 +29,18 @@ def server(log_path: Path) -> Iterator[str]:
 
 
 def test_health(server: str) -> None:
-    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert http_get(f"{server}/healthz").json() == {"status": "ok"}
 
 
 def test_example_query_over_http(server: str) -> None:
-    response = httpx.post(f"{server}/graphql", json={"query": EXAMPLE_QUERY})
+    response = http_post(f"{server}/graphql", json={"query": EXAMPLE_QUERY})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     connection = response.json()["data"]["productGroupProducts"]
     assert len(connection["nodes"]) == 10
     assert connection["pageInfo"]["hasNextPage"] is True
     assert connection["nodes"][0]["pin"]["id"] == "813744226420795884"
-    following = httpx.post(
+    following = http_post(
         f"{server}/graphql",
         json={"query": EXAMPLE_QUERY, "variables": {"after": connection["pageInfo"]["endCursor"]}},
     )
@@ -52,7 +51,7 @@ def test_example_query_over_http(server: str) -> None:
 
 
 def test_get_query(server: str) -> None:
-    response = httpx.get(f"{server}/graphql", params={"query": "{ __typename }"})
+    response = http_get(f"{server}/graphql", params={"query": "{ __typename }"})
     assert response.json() == {
         "data": {"__typename": "Query"},
         "extensions": {"cost": {"requestedQueryCost": 0, "actualQueryCost": 0}},
@@ -60,13 +59,13 @@ def test_get_query(server: str) -> None:
 
 
 def test_graphiql_page_is_served_offline(server: str) -> None:
-    page = httpx.get(f"{server}/graphql", headers={"Accept": "text/html"})
+    page = http_get(f"{server}/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "productGroupProducts" in page.text
     for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js", "boot.js"):
         assert f"/graphiql/static/{asset}" in page.text
-        assert httpx.get(f"{server}/graphiql/static/{asset}").status_code == 200
+        assert http_get(f"{server}/graphiql/static/{asset}").status_code == 200
 
 
 def _closed_by_server(sock: socket.socket) -> float:
@@ -124,18 +123,18 @@ def test_a_client_gone_before_its_body_arrived_is_no_error(server: str, log_path
     assert [line["path"] for line in lines if line.get("status") == 499] == ["/graphql"]
     assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")]
     assert not [line for line in lines if line.get("status") == 500]
-    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert http_get(f"{server}/healthz").json() == {"status": "ok"}
 
 
 def test_every_response_reports_its_cost(server: str) -> None:
     """extensions.cost over real HTTP: a cold listing cost its one upstream page, the same
     request again none (answered from the caches), a request error nothing."""
     query = '{ productGroupProducts(productGroupId: "7", first: 3) { nodes { pin { id } } } }'
-    cold = httpx.post(f"{server}/graphql", json={"query": query}).json()
-    warm = httpx.post(f"{server}/graphql", json={"query": query}).json()
+    cold = http_post(f"{server}/graphql", json={"query": query}).json()
+    warm = http_post(f"{server}/graphql", json={"query": query}).json()
     assert cold["data"] == warm["data"]
     requested = cold["extensions"]["cost"]["requestedQueryCost"]
     assert cold["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 1}
     assert warm["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": 0}
-    invalid = httpx.post(f"{server}/graphql", json={"query": "{ nope }"}).json()
+    invalid = http_post(f"{server}/graphql", json={"query": "{ nope }"}).json()
     assert invalid["extensions"]["cost"] == {"requestedQueryCost": 0, "actualQueryCost": 0}

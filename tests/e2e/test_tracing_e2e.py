@@ -25,7 +25,7 @@ import pytest
 
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, asgi_app
-from tests.helpers import Service, serve_in_thread, start_cli
+from tests.helpers import Service, http_get, http_post, serve_in_thread, start_cli
 from tests.otlp import OtlpReceiver, Span
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,7 @@ def _ask(
     headers = {"Authorization": f"Bearer {token}"}
     if traceparent:
         headers["traceparent"] = traceparent
-    response = httpx.post(
+    response = http_post(
         f"{base}/graphql",
         json={"query": QUERY, "variables": variables or {}},
         headers=headers,
@@ -221,6 +221,6 @@ def test_queries_are_answered_while_the_collector_is_down(
             for account in range(100, 120):  # each a listing no one fetched: upstream spans
                 _ask(service.url, {"account": str(account)})
             assert len(fake.requests) == sent + 20
-            assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
+            assert http_get(f"{service.url}/healthz", timeout=10).status_code == 200
             service.stop(timeout=30)  # the last export gives up: no hang at shutdown
     assert "Traceback" not in (tmp_path / "service.log").read_text()

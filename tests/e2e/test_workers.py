@@ -37,7 +37,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from graphql_api.server import Server
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.fake import FakePinterest, asgi_app
-from tests.helpers import Service, free_port, serve_in_thread, start_cli
+from tests.helpers import (
+    LOOPBACK_TLS,
+    Service,
+    free_port,
+    http_get,
+    http_post,
+    serve_in_thread,
+    start_cli,
+)
 
 pytestmark = pytest.mark.e2e
 GATED = "7"  # the product group whose upstream answer waits for the test's gate
@@ -93,7 +101,7 @@ def _query(base: str, group: str, client: httpx.Client | None = None) -> httpx.R
     headers = {"Authorization": "Bearer tok"}
     if client is not None:
         return client.post(f"{base}/graphql", json=body, headers=headers)
-    return httpx.post(f"{base}/graphql", json=body, headers=headers, timeout=3 * WAIT)
+    return http_post(f"{base}/graphql", json=body, headers=headers, timeout=3 * WAIT)
 
 
 def _answered(response: httpx.Response) -> httpx.Response:
@@ -120,7 +128,7 @@ def _until(check: Any, what: str) -> float:
 
 
 def _draining(base: str) -> bool:
-    response = httpx.get(f"{base}/readyz", timeout=5)
+    response = http_get(f"{base}/readyz", timeout=5)
     if response.status_code == 200:
         return False
     assert (response.status_code, response.json()) == (503, {"status": "draining"})
@@ -161,7 +169,7 @@ def test_sigterm_drains_while_serving_and_a_second_sigterm_ends_it(
     with (
         start_cli(log, **environment) as service,
         ThreadPoolExecutor(2) as pool,
-        httpx.Client(timeout=WAIT) as kept_alive,
+        httpx.Client(timeout=WAIT, verify=LOOPBACK_TLS) as kept_alive,
     ):
         assert _query(service.url, "1", kept_alive).headers.get("connection") != "close"
         pending = _in_flight(pool, service.url, upstream)
@@ -169,7 +177,7 @@ def test_sigterm_drains_while_serving_and_a_second_sigterm_ends_it(
         service.process.send_signal(signal.SIGTERM)
         not_ready = _until(lambda: _draining(service.url), "readyz 503 draining")
         # Still serving everything, each response closing its connection.
-        assert httpx.get(f"{service.url}/healthz").status_code == 200
+        assert http_get(f"{service.url}/healthz").status_code == 200
         fresh = _query(service.url, "1")
         assert _answered(fresh).headers["connection"] == "close"
         reused = _query(service.url, "1", kept_alive)  # on the connection opened before
@@ -313,7 +321,7 @@ def _spread(service: Service, log: Path, pids: set[int], path: str, status: int)
     each of ``pids`` has answered one with ``status``."""
 
     def ask(_: int) -> int:
-        return httpx.get(f"{service.url}{path}", timeout=WAIT).status_code
+        return http_get(f"{service.url}{path}", timeout=WAIT).status_code
 
     with ThreadPoolExecutor(4) as pool:
         for _ in range(100):
@@ -512,7 +520,7 @@ def test_every_scrape_counts_every_workers_requests(tmp_path: Path) -> None:
         assert workers <= _answered_by(log, "/graphql"), "one worker answered every query"
         scrapes: list[float] = []
         for _ in range(100):  # until both workers have answered a scrape
-            scrapes.append(_requests_counted(httpx.get(f"{service.url}/metrics").text))
+            scrapes.append(_requests_counted(http_get(f"{service.url}/metrics").text))
             if workers <= _answered_by(log, "/metrics"):
                 break
         assert workers <= _answered_by(log, "/metrics"), "one worker answered every scrape"

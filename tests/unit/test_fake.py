@@ -100,6 +100,14 @@ def test_catalog_is_deterministic_and_starts_with_the_seed_sample() -> None:
     assert len({item["pin"]["id"] for item in catalog}) == 1200
 
 
+def test_each_fake_has_its_own_copy_of_the_demo_catalog() -> None:
+    first, second = FakePinterest(), FakePinterest()
+    first.items[0]["pin"]["note"] = "changed"  # by a test, say: no other fake sees it
+    del first.items[1:]
+    assert second.items == FakePinterest().items == CATALOG
+    assert second.items[0] is not first.items[0]
+
+
 def test_catalog_mix_of_types_is_interleaved() -> None:
     types = [item.get("catalog_type") for item in CATALOG]
     counts = Counter(types)

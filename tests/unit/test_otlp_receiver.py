@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.helpers import http_get, http_post
 from tests.otlp import Event, OtlpReceiver
 
 
@@ -73,16 +74,16 @@ def test_decodes_what_the_sdk_exports(compression: Compression) -> None:
 def test_refuses_what_it_cannot_read() -> None:
     with OtlpReceiver() as receiver:
         url = f"{receiver.url}/v1/traces"
-        as_json = httpx.post(url, json={"resourceSpans": []})
-        garbage = httpx.post(
+        as_json = http_post(url, json={"resourceSpans": []})
+        garbage = http_post(
             url, content=b"\xff\xff", headers={"Content-Type": "application/x-protobuf"}
         )
-        bad_gzip = httpx.post(
+        bad_gzip = http_post(
             url,
             content=b"not gzip",
             headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
         )
-        elsewhere = httpx.post(f"{receiver.url}/v1/logs", content=b"")
+        elsewhere = http_post(f"{receiver.url}/v1/logs", content=b"")
     assert [r.status_code for r in (as_json, garbage, bad_gzip, elsewhere)] == [415, 400, 400, 404]
     assert len(receiver.errors) == 4
     assert receiver.spans == []
@@ -101,6 +102,6 @@ def test_once_stopped_the_exporter_meets_a_closed_port() -> None:
     receiver.stop()
     assert exporter.export(spans) == SpanExportResult.FAILURE
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{receiver.url}/_stats")
+        http_get(f"{receiver.url}/_stats")
     assert receiver.requests == 1
     assert [span.name for span in receiver.spans] == ["one"]
