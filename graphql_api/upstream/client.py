@@ -1,4 +1,4 @@
-"""``PinterestClient``: the three upstream operations over an injected ``httpx.AsyncClient``.
+"""``PinterestClient``: the upstream operations over an injected ``httpx.AsyncClient``.
 
 This is the only module that sees httpx: transport failures and error statuses are translated
 here, once, into :mod:`graphql_api.errors` (chained with ``from``). Around each request it applies
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -37,10 +37,35 @@ from graphql_api.errors import (
     error_for_status,
 )
 from graphql_api.throttle import Throttle, sent
-from graphql_api.upstream.models import Page, Pin, parse_page_json, parse_pin_json
+from graphql_api.upstream.models import (
+    AvailableFilterValues,
+    Catalog,
+    Feed,
+    Listing,
+    Page,
+    Pin,
+    ProductCounts,
+    ProductGroup,
+    parse_catalogs_json,
+    parse_feed_json,
+    parse_feeds_json,
+    parse_filter_values_json,
+    parse_page_json,
+    parse_pin_json,
+    parse_product_counts_json,
+    parse_product_group_json,
+    parse_product_groups_json,
+)
 from graphql_api.upstream.operations import (
+    AVAILABLE_FILTER_VALUES,
+    CATALOGS,
+    FEED,
+    FEEDS,
     PIN,
+    PRODUCT_COUNTS,
+    PRODUCT_GROUP,
     PRODUCT_GROUP_PRODUCTS,
+    PRODUCT_GROUPS,
     PRODUCTS_BY_FILTER,
     Operation,
 )
@@ -141,6 +166,11 @@ def _query(
     if pin_metrics:
         params["pin_metrics"] = "true"
     return params
+
+
+def _given(**params: str | None) -> dict[str, str]:
+    """The query parameters that are given (not None)."""
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _upstream_code(response: httpx.Response) -> int | None:
@@ -448,4 +478,148 @@ class PinterestClient:
         params = _query(ad_account_id=ad_account_id, pin_metrics=pin_metrics)
         return await self._send(
             PIN, token, path={"pin_id": pin_id}, params=params, deadline=deadline, parse=self._pin
+        )
+
+    # --- The catalog as a graph (issue 18) ------------------------------------------------
+
+    async def list_catalogs(
+        self,
+        token: str,
+        *,
+        bookmark: str | None,
+        page_size: int,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Listing[Catalog]:
+        """``GET /catalogs``."""
+        params = _query(bookmark=bookmark, page_size=page_size, ad_account_id=ad_account_id)
+        return await self._send(
+            CATALOGS,
+            token,
+            params=params,
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_catalogs_json, "page"),
+        )
+
+    async def list_feeds(
+        self,
+        token: str,
+        catalog_id: str | None,
+        *,
+        bookmark: str | None,
+        page_size: int,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Listing[Feed]:
+        """``GET /catalogs/feeds?catalog_id=`` (every feed of the account without one)."""
+        params = _query(bookmark=bookmark, page_size=page_size, ad_account_id=ad_account_id)
+        params |= _given(catalog_id=catalog_id)
+        return await self._send(
+            FEEDS,
+            token,
+            params=params,
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_feeds_json, "page"),
+        )
+
+    async def get_feed(
+        self,
+        token: str,
+        feed_id: str,
+        *,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Feed:
+        """``GET /catalogs/feeds/{feed_id}``."""
+        return await self._send(
+            FEED,
+            token,
+            path={"feed_id": feed_id},
+            params=_query(ad_account_id=ad_account_id),
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_feed_json, "feed"),
+        )
+
+    async def list_product_groups(
+        self,
+        token: str,
+        *,
+        catalog_id: str | None = None,
+        feed_id: str | None = None,
+        ids: Sequence[str] | None = None,
+        bookmark: str | None,
+        page_size: int,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Listing[ProductGroup]:
+        """``GET /catalogs/product_groups?catalog_id=|feed_id=|id=`` (``id``: the ids,
+        comma-separated, as the spec's ``explode: false`` has it)."""
+        params = _query(bookmark=bookmark, page_size=page_size, ad_account_id=ad_account_id)
+        params |= _given(
+            catalog_id=catalog_id, feed_id=feed_id, id=None if ids is None else ",".join(ids)
+        )
+        return await self._send(
+            PRODUCT_GROUPS,
+            token,
+            params=params,
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_product_groups_json, "page"),
+        )
+
+    async def get_product_group(
+        self,
+        token: str,
+        product_group_id: str,
+        *,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> ProductGroup:
+        """``GET /catalogs/product_groups/{product_group_id}``."""
+        return await self._send(
+            PRODUCT_GROUP,
+            token,
+            path={"product_group_id": product_group_id},
+            params=_query(ad_account_id=ad_account_id),
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_product_group_json, "product group"),
+        )
+
+    async def get_product_counts(
+        self,
+        token: str,
+        product_group_id: str,
+        *,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> ProductCounts:
+        """``GET /catalogs/product_groups/{product_group_id}/product_counts``."""
+        return await self._send(
+            PRODUCT_COUNTS,
+            token,
+            path={"product_group_id": product_group_id},
+            params=_query(ad_account_id=ad_account_id),
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_product_counts_json, "product counts"),
+        )
+
+    async def get_available_filter_values(
+        self,
+        token: str,
+        *,
+        catalog_id: str | None = None,
+        feed_id: str | None = None,
+        country: str | None = None,
+        language: str | None = None,
+        ad_account_id: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> AvailableFilterValues:
+        """``GET /catalogs/available_filter_values?catalog_id=|feed_id=&country=&language=``."""
+        params = _query(ad_account_id=ad_account_id)
+        params |= _given(catalog_id=catalog_id, feed_id=feed_id, country=country, language=language)
+        return await self._send(
+            AVAILABLE_FILTER_VALUES,
+            token,
+            params=params,
+            deadline=deadline,
+            parse=lambda answer: self._parsed(answer, parse_filter_values_json, "filter values"),
         )

@@ -22,29 +22,41 @@ is shared by every request that reads it, and no caller can change it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType, field
 from msgspec.structs import force_setattr
 
 __all__ = [
+    "AvailableFilterValues",
     "BoardOwner",
+    "BrokenItem",
     "BrokenProduct",
+    "Catalog",
     "CatalogType",
     "CreativeAssetsMetadata",
     "CreativeAssetsProduct",
     "CreativeAssetsVisibility",
+    "Feed",
+    "FeedCredentials",
+    "FeedFormat",
+    "FeedProcessingSchedule",
+    "FeedStatus",
+    "FilterValues",
     "HotelMetadata",
     "HotelProduct",
     "ImageDetails",
     "ImageMetadata",
     "ImageSize",
+    "Listing",
     "OtherPinMedia",
     "Page",
     "Pin",
@@ -57,6 +69,10 @@ __all__ = [
     "PinMetricsWindow",
     "Product",
     "ProductAvailability",
+    "ProductCounts",
+    "ProductGroup",
+    "ProductGroupStatus",
+    "ProductGroupType",
     "RetailMetadata",
     "RetailProduct",
     "VideoMetadata",
@@ -66,10 +82,17 @@ __all__ = [
     "footprint",
     "load_page",
     "load_pin",
+    "parse_catalogs_json",
+    "parse_feed_json",
+    "parse_feeds_json",
+    "parse_filter_values_json",
     "parse_page",
     "parse_page_json",
     "parse_pin",
     "parse_pin_json",
+    "parse_product_counts_json",
+    "parse_product_group_json",
+    "parse_product_groups_json",
 ]
 
 
@@ -826,6 +849,298 @@ def _read_item(raw: Any, *, convert: bool = True) -> Product:
         except _Invalid:
             continue
     return BrokenProduct("item matches no catalog product type")
+
+
+# --- The catalog as a graph (issue 18) ---------------------------------------------------------
+#
+# Catalogs, feeds, product groups, their product counts and filter values. One struct per
+# response schema, with the fields of every vertical variant of it (each optional but the id),
+# its ``catalog_type`` saying which vertical it is: lenient as the products are, and simpler than
+# tagged unions (the schema layer can split them by ``catalog_type``). Read as Pins are: the fast
+# typed decoding first, else field by field (:func:`_struct`); a listing item that fits neither
+# is a :class:`BrokenItem` in its place.
+
+
+class FeedStatus(_Lenient):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    UNKNOWN = "UNKNOWN"
+
+
+class FeedFormat(_Lenient):
+    TSV = "TSV"
+    CSV = "CSV"
+    XML = "XML"
+    UNKNOWN = "UNKNOWN"
+
+
+class ProductGroupStatus(_Lenient):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    UNKNOWN = "UNKNOWN"
+
+
+class ProductGroupType(_Lenient):
+    """Retail's (``CatalogsProductGroupType``) and hotels' (``ALL_LISTINGS``) in one."""
+
+    MERCHANT_CREATED = "MERCHANT_CREATED"
+    ALL_PRODUCTS = "ALL_PRODUCTS"
+    BEST_DEALS = "BEST_DEALS"
+    PINNER_FAVORITES = "PINNER_FAVORITES"
+    TOP_SELLERS = "TOP_SELLERS"
+    BACK_IN_STOCK = "BACK_IN_STOCK"
+    NEW_ARRIVALS = "NEW_ARRIVALS"
+    SHOPIFY_COLLECTIONS = "SHOPIFY_COLLECTIONS"
+    I2PC = "I2PC"
+    ALL_LISTINGS = "ALL_LISTINGS"
+    UNKNOWN = "UNKNOWN"
+
+
+class Catalog(_Frozen, frozen=True):
+    """``Catalog``: one schema for every vertical."""
+
+    id: str
+    name: str | None = None
+    catalog_type: CatalogType = CatalogType.UNKNOWN
+    created_at: str | None = None  # date-time
+    updated_at: str | None = None
+
+
+class FeedCredentials(_Frozen, frozen=True):
+    """The username a feed is downloaded with. Its password is never read: what is not parsed
+    cannot be cached, logged or served."""
+
+    username: str | None = None
+
+
+class FeedProcessingSchedule(_Frozen, frozen=True):
+    time: str | None = None  # "HH:MM"
+    timezone: str | None = None
+
+
+class Feed(_Frozen, frozen=True):
+    """``catalogs_feed``: the fields of its retail, hotel and creative assets variants."""
+
+    id: str
+    catalog_type: CatalogType = CatalogType.UNKNOWN
+    catalog_id: str | None = None
+    name: str | None = None
+    created_at: str | None = None  # date-time
+    updated_at: str | None = None
+    credentials: FeedCredentials | None = None
+    default_availability: ProductAvailability | None = None
+    default_country: str | None = None
+    default_currency: str | None = None
+    default_locale: str | None = None
+    format: FeedFormat | None = None
+    location: str | None = None
+    preferred_processing_schedule: FeedProcessingSchedule | None = None
+    status: FeedStatus | None = None
+
+
+class ProductGroup(_Frozen, frozen=True):
+    """``product_group`` (``CatalogsVerticalProductGroup``): the fields of its variants. Its
+    ``filters`` are kept as the upstream sends them (JSON values) for now."""
+
+    id: str
+    catalog_type: CatalogType = CatalogType.UNKNOWN
+    catalog_id: str | None = None
+    feed_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    country: str | None = None
+    locale: str | None = None
+    created_at: int | None = None  # Unix time (the spec's examples are in milliseconds)
+    updated_at: int | None = None
+    filters: Any = None
+    is_featured: bool | None = None  # deprecated upstream
+    status: ProductGroupStatus | None = None
+    type: ProductGroupType | None = None
+
+    def __post_init__(self) -> None:
+        if self.filters is not None and not isinstance(self.filters, dict):
+            force_setattr(self, "filters", None)  # as the lenient reading has it
+
+
+class ProductCounts(_Frozen, frozen=True):
+    """``CatalogsProductGroupProductCountsVertical``: every vertical's counts (``number`` in
+    the spec, read as integers)."""
+
+    catalog_type: CatalogType = CatalogType.UNKNOWN
+    total: int | None = None
+    in_stock: int | None = None
+    out_of_stock: int | None = None
+    preorder: int | None = None
+    videos: int | None = None
+
+
+class FilterValues(_Frozen, frozen=True):
+    """The filter values maps of every vertical, in one (a key a vertical lacks is empty).
+    Enum-valued keys (availability, condition, gender, media_type) keep the strings as sent."""
+
+    ad_image_tags: tuple[str, ...] = ()
+    ad_video_tags: tuple[str, ...] = ()
+    availability: tuple[str, ...] = ()
+    brand: tuple[str, ...] = ()
+    condition: tuple[str, ...] = ()
+    custom_label_0: tuple[str, ...] = ()
+    custom_label_1: tuple[str, ...] = ()
+    custom_label_2: tuple[str, ...] = ()
+    custom_label_3: tuple[str, ...] = ()
+    custom_label_4: tuple[str, ...] = ()
+    gender: tuple[str, ...] = ()
+    google_product_category_0: tuple[str, ...] = ()
+    google_product_category_1: tuple[str, ...] = ()
+    google_product_category_2: tuple[str, ...] = ()
+    google_product_category_3: tuple[str, ...] = ()
+    google_product_category_4: tuple[str, ...] = ()
+    google_product_category_5: tuple[str, ...] = ()
+    google_product_category_6: tuple[str, ...] = ()
+    media_type: tuple[str, ...] = ()
+    product_type_0: tuple[str, ...] = ()
+    product_type_1: tuple[str, ...] = ()
+    product_type_2: tuple[str, ...] = ()
+    product_type_3: tuple[str, ...] = ()
+    product_type_4: tuple[str, ...] = ()
+
+
+class AvailableFilterValues(_Frozen, frozen=True):
+    """``catalogs_available_filter_values``."""
+
+    catalog_type: CatalogType = CatalogType.UNKNOWN
+    filter_values: FilterValues = FilterValues()
+
+
+class BrokenItem(_Frozen, frozen=True):
+    """A listing item that fits no type, kept in its place so the error has a path."""
+
+    reason: str
+
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", Catalog, Feed, ProductGroup)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[_E]):
+    """A page of catalogs, feeds or product groups."""
+
+    items: tuple[_E | BrokenItem, ...]
+    bookmark: str | None = None
+
+
+class _Split(_Frozen, frozen=True):
+    items: tuple[msgspec.Raw, ...]
+    bookmark: str | None = None
+
+
+def _json_object(value: Any) -> Any:
+    """Free-form JSON (a product group's filters): an object or nothing."""
+    return value if isinstance(value, Mapping) else None
+
+
+def _filter_values(value: Any) -> FilterValues:
+    """A filter values map, each key on its own: a key whose value is not a list of strings
+    (numbers read as strings, other items dropped) is empty."""
+    if not isinstance(value, Mapping):
+        raise _INVALID
+    kwargs = {}
+    for name in FilterValues.__struct_fields__:
+        values = value.get(name)
+        if isinstance(values, list):
+            kept = []
+            for item in values:
+                with contextlib.suppress(_Invalid):
+                    kept.append(_str(item))
+            kwargs[name] = tuple(kept)
+    return FilterValues(**kwargs)
+
+
+_ENTITY_READERS: dict[type, _Reader] = {
+    Catalog: _struct(Catalog),
+    Feed: _struct(Feed),
+    ProductGroup: _struct(ProductGroup, filters=_json_object),
+    ProductCounts: _struct(ProductCounts),
+    AvailableFilterValues: _struct(AvailableFilterValues, filter_values=_filter_values),
+}
+_ENTITY_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
+    cls: msgspec.json.Decoder(cls) for cls in _ENTITY_READERS
+}
+_FAST_LISTINGS: dict[type, msgspec.json.Decoder[Any]] = {
+    cls: msgspec.json.Decoder(tuple[cls, ...])  # type: ignore[valid-type]
+    for cls in (Catalog, Feed, ProductGroup)
+}
+_SPLIT = msgspec.json.Decoder(_Split)
+
+
+def _entity(cls: type[_T], data: bytes) -> _T:
+    """One object of ``cls`` from its JSON: fast, else leniently; ``ValueError`` if it is not
+    one (``msgspec.DecodeError`` if not JSON)."""
+    try:
+        value: _T = _ENTITY_DECODERS[cls].decode(data)
+    except msgspec.ValidationError:
+        try:
+            value = _ENTITY_READERS[cls](_ANY.decode(data))
+        except _Invalid:
+            raise ValueError(f"not a {cls.__name__}") from None
+    return value
+
+
+def _item(cls: type[_E], raw: msgspec.Raw) -> _E | BrokenItem:
+    try:
+        return _entity(cls, raw)
+    except ValueError:
+        return BrokenItem(f"item is not a {cls.__name__}")
+
+
+def _listing(cls: type[_E], data: bytes) -> Listing[_E]:
+    try:
+        split = _SPLIT.decode(data)
+    except msgspec.ValidationError:
+        raise ValueError("not a page: no 'items' list, or a bookmark not a string") from None
+    try:  # the common case: every item fits, decoded at once
+        items: tuple[_E | BrokenItem, ...] = _FAST_LISTINGS[cls].decode(
+            b"[" + b",".join(split.items) + b"]"
+        )
+    except msgspec.ValidationError:
+        items = tuple(_item(cls, raw) for raw in split.items)
+    return Listing(items, split.bookmark or None)
+
+
+def parse_catalogs_json(data: bytes) -> Listing[Catalog]:
+    """A ``GET /catalogs`` page from its JSON; ``msgspec.DecodeError`` if it is not JSON,
+    ``ValueError`` if it is not a page."""
+    return _listing(Catalog, data)
+
+
+def parse_feeds_json(data: bytes) -> Listing[Feed]:
+    """A ``GET /catalogs/feeds`` page (as :func:`parse_catalogs_json`)."""
+    return _listing(Feed, data)
+
+
+def parse_product_groups_json(data: bytes) -> Listing[ProductGroup]:
+    """A ``GET /catalogs/product_groups`` page (as :func:`parse_catalogs_json`)."""
+    return _listing(ProductGroup, data)
+
+
+def parse_feed_json(data: bytes) -> Feed:
+    """A ``GET /catalogs/feeds/{id}`` answer; ``ValueError`` if it is not a feed."""
+    return _entity(Feed, data)
+
+
+def parse_product_group_json(data: bytes) -> ProductGroup:
+    """A ``GET /catalogs/product_groups/{id}`` answer; ``ValueError`` if it is not one."""
+    return _entity(ProductGroup, data)
+
+
+def parse_product_counts_json(data: bytes) -> ProductCounts:
+    """A ``GET /catalogs/product_groups/{id}/product_counts`` answer."""
+    return _entity(ProductCounts, data)
+
+
+def parse_filter_values_json(data: bytes) -> AvailableFilterValues:
+    """A ``GET /catalogs/available_filter_values`` answer."""
+    return _entity(AvailableFilterValues, data)
 
 
 def check_readers() -> None:

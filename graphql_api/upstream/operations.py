@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "AVAILABLE_FILTER_VALUES",
+    "CATALOGS",
+    "FEED",
+    "FEEDS",
     "FREE_ROOT_FIELDS",
     "OPERATIONS",
     "PIN",
     "PRODUCTS_BY_FILTER",
+    "PRODUCT_COUNTS",
+    "PRODUCT_GROUP",
+    "PRODUCT_GROUPS",
     "PRODUCT_GROUP_PRODUCTS",
     "ROOT_FIELDS",
     "Cost",
@@ -63,9 +70,49 @@ PRODUCTS_BY_FILTER = Operation(
     idempotent=True,  # documented idempotent by Pinterest
 )
 PIN = Operation("pin", "GET", "/pins/{pin_id}", cost=Cost.ONE, idempotent=True)
+# The catalog as a graph (issue 18): the listings are pages over bookmarks, as the products are.
+CATALOGS = Operation("catalogs", "GET", "/catalogs", cost=Cost.PAGES, idempotent=True)
+FEEDS = Operation("feeds", "GET", "/catalogs/feeds", cost=Cost.PAGES, idempotent=True)
+FEED = Operation("feed", "GET", "/catalogs/feeds/{feed_id}", cost=Cost.ONE, idempotent=True)
+PRODUCT_GROUPS = Operation(
+    "product_groups", "GET", "/catalogs/product_groups", cost=Cost.PAGES, idempotent=True
+)
+PRODUCT_GROUP = Operation(
+    "product_group",
+    "GET",
+    "/catalogs/product_groups/{product_group_id}",
+    cost=Cost.ONE,
+    idempotent=True,
+)
+PRODUCT_COUNTS = Operation(
+    "product_counts",
+    "GET",
+    "/catalogs/product_groups/{product_group_id}/product_counts",
+    cost=Cost.ONE,
+    idempotent=True,
+)
+AVAILABLE_FILTER_VALUES = Operation(
+    "available_filter_values",
+    "GET",
+    "/catalogs/available_filter_values",
+    cost=Cost.ONE,
+    idempotent=True,
+)
 
 OPERATIONS: Mapping[str, Operation] = {
-    operation.name: operation for operation in (PRODUCT_GROUP_PRODUCTS, PRODUCTS_BY_FILTER, PIN)
+    operation.name: operation
+    for operation in (
+        PRODUCT_GROUP_PRODUCTS,
+        PRODUCTS_BY_FILTER,
+        PIN,
+        CATALOGS,
+        FEEDS,
+        FEED,
+        PRODUCT_GROUPS,
+        PRODUCT_GROUP,
+        PRODUCT_COUNTS,
+        AVAILABLE_FILTER_VALUES,
+    )
 }
 
 # The schema's root fields that call the upstream, and the operation each calls (``_entities``:

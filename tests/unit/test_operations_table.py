@@ -40,6 +40,15 @@ CALLS: dict[str, Call] = {
         "tok", {"catalog_type": "RETAIL"}, bookmark="bm", page_size=25
     ),
     "get_pin": lambda c: c.get_pin("tok", "7"),
+    "list_catalogs": lambda c: c.list_catalogs("tok", bookmark=None, page_size=25),
+    "list_feeds": lambda c: c.list_feeds("tok", "1", bookmark=None, page_size=25),
+    "get_feed": lambda c: c.get_feed("tok", "a/b 1"),
+    "list_product_groups": lambda c: c.list_product_groups(
+        "tok", catalog_id="1", bookmark=None, page_size=25
+    ),
+    "get_product_group": lambda c: c.get_product_group("tok", "a/b 1"),
+    "get_product_counts": lambda c: c.get_product_counts("tok", "a/b 1"),
+    "get_available_filter_values": lambda c: c.get_available_filter_values("tok", catalog_id="1"),
 }
 
 
@@ -60,7 +69,11 @@ async def test_every_request_the_client_can_send_is_in_the_table() -> None:
 
     def upstream(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json=PIN if "/pins/" in request.url.path else PAGE)
+        # A single object (a Pin, a feed, a product group, counts, values) or a page.
+        single = "/pins/" in request.url.path or not request.url.path.endswith(
+            ("/catalogs", "/feeds", "/product_groups", "/products", "_filters")
+        )
+        return httpx.Response(200, json=PIN if single else PAGE)
 
     async with build_http_client(settings(), httpx.MockTransport(upstream)) as http:
         client = PinterestClient(http, resilience())
