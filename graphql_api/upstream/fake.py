@@ -234,7 +234,8 @@ def _filter_request(body: Any) -> tuple[str, str | None]:
 
 
 class FakePinterest:
-    """The upstream's three endpoints over a fixed list of raw items (default: the demo catalog).
+    """The upstream's endpoints over a fixed list of raw items (default: the demo catalog) and the
+    catalog graph built around them (:attr:`graph`).
 
     ``requests`` holds every request received; ``calls`` counts the requests routed to each
     operation (``products_by_filter``, ``product_group_products``, ``pin``, ``catalogs``,
