@@ -6,6 +6,15 @@ the rest mix about 70% RETAIL, 15% HOTEL and 15% CREATIVE_ASSETS products (inter
 through every Pin media variant of the spec and through every ``pin_metrics`` shape seen in
 the wild. About 5% of retail items omit ``catalog_type``, as older responses do.
 All URLs are fake and never fetched. Pure: no I/O, no global state.
+
+:func:`build_graph` adds the catalog graph around those items, as ``GET /catalogs``,
+``/catalogs/feeds`` and ``/catalogs/product_groups`` return it: two catalogs of each vertical (the
+first of each holds the products, the second is a new, empty one), a feed per catalog and product
+groups described by filters. Product group ``"1"`` is the first retail catalog's ALL_PRODUCTS group:
+that catalog holds every demo item, as the product listing of group ``"1"`` always served.
+:func:`catalog_items` says which items a catalog holds; :func:`product_counts` and
+:func:`filter_values` describe a list of items as the API's product counts and available filter
+values do.
 """
 
 from __future__ import annotations
@@ -13,10 +22,19 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-__all__ = ["SEED_ITEM", "build_catalog"]
+__all__ = [
+    "SEED_ITEM",
+    "DemoGraph",
+    "build_catalog",
+    "build_graph",
+    "catalog_items",
+    "filter_values",
+    "product_counts",
+]
 
 T = TypeVar("T")
 
@@ -274,3 +292,254 @@ def build_catalog(size: int = 1200, *, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     items = [_item(rng, i) for i in range(1, size)]
     return [copy.deepcopy(SEED_ITEM), *items][:size]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoGraph:
+    """The demo's catalogs, feeds and product groups, each a raw upstream JSON object.
+
+    ``feed_catalog`` maps a feed id to its catalog's id (a retail feed does not name its catalog
+    in the API's answer); ``holds_items`` lists the ids of the catalogs that hold the demo items.
+    """
+
+    catalogs: list[dict[str, Any]]
+    feeds: list[dict[str, Any]]
+    product_groups: list[dict[str, Any]]
+    feed_catalog: dict[str, str]
+    holds_items: tuple[str, ...]
+
+
+_VERTICALS = ("RETAIL", "HOTEL", "CREATIVE_ASSETS")
+_CATALOG_NAMES = {
+    "RETAIL": ("Northwind Home & Apparel", "Marlow Outlet (new)"),
+    "HOTEL": ("Harbor Stays", "Alpine Lodges (new)"),
+    "CREATIVE_ASSETS": ("Brand Campaign Assets", "Holiday 2026 Assets (new)"),
+}
+_CATALOG_ID_BASE = 864_344_156_814_050_000
+_FEED_ID_BASE = 2_680_059_592_700
+_GROUP_ID_BASE = 443_727_193_900
+_CREATED = "2022-03-14T15:15:22Z"
+_UPDATED = "2022-03-14T15:16:34Z"
+_CREATED_MS = 1_621_350_033_000
+_UPDATED_MS = 1_622_742_155_000
+
+
+def _vertical(item: Any) -> str:
+    """An item's vertical (older retail items omit ``catalog_type``)."""
+    return str(item.get("catalog_type") or "RETAIL") if isinstance(item, dict) else ""
+
+
+def _feed(feed_id: str, catalog_id: str, vertical: str, name: str) -> dict[str, Any]:
+    slug = name.lower().split(" (")[0].replace(" & ", "-").replace(" ", "-")
+    feed: dict[str, Any] = {
+        "created_at": _CREATED,
+        "id": feed_id,
+        "updated_at": _UPDATED,
+        "catalog_type": vertical,
+        "credentials": None,
+        "default_currency": "USD" if vertical != "CREATIVE_ASSETS" else None,
+        "default_locale": "en-US",
+        "format": ("TSV", "CSV", "XML")[_VERTICALS.index(vertical)],
+        "location": f"https://feeds.example.com/{slug}.{'tsv' if vertical == 'RETAIL' else 'csv'}",
+        "name": f"{name} feed",
+        "preferred_processing_schedule": {"time": "02:59", "timezone": "Europe/London"},
+        "status": "ACTIVE",
+    }
+    if vertical == "RETAIL":
+        feed |= {"default_availability": "IN_STOCK", "default_country": "US"}
+    else:
+        feed["catalog_id"] = catalog_id
+    if vertical == "CREATIVE_ASSETS":
+        feed["default_country"] = "US"
+    return feed
+
+
+def _group(
+    group_id: str, catalog: dict[str, Any], feed_id: str, name: str, filters: dict[str, Any]
+) -> dict[str, Any]:
+    vertical = catalog["catalog_type"]
+    everything = filters == {"all_of": []}
+    group: dict[str, Any] = {
+        "catalog_id": catalog["id"],
+        "catalog_type": vertical,
+        "created_at": _CREATED_MS,
+        "description": f"{name}, in {catalog['name']}.",
+        "filters": filters,
+        "id": group_id,
+        "name": name,
+        "updated_at": _UPDATED_MS,
+    }
+    if vertical == "RETAIL":
+        group |= {
+            "country": "US",
+            "feed_id": feed_id,
+            "is_featured": everything,
+            "locale": "en-US",
+            "status": "ACTIVE",
+            "type": "ALL_PRODUCTS" if everything else "MERCHANT_CREATED",
+        }
+    elif vertical == "HOTEL":
+        group["type"] = "ALL_LISTINGS" if everything else "MERCHANT_CREATED"
+    return group
+
+
+def _ids_of(items: Sequence[dict[str, Any]], vertical: str, field: str, count: int) -> list[str]:
+    found = [
+        str(metadata[field])
+        for item in items
+        if _vertical(item) == vertical
+        and isinstance(metadata := item.get("metadata"), dict)
+        and field in metadata
+    ]
+    return found[:count]
+
+
+def _group_filters(vertical: str, items: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """``(name, filters)`` of the first catalog of ``vertical``'s product groups."""
+    everything: dict[str, Any] = {"all_of": []}
+    if vertical == "RETAIL":
+        return [
+            ("All products", everything),
+            (
+                "In stock under $50",
+                {
+                    "all_of": [
+                        {"AVAILABILITY": {"values": ["IN_STOCK"]}},
+                        {"MAX_PRICE": {"values": 50, "inclusion": True}},
+                        {"CURRENCY": {"values": "USD"}},
+                    ]
+                },
+            ),
+            ("Premium", {"all_of": [{"MIN_PRICE": {"values": 300, "inclusion": True}}]}),
+            ("Preorders", {"any_of": [{"AVAILABILITY": {"values": ["PREORDER"]}}]}),
+            (
+                "Linen and wool",
+                {"any_of": [{"TITLE_KEYWORDS": {"values": ["Linen", "Wool"]}}]},
+            ),
+            (
+                "Everything but Northwind",
+                {
+                    "all_of": [
+                        {"MIN_PRICE": {"values": 0, "inclusion": True}},
+                        {"TITLE_KEYWORDS": {"values": ["Northwind"], "negated": True}},
+                    ]
+                },
+            ),
+        ]
+    if vertical == "HOTEL":
+        return [
+            ("All listings", everything),
+            ("Lisbon and Kyoto", {"any_of": [{"TITLE_KEYWORDS": {"values": ["Lisbon", "Kyoto"]}}]}),
+            (
+                "Featured stays",
+                {"any_of": [{"HOTEL_ID": {"values": _ids_of(items, vertical, "hotel_id", 5)}}]},
+            ),
+        ]
+    featured = _ids_of(items, vertical, "creative_assets_id", 6)
+    return [
+        ("All assets", everything),
+        ("Featured assets", {"any_of": [{"CREATIVE_ASSETS_ID": {"values": featured}}]}),
+        (
+            "Other assets",
+            {"all_of": [{"CREATIVE_ASSETS_ID": {"values": featured, "negated": True}}]},
+        ),
+    ]
+
+
+def build_graph(items: Sequence[dict[str, Any]]) -> DemoGraph:
+    """The catalog graph around ``items`` (the output of :func:`build_catalog`)."""
+    catalogs: list[dict[str, Any]] = []
+    feeds: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    feed_catalog: dict[str, str] = {}
+    holds: list[str] = []
+    next_group = _GROUP_ID_BASE
+    for v, vertical in enumerate(_VERTICALS):
+        for k, name in enumerate(_CATALOG_NAMES[vertical]):
+            n = v * len(_CATALOG_NAMES[vertical]) + k + 1
+            catalog = {
+                "created_at": _CREATED,
+                "id": str(_CATALOG_ID_BASE + n),
+                "updated_at": _UPDATED,
+                "catalog_type": vertical,
+                "name": name,
+            }
+            catalogs.append(catalog)
+            feed_id = str(_FEED_ID_BASE + n)
+            feeds.append(_feed(feed_id, catalog["id"], vertical, name))
+            feed_catalog[feed_id] = catalog["id"]
+            if k > 0:  # a new catalog: a feed, no products yet, one group that selects them all
+                named: list[tuple[str, Any]] = [(_group_filters(vertical, items)[0])]
+            else:
+                holds.append(catalog["id"])
+                named = _group_filters(vertical, items)
+            for g, (group_name, filters) in enumerate(named):
+                if vertical == "RETAIL" and k == 0 and g == 0:
+                    group_id = "1"  # the whole retail catalog, as the demo always served
+                else:
+                    next_group += 1
+                    group_id = str(next_group)
+                groups.append(_group(group_id, catalog, feed_id, group_name, filters))
+    return DemoGraph(catalogs, feeds, groups, feed_catalog, tuple(holds))
+
+
+def catalog_items(
+    graph: DemoGraph, catalog: dict[str, Any], items: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The items ``catalog`` holds: the first retail catalog holds every item (the product
+    listing of group ``"1"`` serves them all), the first of the others their vertical's items,
+    the new catalogs none."""
+    if catalog["id"] not in graph.holds_items:
+        return []
+    if catalog["id"] == graph.holds_items[0]:
+        return list(items)
+    return [item for item in items if _vertical(item) == catalog["catalog_type"]]
+
+
+def _has_video(item: Any) -> bool:
+    pin = item.get("pin") if isinstance(item, dict) else None
+    media = pin.get("media") if isinstance(pin, dict) else None
+    kind = media.get("media_type") if isinstance(media, dict) else None
+    return kind in ("video", "multiple_videos", "multiple_mixed")
+
+
+def _title(item: Any) -> str:
+    pin = item.get("pin") if isinstance(item, dict) else None
+    return str(pin.get("title") or "") if isinstance(pin, dict) else ""
+
+
+def _availability(item: Any) -> Any:
+    metadata = item.get("metadata") if isinstance(item, dict) else None
+    return metadata.get("availability") if isinstance(metadata, dict) else None
+
+
+def product_counts(catalog_type: str, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``CatalogsProductGroupProductCountsVertical`` of a group whose products are ``items``."""
+    counts: dict[str, Any] = {"catalog_type": catalog_type, "total": len(items)}
+    if catalog_type != "HOTEL":
+        counts["videos"] = sum(1 for item in items if _has_video(item))
+    if catalog_type == "RETAIL":
+        for state in ("IN_STOCK", "OUT_OF_STOCK", "PREORDER"):
+            counts[state.lower()] = sum(1 for item in items if _availability(item) == state)
+    return counts
+
+
+def filter_values(catalog_type: str, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``CatalogsAvailableFilterValues`` of a catalog (or feed) that holds ``items``: the values
+    of the filter keys the demo's items carry (availability, media type, brand)."""
+    values: dict[str, list[str]] = {}
+    if catalog_type != "HOTEL":
+        kinds = {"VIDEO" if _has_video(item) else "IMAGE" for item in items}
+        values["media_type"] = sorted(kinds)
+    if catalog_type == "RETAIL":
+        states = {_availability(item) for item in items if _vertical(item) == "RETAIL"}
+        values["availability"] = sorted(str(state) for state in states if state)
+        brands = {
+            brand
+            for item in items
+            if _vertical(item) == "RETAIL"
+            for brand in _BRANDS
+            if _title(item).startswith(brand + " ")
+        }
+        values["brand"] = sorted(brands)
+    return {"catalog_type": catalog_type, "filter_values": values}

@@ -1,9 +1,17 @@
-"""``FakePinterest``: an in-process fake of the three upstream endpoints, for ``--demo`` and tests.
+"""``FakePinterest``: an in-process fake of the upstream's endpoints, for ``--demo`` and tests.
 
 Mount it with ``httpx.MockTransport(fake.handler)`` under a base URL ending in ``/v5``. It speaks
 the upstream's wire format: bearer auth, ``page_size``/``bookmark`` pagination with opaque
 bookmarks, product group and filter listings, ``GET /pins/{id}``, and the upstream's error bodies
 ``{"code", "message"}``. It never raises: every request gets a JSON response.
+
+It also serves the catalog graph of :func:`~graphql_api.upstream.demo_catalog.build_graph`:
+``GET /catalogs``, ``/catalogs/feeds`` (``?catalog_id=``), ``/catalogs/feeds/{id}``,
+``/catalogs/product_groups`` (``?catalog_id=``, ``feed_id=``, ``id=``: combined, all must hold),
+``/catalogs/product_groups/{id}``, ``.../{id}/product_counts`` and
+``/catalogs/available_filter_values``. A graph group's products are the items its catalog holds
+that its filters select; groups ``"1"`` to ``"100"`` list the items at multiples of their number
+(group ``"1"``, the first retail catalog's ALL_PRODUCTS group, is the whole demo catalog).
 
 Bookmarks are ``base64url(JSON {"v": 1, "o": offset, "n": page_size, "l": listing})`` without
 padding, where ``listing`` is a short hash of what is listed (the product group, or the filter
@@ -24,7 +32,14 @@ from urllib.parse import unquote
 import httpx
 import orjson
 
-from graphql_api.upstream.demo_catalog import build_catalog
+from graphql_api.upstream.demo_catalog import (
+    DemoGraph,
+    build_catalog,
+    build_graph,
+    catalog_items,
+    filter_values,
+    product_counts,
+)
 
 __all__ = ["FakePinterest", "asgi_app", "caller_mark"]
 
@@ -35,6 +50,13 @@ _ROUTES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("product_group_products", "GET", re.compile(r"/catalogs/product_groups/([^/]*)/products$")),
     ("products_by_filter", "POST", re.compile(r"/catalogs/products/get_by_product_group_filters$")),
     ("pin", "GET", re.compile(r"/pins/([^/]*)$")),
+    ("catalogs", "GET", re.compile(r"/catalogs$")),
+    ("feeds", "GET", re.compile(r"/catalogs/feeds$")),
+    ("feed", "GET", re.compile(r"/catalogs/feeds/([^/]*)$")),
+    ("product_groups", "GET", re.compile(r"/catalogs/product_groups$")),
+    ("product_counts", "GET", re.compile(r"/catalogs/product_groups/([^/]*)/product_counts$")),
+    ("product_group", "GET", re.compile(r"/catalogs/product_groups/([^/]*)$")),
+    ("available_filter_values", "GET", re.compile(r"/catalogs/available_filter_values$")),
 )
 _CATALOG_TYPES = frozenset({"RETAIL", "HOTEL", "CREATIVE_ASSETS"})
 _FEED_KEYS = frozenset({"feed_id", "filters"})
@@ -49,6 +71,9 @@ _STRING_KEYS = {  # filter key -> metadata field, matched against the criterion'
 }
 _PRICE_KEYS = frozenset({"MIN_PRICE", "MAX_PRICE"})
 _NO_CATALOG = (409, 4182, "Can't acccess this feature without an existing catalog.")
+_NO_FEED = (404, 4161, "Sorry! We could not find your catalogs feed.")
+_NO_GROUP = (404, 4180, "Sorry! We could not find your catalogs product group.")
+_NO_CATALOG_ID = (404, 404, "Sorry! We could not find your catalog.")
 _BAD_FILTERS = (
     409,
     4183,
@@ -209,10 +234,13 @@ def _filter_request(body: Any) -> tuple[str, str | None]:
 
 
 class FakePinterest:
-    """The upstream's three endpoints over a fixed list of raw items (default: the demo catalog).
+    """The upstream's endpoints over a fixed list of raw items (default: the demo catalog) and the
+    catalog graph built around them (:attr:`graph`).
 
     ``requests`` holds every request received; ``calls`` counts the requests routed to each
-    operation (``products_by_filter``, ``product_group_products``, ``pin``), failed ones included.
+    operation (``products_by_filter``, ``product_group_products``, ``pin``, ``catalogs``,
+    ``feeds``, ``feed``, ``product_groups``, ``product_group``, ``product_counts``,
+    ``available_filter_values``), failed ones included.
     ``rate_limits`` maps a token to the headers every answer to it carries (``X-RateLimit-*``,
     say; tests change them between requests); other tokens get none.
     """
@@ -235,6 +263,31 @@ class FakePinterest:
         self.calls: Counter[str] = Counter()
         pins = (item.get("pin") for item in self.items if isinstance(item, dict))
         self._pins = {str(pin["id"]): pin for pin in pins if isinstance(pin, dict) and "id" in pin}
+        self._graph: DemoGraph | None = None
+        self._group_items: dict[str, list[Item]] = {}
+
+    @property
+    def graph(self) -> DemoGraph:
+        """The catalog graph around :attr:`items`, built on first use."""
+        if self._graph is None:
+            self._graph = build_graph(self.items)
+        return self._graph
+
+    def group_products(self, group: Item) -> list[Item]:
+        """The items a product group of :attr:`graph` holds: those its catalog holds that its
+        filters select."""
+        products = self._group_items.get(group["id"])
+        if products is None:
+            catalog = next(c for c in self.graph.catalogs if c["id"] == group["catalog_id"])
+            combine, criteria = _parse_filters(group["filters"])
+            products = [
+                item
+                for item in catalog_items(self.graph, catalog, self.items)
+                if isinstance(item, dict)
+                and combine(_criterion_matches(key, criterion, item) for key, criterion in criteria)
+            ]
+            self._group_items[group["id"]] = products
+        return products
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         """The ``httpx.MockTransport`` handler: answer one request, never raise."""
@@ -268,6 +321,8 @@ class FakePinterest:
         if ad_account_id is not None and not _DIGITS.fullmatch(ad_account_id):
             raise _pattern_error("ad_account_id", ad_account_id)
         metrics = params.get("pin_metrics") == "true"
+        if operation not in ("pin", "product_group_products", "products_by_filter"):
+            return self._graph_answer(operation, match, params)
         if operation == "pin":
             pin_id = unquote(match.group(1))
             if not _DIGITS.fullmatch(pin_id):
@@ -280,16 +335,88 @@ class FakePinterest:
             listing, items = self._group(unquote(match.group(1)))
         else:
             listing, items = self._filtered(request.content)
-        bookmark = params.get("bookmark")
-        offset = _decode_bookmark(bookmark, page_size, listing, len(items)) if bookmark else 0
-        end = offset + page_size
-        return _json(
-            200,
-            {
-                "items": [_item_out(item, metrics, mark) for item in items[offset:end]],
-                "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
-            },
-        )
+        return _page(items, params, page_size, listing, lambda i: _item_out(i, metrics, mark))
+
+    def _graph_answer(
+        self, operation: str, match: re.Match[str], params: httpx.QueryParams
+    ) -> httpx.Response:
+        """The answer of one of the catalog graph's endpoints."""
+        graph = self.graph
+        if operation in ("feed", "product_group", "product_counts"):
+            name = "feed_id" if operation == "feed" else "product_group_id"
+            entity_id = unquote(match.group(1))
+            if not _DIGITS.fullmatch(entity_id):
+                raise _pattern_error(name, entity_id)
+            if operation == "feed":
+                return _json(200, self._feed(entity_id))
+            group = self._product_group(entity_id)
+            if operation == "product_group":
+                return _json(200, group)
+            return _json(200, product_counts(group["catalog_type"], self.group_products(group)))
+        if operation == "available_filter_values":
+            return _json(200, self._filter_values(params))
+        page_size = _page_size(params)
+        catalog_id = _digits_param(params, "catalog_id")
+        if operation == "catalogs":
+            return _page(graph.catalogs, params, page_size, _listing_id(["catalogs"]))
+        if operation == "feeds":
+            feeds = [
+                feed
+                for feed in graph.feeds
+                if catalog_id is None or graph.feed_catalog[feed["id"]] == catalog_id
+            ]
+            return _page(feeds, params, page_size, _listing_id(["feeds", catalog_id]))
+        feed_id = _digits_param(params, "feed_id")
+        if feed_id is not None:
+            self._feed(feed_id)
+        ids = _ids_param(params)
+        groups = [
+            group
+            for group in graph.product_groups
+            if (catalog_id is None or group["catalog_id"] == catalog_id)
+            and (feed_id is None or self._group_feed(group) == feed_id)
+            and (ids is None or group["id"] in ids)
+        ]
+        identity = ["product_groups", catalog_id, feed_id, sorted(ids) if ids else None]
+        return _page(groups, params, page_size, _listing_id(identity))
+
+    def _feed(self, feed_id: str) -> Item:
+        feed = next((feed for feed in self.graph.feeds if feed["id"] == feed_id), None)
+        if feed is None:
+            raise _Reject(*_NO_FEED)
+        return feed
+
+    def _product_group(self, group_id: str) -> Item:
+        groups = self.graph.product_groups
+        group = next((group for group in groups if group["id"] == group_id), None)
+        if group is None:
+            raise _Reject(*_NO_GROUP)
+        return group
+
+    def _group_feed(self, group: Item) -> str:
+        """A group's feed: named by retail groups, the catalog's (only) feed for the others."""
+        if "feed_id" in group:
+            return str(group["feed_id"])
+        graph = self.graph
+        return next(f for f, c in graph.feed_catalog.items() if c == group["catalog_id"])
+
+    def _filter_values(self, params: httpx.QueryParams) -> Item:
+        catalog_id = _digits_param(params, "catalog_id")
+        if catalog_id is None:
+            raise _Reject(400, 1, "Parameter 'catalog_id' is required.")
+        for name, allowed in (("country", _COUNTRY), ("language", _LANGUAGE)):
+            value = params.get(name)
+            if value is not None and not allowed.fullmatch(value):
+                raise _Reject(400, 1, f"'{name}' value '{value}' is not valid.")
+        graph = self.graph
+        catalog = next((c for c in graph.catalogs if c["id"] == catalog_id), None)
+        if catalog is None:
+            raise _Reject(*_NO_CATALOG_ID)
+        feed_id = _digits_param(params, "feed_id")
+        if feed_id is not None and graph.feed_catalog.get(feed_id) != catalog_id:
+            raise _Reject(*_NO_FEED)
+        items = catalog_items(graph, catalog, self.items)
+        return filter_values(catalog["catalog_type"], items)
 
     def _authenticate(self, request: httpx.Request) -> str:
         header: str = request.headers.get("Authorization", "")
@@ -301,13 +428,17 @@ class FakePinterest:
         return token
 
     def _group(self, group_id: str) -> tuple[str, list[Item]]:
-        """Group 1 is the whole catalog, group ``n`` in 2..100 the items at multiples of ``n``."""
+        """Group 1 is the whole catalog, group ``n`` in 2..100 the items at multiples of ``n``;
+        the other groups of :attr:`graph` the items they select."""
         if not _DIGITS.fullmatch(group_id):
             raise _pattern_error("product_group_id", group_id)
         n = int(group_id)
-        if not 1 <= n <= 100:
+        if 1 <= n <= 100:
+            return _listing_id(["group", n]), self.items[::n]
+        group = next((g for g in self.graph.product_groups if g["id"] == group_id), None)
+        if group is None:
             raise _Reject(404, 4180, "Product group not found.")
-        return _listing_id(["group", n]), self.items[::n]
+        return _listing_id(["group", group_id]), self.group_products(group)
 
     def _filtered(self, content: bytes) -> tuple[str, list[Item]]:
         try:
@@ -328,6 +459,49 @@ class FakePinterest:
             and combine(_criterion_matches(key, criterion, item) for key, criterion in criteria)
         ]
         return _listing_id(["filter", body]), items
+
+
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_LANGUAGE = re.compile(r"[a-z]{2}(-[A-Z]{2}|-419)?")
+
+
+def _digits_param(params: httpx.QueryParams, name: str) -> str | None:
+    value: str | None = params.get(name)
+    if value is not None and not _DIGITS.fullmatch(value):
+        raise _pattern_error(name, value)
+    return value
+
+
+def _ids_param(params: httpx.QueryParams) -> set[str] | None:
+    """The ``id`` query parameter: a comma-separated list of 1 to 1000 product group ids."""
+    raw = params.get("id")
+    if raw is None:
+        return None
+    ids = raw.split(",")
+    if not 1 <= len(ids) <= 1000 or not all(_DIGITS.fullmatch(i) for i in ids):
+        raise _Reject(400, 1, f"'id' value '{raw}' must be a comma-separated list of integers.")
+    return set(ids)
+
+
+def _page(
+    items: list[Item],
+    params: httpx.QueryParams,
+    page_size: int,
+    listing: str,
+    out: Callable[[Item], Item] | None = None,
+) -> httpx.Response:
+    """One page ``{items, bookmark}`` of ``items``, from the request's ``bookmark``."""
+    bookmark = params.get("bookmark")
+    offset = _decode_bookmark(bookmark, page_size, listing, len(items)) if bookmark else 0
+    end = offset + page_size
+    page = items[offset:end]
+    return _json(
+        200,
+        {
+            "items": page if out is None else [out(item) for item in page],
+            "bookmark": _encode_bookmark(end, page_size, listing) if end < len(items) else None,
+        },
+    )
 
 
 def caller_mark(token: str) -> str:
