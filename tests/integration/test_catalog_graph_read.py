@@ -53,14 +53,21 @@ async def test_the_whole_demo_graph_reads_into_the_models() -> None:
         feeds: list[m.Feed] = []
         groups: list[m.ProductGroup] = []
         for catalog in catalogs:
-            feeds += await _walk(
-                lambda b, c=catalog.id: client.list_feeds(TOKEN, c, bookmark=b, page_size=1)
-            )
-            groups += await _walk(
-                lambda b, c=catalog.id: client.list_product_groups(
-                    TOKEN, catalog_id=c, bookmark=b, page_size=2
+
+            def feed_page(
+                bookmark: str | None, c: str = catalog.id
+            ) -> Awaitable[m.Listing[m.Feed]]:
+                return client.list_feeds(TOKEN, c, bookmark=bookmark, page_size=1)
+
+            def group_page(
+                bookmark: str | None, c: str = catalog.id
+            ) -> Awaitable[m.Listing[m.ProductGroup]]:
+                return client.list_product_groups(
+                    TOKEN, catalog_id=c, bookmark=bookmark, page_size=2
                 )
-            )
+
+            feeds += await _walk(feed_page)
+            groups += await _walk(group_page)
             values = await client.get_available_filter_values(TOKEN, catalog_id=catalog.id)
             assert values.catalog_type is catalog.catalog_type
         assert sorted(f.id for f in feeds) == sorted(_ids(graph.feeds))
