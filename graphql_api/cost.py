@@ -12,15 +12,18 @@ the built schema. The rules (docs/cost.md, "Estimate", has worked examples):
 - A list field counts its items: the size its ``@listSize`` gives (the largest of its slicing
   arguments, each from a literal, a variable or the argument's default; a null reads as the
   default, as the resolvers do; else its ``assumedSize``), the size of the field above it when
-  that one names it in ``sizedFields``, or for ``_entities`` the number of representations;
+  that one names it in ``sizedFields``, or the number of values of the list argument it is
+  counted by (``_entities``: its representations; a field's ``counted_by``: e.g. its ids);
   any other list counts 1 (a schema test keeps every weight away from below such lists).
 - A connection (a field whose ``@listSize`` has ``sizedFields``) weighs its ``@cost`` per
   upstream page its slice spans, ``ceil(max(size, 1) / page size)``, one more with ``after``
   (a resumed slice can cross a page boundary): the one extension to the spec, whose weights are
-  constants.
-- Fields merged under one response key count once (the heaviest: merged fields have the same
-  arguments), aliased copies each. A fragment on a type counts for that type only: an abstract
-  selection costs as much as its costliest concrete type.
+  constants. Below the root as at it: a connection of each item of a page weighs its pages
+  once an item (``Catalog.productGroups``: one listing a catalog).
+- Fields merged under one response key count once, with the selections of every copy merged
+  below them (merged fields have the same arguments), aliased copies each. A fragment on a
+  type counts for that type only: an abstract selection costs as much as its costliest
+  concrete type.
 
 The walk is linear in the document: each selection set's figures are computed once and
 remembered (:class:`graphql_api.limits.BottomUp`), however often fragments spread it. What does
@@ -68,12 +71,15 @@ from graphql_api.upstream import operations
 from graphql_api.upstream.operations import Operation
 
 __all__ = [
+    "COUNTED_BY",
     "ENTITIES",
     "FREE",
     "MAX_COST",
     "Estimator",
     "FieldCost",
     "Plan",
+    "batch_directives",
+    "counted_by",
     "entity_directives",
     "field_directives",
 ]
@@ -99,10 +105,34 @@ def field_directives(operation: Operation) -> list[object]:
     return [Cost(weight=_WEIGHT)]
 
 
+def batch_directives(operation: Operation, max_size: int) -> list[object]:
+    """The cost directives of a root field that looks up a list of items by id, ``operation``
+    fetching them in batches: at most one upstream request an item, and at most ``max_size``
+    items (the field refuses more), which a router assumes. The estimate counts the ids given
+    (:func:`counted_by`)."""
+    size = ListSize(
+        assumed_size=max_size,
+        slicing_arguments=UNSET,
+        sized_fields=UNSET,
+        require_one_slicing_argument=UNSET,
+    )
+    return [Cost(weight=_WEIGHT), size]
+
+
+COUNTED_BY = "graphql_api.cost.counted_by"  # a field's metadata key (see counted_by)
+
+
+def counted_by(argument: str) -> dict[str, str]:
+    """The metadata of a list field with one item for each value of its list ``argument``
+    (``strawberry.field(metadata=...)``): the estimate counts them, as it counts the
+    representations of ``_entities``."""
+    return {COUNTED_BY: argument}
+
+
 def entity_directives(operation: Operation) -> list[object]:
     """The cost directive of an entity type resolved with ``operation``: a router charges one
-    upstream request for each entity it fetches from this subgraph."""
-    assert operation.cost is operations.Cost.ONE, operation
+    upstream request for each entity it fetches from this subgraph (a listing's entity: its
+    first page, where one page holds the caller's catalogs)."""
     return [Cost(weight=_WEIGHT)]
 
 
@@ -121,7 +151,9 @@ class FieldCost:
     assumed_size: int | None
     sized_fields: frozenset[str]  # a connection's lists that its size sizes
     after: int | None  # a connection's ``after``: 1 if its default is a cursor (None: none)
-    entities: bool  # ``Query._entities``
+    # The list argument with one value an item (``_entities``' representations, or the
+    # field's ``counted_by``), else None.
+    counted_by: str | None
 
     @property
     def weight(self) -> int:
@@ -171,14 +203,14 @@ def _read(
             sized_fields = frozenset(size.sized_fields)
             after = int(_default(field, "after") is not None) if "after" in field.args else None
     unwrapped = field.type.of_type if is_non_null_type(field.type) else field.type
+    counted: str | None = None
+    if parent is schema.query_type and name == ENTITIES:
+        counted = "representations"
+    else:
+        metadata = getattr(strawberry_definition(field), "metadata", None) or {}
+        counted = metadata.get(COUNTED_BY)
     return FieldCost(
-        weights,
-        is_list_type(unwrapped),
-        slicing,
-        assumed,
-        sized_fields,
-        after,
-        entities=parent is schema.query_type and name == ENTITIES,
+        weights, is_list_type(unwrapped), slicing, assumed, sized_fields, after, counted
     )
 
 
@@ -373,6 +405,9 @@ class _Program:
         return Plan(None, steps)
 
 
+Figures = dict[str, dict[str, "_Entry"]]  # by concrete type, by response key (weightless: none)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     """One response key of a selection set, for one concrete type."""
@@ -381,9 +416,11 @@ class _Entry:
     is_list: bool
     count: Expr  # its items (1 unless a list), unless the field above sizes it
     item: Expr  # the weight of one item, with the selections below it
-
-
-Figures = dict[str, dict[str, _Entry]]  # by concrete type, by response key (weightless: none)
+    # What ``item`` is computed from, to compute it again when a copy merges in.
+    field: FieldCost
+    size: Expr | None
+    after: Expr
+    below: Figures
 
 
 class Estimator:
@@ -498,13 +535,28 @@ class _Walk(BottomUp[Figures]):
         return figures
 
     def _merge(self, entries: dict[str, _Entry], key: str, entry: _Entry) -> None:
-        """Fields under one response key run once: the heaviest counts."""
+        """Fields under one response key run once, with the selections of every copy: their
+        figures below merge (their arguments are the same: validation)."""
         known = entries.get(key)
-        if known is not None:
+        if known is not None and known is not entry:
             program = self._program
-            count, item = program.max(known.count, entry.count), program.max(known.item, entry.item)
-            entry = _Entry(entry.name, entry.is_list, count, item)
+            count = program.max(known.count, entry.count)
+            below, item = known.below, known.item
+            if entry.below is not below:
+                below = self._merged(known.below, entry.below)
+                item = self._item(known.field, known.size, known.after, below)
+            entry = _Entry(
+                entry.name, entry.is_list, count, item, known.field, known.size, known.after, below
+            )
         entries[key] = entry
+
+    def _merged(self, a: Figures, b: Figures) -> Figures:
+        merged: Figures = {type_: dict(entries) for type_, entries in a.items()}
+        for type_, entries in b.items():
+            into = merged.setdefault(type_, {})
+            for key, entry in entries.items():
+                self._merge(into, key, entry)
+        return merged
 
     def weigh(self, entries: dict[str, _Entry], size: Expr | None, sized: frozenset[str]) -> Expr:
         """The weight of one concrete type's entries, ``size`` items for the ``sized`` lists."""
@@ -522,25 +574,31 @@ class _Walk(BottomUp[Figures]):
         below = self._of(node) if node.selection_set is not None else {}
         if field.weight == 0 and not any(below.values()):  # nothing here or below weighs
             return None
-        program = self._program
         size = self._size(field, node) if field.sized else None
         after = self._after(field, node) if field.sized_fields else 0
+        item = self._item(field, size, after, below)
+        if isinstance(item, int) and item == 0:
+            return None
+        count: Expr = 1
+        if field.is_list and field.counted_by is not None:
+            count = self._length(node, field.counted_by)
+        elif field.is_list and size is not None and not field.sized_fields:
+            count = size
+        return _Entry(node.name.value, field.is_list, count, item, field, size, after, below)
+
+    def _item(self, field: FieldCost, size: Expr | None, after: Expr, below: Figures) -> Expr:
+        """The weight of one item of a field: of its costliest concrete type, its own weight
+        (a connection's: per page) and the selections below it."""
+        program = self._program
         item: Expr = 0
-        for type_name, weight in field.weights:  # an item of the costliest concrete type
+        for type_name, weight in field.weights:
             own: Expr = weight
             if field.sized_fields:  # a connection: its weight per upstream page
                 own = program.pages(weight, 1 if size is None else size, after)
             entries = below.get(type_name, {}) if type_name is not None else {}
             body = self.weigh(entries, size, field.sized_fields)
             item = program.max(item, program.add(own, body))
-        if isinstance(item, int) and item == 0:
-            return None
-        count: Expr = 1
-        if field.is_list and field.entities:
-            count = self._representations(node)
-        elif field.is_list and size is not None and not field.sized_fields:
-            count = size
-        return _Entry(node.name.value, field.is_list, count, item)
+        return item
 
     def _arguments(self, node: FieldNode) -> dict[str, ValueNode]:
         return {argument.name.value: argument.value for argument in node.arguments or ()}
@@ -576,8 +634,9 @@ class _Walk(BottomUp[Figures]):
             return fallback
         return 0 if isinstance(value, NullValueNode) else 1
 
-    def _representations(self, node: FieldNode) -> Expr:
-        value = self._arguments(node).get("representations")
+    def _length(self, node: FieldNode, argument: str) -> Expr:
+        """How many values the list ``argument`` has (one not in a list: coerced to one)."""
+        value = self._arguments(node).get(argument)
         if isinstance(value, VariableNode):
             return self._program.leaf("length", value.name.value, 0)
         if isinstance(value, ListValueNode):

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from graphql_api.errors import BadUserInput
 from graphql_api.internals import graphql_schema
-from graphql_api.schema import inputs, types
+from graphql_api.schema import graph, inputs, types
 from graphql_api.schema.resolvers import Query
 from graphql_api.schema.types import (
     CreativeAssetsProduct,
@@ -41,13 +41,18 @@ class _Schema(Schema):
                 or representation.get("__typename") not in _ENTITIES
                 or "id" not in representation
             ):
-                results.append(BadUserInput(f"Representation {index} is not a Pin with an id."))
+                results.append(
+                    BadUserInput(
+                        f"Representation {index} is not an entity of this subgraph with an id "
+                        f"({', '.join(sorted(_ENTITIES))})."
+                    )
+                )
                 continue
             results.extend(super().entities_resolver(info, [representation]))
         return results
 
 
-_ENTITIES = frozenset({"Pin"})
+_ENTITIES = frozenset({"Catalog", "Pin", "ProductGroup"})
 
 
 def build_schema() -> Schema:
@@ -64,8 +69,12 @@ def build_schema() -> Schema:
             PinMediaWithVideos,
             PinMediaWithImageAndVideo,
             OtherPinMedia,
+            graph.Catalog,
+            graph.ProductGroup,
         ],
-        config=StrawberryConfig(scalar_map={**types.SCALARS, **inputs.SCALARS}),
+        config=StrawberryConfig(
+            scalar_map={**types.SCALARS, **inputs.SCALARS, **graph.SCALARS}
+        ),
     )
     types.check_models(graphql_schema(built))
     return built

@@ -1,5 +1,6 @@
 """The per-request context: the request's inputs (the service, the caller's upstream token, the
-request's deadline and limits: fixed), its Pin loader, and one collector of what it produced
+request's deadline and limits: fixed), its loaders (Pins, product groups, catalogs), and one
+collector of what it produced
 (partial errors, the cache entries used and how stale, the compiled plan's selections)."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from graphql_api.internals import raw_info
 from graphql_api.schema.ids import check_id
 from graphql_api.schema.selection import selects
 from graphql_api.service import CatalogService
-from graphql_api.upstream.models import Pin
+from graphql_api.upstream.models import Catalog, Pin, ProductGroup
 from graphql_api.upstream.resilience import Deadline
 
 __all__ = ["Collector", "Context", "Inputs", "bearer_token"]
@@ -162,5 +163,71 @@ class Context(BaseContext):
                     return error
                 self.collector.used((lookup,))
                 return lookup.value
+
+        return await asyncio.gather(*(one(*key) for key in keys))
+
+    # Entity keys: (id, the ad account it is read as).
+    def load_product_group(
+        self, product_group_id: str, *, ad_account_id: str | None = None
+    ) -> Awaitable[ProductGroup]:
+        """One product group for the caller (``NOT_FOUND`` if none): the lookups of one
+        request tick are one batch (``service.product_groups_by_id``: one upstream request for
+        many ids). A future, as :meth:`load_pin`'s; a bad id is ``BAD_USER_INPUT`` here."""
+        return self._product_groups.load((check_id(product_group_id, "id"), ad_account_id))
+
+    def load_catalog(
+        self, catalog_id: str, *, ad_account_id: str | None = None
+    ) -> Awaitable[Catalog]:
+        """One catalog for the caller (``NOT_FOUND`` if none), from its ``GET /catalogs``
+        pages (``service.catalog``); the lookups of one request are deduplicated."""
+        return self._catalogs.load((check_id(catalog_id, "id"), ad_account_id))
+
+    @cached_property
+    def _product_groups(self) -> DataLoader[tuple[str, str | None], ProductGroup]:
+        return DataLoader(load_fn=self._fetch_product_groups)
+
+    @cached_property
+    def _catalogs(self) -> DataLoader[tuple[str, str | None], Catalog]:
+        return DataLoader(load_fn=self._fetch_catalogs)
+
+    async def _fetch_product_groups(
+        self, keys: list[tuple[str, str | None]]
+    ) -> list[ProductGroup | BaseException]:
+        """One batch per ad account (usually one), each product group or its error."""
+        accounts: dict[str | None, list[str]] = {}
+        for product_group_id, ad_account_id in keys:
+            accounts.setdefault(ad_account_id, []).append(product_group_id)
+        found: dict[tuple[str, str | None], ProductGroup | BaseException] = {}
+
+        async def batch(ad_account_id: str | None, ids: list[str]) -> None:
+            try:
+                results = await self.service.product_groups_by_id(
+                    self.token, ids, ad_account_id=ad_account_id, deadline=self.deadline
+                )
+            except APIError as error:  # the batch failed: each of its groups with the error
+                found.update(((one, ad_account_id), error) for one in ids)
+                return
+            for one, result in zip(ids, results, strict=True):
+                if isinstance(result, Lookup):
+                    self.collector.used((result,))
+                    found[one, ad_account_id] = result.value
+                else:
+                    found[one, ad_account_id] = result
+
+        await asyncio.gather(*(batch(account, ids) for account, ids in accounts.items()))
+        return [found[key] for key in keys]
+
+    async def _fetch_catalogs(
+        self, keys: list[tuple[str, str | None]]
+    ) -> list[Catalog | BaseException]:
+        async def one(catalog_id: str, ad_account_id: str | None) -> Catalog | BaseException:
+            try:
+                lookup = await self.service.catalog(
+                    self.token, catalog_id, ad_account_id=ad_account_id, deadline=self.deadline
+                )
+            except APIError as error:
+                return error
+            self.collector.used((lookup,))
+            return lookup.value
 
         return await asyncio.gather(*(one(*key) for key in keys))

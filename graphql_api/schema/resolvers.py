@@ -2,84 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Any
 
 import strawberry
-from strawberry.relay import PageInfo
-from strawberry.types import Info
 
-from graphql_api.cost import field_directives
-from graphql_api.internals import raw_info
-from graphql_api.pagination import check_first, decode_cursor, encode_cursor
-from graphql_api.schema.connections import CatalogProductConnection, CatalogProductEdge
-from graphql_api.schema.context import Context
-from graphql_api.schema.ids import AD_ACCOUNT_ID_DIGITS, check_id
+from graphql_api.cost import batch_directives, counted_by, field_directives
+from graphql_api.errors import BadUserInput
+from graphql_api.schema.connections import CatalogProductConnection
+from graphql_api.schema.graph import CATALOG_LISTING, CatalogConnection, Feed, ProductGroup
+from graphql_api.schema.ids import check_id
 from graphql_api.schema.inputs import ProductsByFilterInput, to_request_body
+from graphql_api.schema.listings import (
+    DEFAULT_FIRST,
+    PRODUCTS,
+    AppInfo,
+    connection,
+)
+from graphql_api.schema.listings import ad_account as _ad_account
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
-from graphql_api.upstream.operations import PIN, PRODUCT_GROUP_PRODUCTS, PRODUCTS_BY_FILTER
+from graphql_api.upstream.operations import (
+    CATALOGS,
+    FEED,
+    PIN,
+    PRODUCT_GROUP,
+    PRODUCT_GROUP_PRODUCTS,
+    PRODUCT_GROUPS,
+    PRODUCTS_BY_FILTER,
+)
 
-__all__ = ["Query"]
+__all__ = ["MAX_IDS", "Query"]
 
-DEFAULT_FIRST = 25
-AppInfo = Info[Context, None]
-
-
-def _ad_account(ad_account_id: strawberry.ID | None) -> str | None:
-    """The ad account to act as: none when unset or null, else a checked id."""
-    if ad_account_id is None or ad_account_id is strawberry.UNSET:
-        return None
-    return check_id(ad_account_id, "adAccountId", digits=AD_ACCOUNT_ID_DIGITS)
-
-
-async def _connection(
-    info: AppInfo, listing: Listing, first: int | None, after: str | None
-) -> CatalogProductConnection:
-    ctx = info.context
-    service = ctx.service
-    count = check_first(first, default=DEFAULT_FIRST, maximum=ctx.max_first)
-    position = None
-    if after is not None and after is not strawberry.UNSET:
-        position = decode_cursor(after, query=listing.key, page_size=service.page_size)
-    token = ctx.token
-    result = await service.products(
-        token,
-        listing,
-        first=count,
-        after=position,
-        pin_metrics=ctx.selects(info, "pinMetrics"),
-        deadline=ctx.deadline,
-    )
-    ctx.collector.used(result.sources)
-    if result.error is not None:
-        ctx.collector.partial_error(result.error, raw_info(info).path.as_list())
-    items = result.items
-
-    def cursor(index: int) -> str:
-        return encode_cursor(items[index][1], query=listing.key, page_size=service.page_size)
-
-    # Edges only when the operation selects them, their cursors only when it selects those
-    # (encoding is most of a page's cost).
-    edges = []
-    if ctx.selects(info, "edges"):
-        every_cursor = ctx.selects(info, "cursor")
-        edges = [
-            CatalogProductEdge(
-                cursor=cursor(index) if every_cursor else "",
-                node=product,  # type: ignore[arg-type]  # the model is the type's source
-            )
-            for index, (product, _) in enumerate(items)
-        ]
-    return CatalogProductConnection(
-        edges=edges,
-        nodes=[product for product, _ in items],  # type: ignore[misc]  # models are the sources
-        page_info=PageInfo(
-            has_next_page=result.has_next_page,
-            has_previous_page=result.has_previous_page,
-            start_cursor=cursor(0) if items else None,
-            end_cursor=cursor(-1) if items else None,
-        ),
-    )
+MAX_IDS = 100  # ids one productGroups(ids) may name (its @listSize for a router)
+AdAccount = Annotated[
+    strawberry.ID | None, strawberry.argument(description="Act as the owner of this ad account.")
+]
 
 
 # Each root field declares the upstream requests of the operation it calls (@cost, @listSize:
@@ -110,7 +68,8 @@ class Query:
             product_group_id=check_id(product_group_id, "productGroupId"),
             ad_account_id=_ad_account(ad_account_id),
         )
-        return await _connection(info, listing, first, after)
+        result: CatalogProductConnection = await connection(info, listing, first, after, PRODUCTS)
+        return result
 
     @strawberry.field(
         description="Products that match a product group filter.",
@@ -136,7 +95,8 @@ class Query:
             body=to_request_body(filter),
             ad_account_id=_ad_account(ad_account_id),
         )
-        return await _connection(info, listing, first, after)
+        result: CatalogProductConnection = await connection(info, listing, first, after, PRODUCTS)
+        return result
 
     @strawberry.field(
         description="One Pin, by id (null with a NOT_FOUND error if none).",
@@ -147,3 +107,84 @@ class Query:
             str(id), pin_metrics=info.context.selects(info, "pinMetrics")
         )
         return pin  # type: ignore[return-value]  # the model is the type's source
+
+    # --- The catalog as a graph (issue 18) --------------------------------------------------
+
+    @strawberry.field(
+        description="The caller's catalogs (or the ad account's).",
+        directives=field_directives(CATALOGS),
+    )
+    async def catalogs(
+        self,
+        info: AppInfo,
+        first: Annotated[
+            int | None, strawberry.argument(description="How many catalogs (0..maxFirst).")
+        ] = DEFAULT_FIRST,
+        after: Annotated[
+            str | None, strawberry.argument(description="An endCursor or edge cursor.")
+        ] = strawberry.UNSET,
+        ad_account_id: AdAccount = strawberry.UNSET,
+    ) -> CatalogConnection:
+        listing = Listing(CATALOGS.name, ad_account_id=_ad_account(ad_account_id))
+        result: CatalogConnection = await connection(info, listing, first, after, CATALOG_LISTING)
+        return result
+
+    @strawberry.field(
+        description="One feed, by id (null with a NOT_FOUND error if none).",
+        directives=field_directives(FEED),
+    )
+    async def feed(
+        self, info: AppInfo, id: strawberry.ID, ad_account_id: AdAccount = strawberry.UNSET
+    ) -> Feed | None:
+        ctx = info.context
+        lookup = await ctx.service.feed(
+            ctx.token,
+            check_id(id, "id"),
+            ad_account_id=_ad_account(ad_account_id),
+            deadline=ctx.deadline,
+        )
+        ctx.collector.used((lookup,))
+        feed: Feed = lookup.value  # the model is the type's source
+        return feed
+
+    @strawberry.field(
+        description="One product group, by id (null with a NOT_FOUND error if none).",
+        directives=field_directives(PRODUCT_GROUP),
+    )
+    async def product_group(
+        self, info: AppInfo, id: strawberry.ID, ad_account_id: AdAccount = strawberry.UNSET
+    ) -> ProductGroup | None:
+        ctx = info.context
+        lookup = await ctx.service.product_group(
+            ctx.token,
+            check_id(id, "id"),
+            ad_account_id=_ad_account(ad_account_id),
+            deadline=ctx.deadline,
+        )
+        ctx.collector.used((lookup,))
+        group: ProductGroup = lookup.value
+        return group
+
+    # A list of one item an id: the estimate counts them (`counted_by`), a router assumes the
+    # most there may be. Fetched in batches (upstream requests: fewer than the ids).
+    @strawberry.field(
+        description=f"Product groups by id (1..{MAX_IDS}), in the order asked, one request for "
+        "many: null with a NOT_FOUND error for an id there is no product group for.",
+        directives=batch_directives(PRODUCT_GROUPS, MAX_IDS),
+        metadata=counted_by("ids"),
+    )
+    async def product_groups(
+        self,
+        info: AppInfo,
+        ids: list[strawberry.ID],
+        ad_account_id: AdAccount = strawberry.UNSET,
+    ) -> list[ProductGroup | None]:
+        if not 1 <= len(ids) <= MAX_IDS:
+            raise BadUserInput(f"`ids` must name 1 to {MAX_IDS} product groups, not {len(ids)}.")
+        checked = [check_id(one, "ids") for one in ids]
+        account = _ad_account(ad_account_id)
+        load = info.context.load_product_group
+        groups: list[Any] = await asyncio.gather(
+            *(load(one, ad_account_id=account) for one in checked), return_exceptions=True
+        )
+        return groups  # an error in its place is that item's error

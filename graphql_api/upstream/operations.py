@@ -116,12 +116,18 @@ OPERATIONS: Mapping[str, Operation] = {
 }
 
 # The schema's root fields that call the upstream, and the operation each calls (``_entities``:
-# once per representation, all of them Pins).
+# at most once per representation, Pins one by one; ``productGroups(ids)``: at most once per id,
+# many ids a request).
 ROOT_FIELDS: Mapping[str, Operation] = {
     "productGroupProducts": PRODUCT_GROUP_PRODUCTS,
     "productsByFilter": PRODUCTS_BY_FILTER,
     "pin": PIN,
     "_entities": PIN,
+    "catalogs": CATALOGS,
+    "feed": FEED,
+    "productGroup": PRODUCT_GROUP,
+    "productGroups": PRODUCT_GROUPS,
+    "availableFilterValues": AVAILABLE_FILTER_VALUES,
 }
 # Root fields that never call the upstream (introspection and federation's SDL).
 FREE_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type", "_service"})
