@@ -72,9 +72,7 @@ def build_schema() -> Schema:
             graph.Catalog,
             graph.ProductGroup,
         ],
-        config=StrawberryConfig(
-            scalar_map={**types.SCALARS, **inputs.SCALARS, **graph.SCALARS}
-        ),
+        config=StrawberryConfig(scalar_map={**types.SCALARS, **inputs.SCALARS, **graph.SCALARS}),
     )
     types.check_models(graphql_schema(built))
     return built

@@ -24,6 +24,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.cost import FREE, entity_directives, field_directives
 from graphql_api.errors import UpstreamError
+from graphql_api.schema.catalog_filters import ProductGroupFiltersType
 from graphql_api.schema.connections import CatalogProductConnection
 from graphql_api.schema.listings import (
     DEFAULT_FIRST,
@@ -215,6 +216,10 @@ class ProductGroup:
     locale: str | None
     created_at: UnixTime | None
     updated_at: UnixTime | None
+    filters: ProductGroupFiltersType | None = strawberry.field(
+        description="The products it selects: without its null members, a productsByFilter "
+        "filters input."
+    )
     is_featured: bool | None = strawberry.field(
         deprecation_reason="Deprecated by the Pinterest API."
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 import strawberry
 
 from graphql_api.cost import batch_directives, counted_by, field_directives
 from graphql_api.errors import BadUserInput
+from graphql_api.schema.catalog_filters import AvailableFilterValues
 from graphql_api.schema.connections import CatalogProductConnection
 from graphql_api.schema.graph import CATALOG_LISTING, CatalogConnection, Feed, ProductGroup
 from graphql_api.schema.ids import check_id
@@ -23,6 +25,7 @@ from graphql_api.schema.listings import ad_account as _ad_account
 from graphql_api.schema.types import Pin
 from graphql_api.service import Listing
 from graphql_api.upstream.operations import (
+    AVAILABLE_FILTER_VALUES,
     CATALOGS,
     FEED,
     PIN,
@@ -188,3 +191,55 @@ class Query:
             *(load(one, ad_account_id=account) for one in checked), return_exceptions=True
         )
         return groups  # an error in its place is that item's error
+
+    @strawberry.field(
+        description="The values a filter UI offers for productsByFilter, for a catalog or a "
+        "feed (exactly one of catalogId and feedId).",
+        directives=field_directives(AVAILABLE_FILTER_VALUES),
+    )
+    async def available_filter_values(
+        self,
+        info: AppInfo,
+        catalog_id: strawberry.ID | None = strawberry.UNSET,
+        feed_id: strawberry.ID | None = strawberry.UNSET,
+        country: Annotated[
+            str | None, strawberry.argument(description="A country (ISO 3166-1 alpha-2), e.g. US.")
+        ] = strawberry.UNSET,
+        language: Annotated[
+            str | None, strawberry.argument(description="A locale, e.g. en-US.")
+        ] = strawberry.UNSET,
+        ad_account_id: AdAccount = strawberry.UNSET,
+    ) -> AvailableFilterValues | None:
+        catalog, feed = _given(catalog_id), _given(feed_id)
+        if (catalog is None) == (feed is None):
+            raise BadUserInput("Give exactly one of `catalogId` and `feedId`.")
+        ctx = info.context
+        lookup = await ctx.service.available_filter_values(
+            ctx.token,
+            catalog_id=None if catalog is None else check_id(catalog, "catalogId"),
+            feed_id=None if feed is None else check_id(feed, "feedId"),
+            country=_matching(_given(country), _COUNTRY, "country", "a country code, e.g. US"),
+            language=_matching(_given(language), _LANGUAGE, "language", "a locale, e.g. en-US"),
+            ad_account_id=_ad_account(ad_account_id),
+            deadline=ctx.deadline,
+        )
+        ctx.collector.used((lookup,))
+        values: AvailableFilterValues = lookup.value
+        return values
+
+
+# The spec's Country (ISO 3166-1 alpha-2) and CatalogsLocale ("en-US", "es-419", "de") shapes.
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_LANGUAGE = re.compile(r"[a-z]{2}(?:-[A-Z]{2}|-419)?")
+
+
+def _matching(value: str | None, shape: re.Pattern[str], argument: str, what: str) -> str | None:
+    """``value`` if it has the shape, else ``BAD_USER_INPUT`` (never echoing it)."""
+    if value is not None and not shape.fullmatch(value):
+        raise BadUserInput(f"`{argument}` must be {what}.")
+    return value
+
+
+def _given(value: str | None) -> str | None:
+    """An optional argument's value: ``None`` when unset or null."""
+    return None if value is None or value is strawberry.UNSET else str(value)
