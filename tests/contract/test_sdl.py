@@ -52,7 +52,42 @@ def test_contract_names_are_in_the_schema() -> None:
         "adAccountId": "ID",
     }
     assert args["pin"] == {"id": "ID!"}
-    assert sdl.count("first: Int = 25") == 2
+    # The catalog graph (DESIGN.md, "Catalog graph").
+    assert args["catalogs"] == {"first": "Int", "after": "String", "adAccountId": "ID"}
+    assert args["feed"] == args["productGroup"] == {"id": "ID!", "adAccountId": "ID"}
+    assert args["productGroups"] == {"ids": "[ID!]!", "adAccountId": "ID"}
+    assert args["availableFilterValues"] == {
+        "catalogId": "ID",
+        "feedId": "ID",
+        "country": "String",
+        "language": "String",
+        "adAccountId": "ID",
+    }
+    returns = {name: str(field.type) for name, field in query.fields.items()}
+    assert returns["catalogs"] == "CatalogConnection!"
+    assert returns["feed"] == "Feed"
+    assert returns["productGroup"] == "ProductGroup"
+    assert returns["productGroups"] == "[ProductGroup]!"
+    assert returns["availableFilterValues"] == "AvailableFilterValues"
+    nested = {
+        ("Catalog", "feeds"): "FeedConnection!",
+        ("Catalog", "productGroups"): "ProductGroupConnection!",
+        ("Feed", "productGroups"): "ProductGroupConnection!",
+        ("ProductGroup", "products"): "CatalogProductConnection!",
+    }
+    for (type_name, field_name), type_ in nested.items():
+        field = schema.get_type(type_name).fields[field_name]  # type: ignore[union-attr]
+        assert str(field.type) == type_
+        assert {a: str(arg.type) for a, arg in field.args.items()} == {
+            "first": "Int",
+            "after": "String",
+        }
+    product_group = schema.get_type("ProductGroup")
+    assert str(product_group.fields["productCounts"].type) == "ProductCounts"  # type: ignore[union-attr]
+    for entity in ("Catalog", "ProductGroup"):
+        assert f'type {entity} @key(fields: "id")' in sdl
+    # Every connection's `first` defaults to 25: the three root listings and the four edges.
+    assert sdl.count("first: Int = 25") == 7
     assert str(query.fields["pin"].type) == "Pin"
     connection = schema.get_type("CatalogProductConnection")
     assert {n: str(f.type) for n, f in connection.fields.items()} == {  # type: ignore[union-attr]

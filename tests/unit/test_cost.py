@@ -410,7 +410,7 @@ def test_no_weight_sits_below_a_list_without_a_size() -> None:
             for name, field in concrete.fields.items():
                 cost = estimator.field(concrete.name, name)
                 assert cost is not None
-                unsized = cost.is_list and not cost.sized and not cost.entities
+                unsized = cost.is_list and not cost.sized and cost.counted_by is None
                 unsized = below_unsized or (unsized and name not in sized_above)
                 if unsized:
                     below_unsized_lists += 1
@@ -422,10 +422,10 @@ def test_no_weight_sits_below_a_list_without_a_size() -> None:
     assert below_unsized_lists > 10  # the Pin media's lists (items: [...]) were reached
 
 
-def test_only_root_fields_weigh_so_merged_fields_count_exactly() -> None:
-    """Merged fields count their heaviest copy: exact while their copies differ only in
-    selections that weigh nothing, that is while nothing weighs below the root fields (a
-    product's Pin included: the Pin type's weight is for entity lookups)."""
+def test_what_weighs_is_a_request_a_use_or_a_page() -> None:
+    """The root fields, and below them the edges of the catalog graph (a listing or a lookup
+    per parent): nothing else, a page's nodes and a product's Pin included (the entity types'
+    weight is for entity lookups)."""
     estimator = Estimator(SCHEMA, page_size=250)
     weighing = {
         f"{named.name}.{name}"
@@ -435,8 +435,91 @@ def test_only_root_fields_weigh_so_merged_fields_count_exactly() -> None:
         if is_composite_type(named)
         if (cost := estimator.field(named.name, name)) is not None and cost.weight
     }
-    roots = {"productGroupProducts", "productsByFilter", "pin", "_entities"}
-    assert weighing == {f"Query.{root}" for root in roots}
+    roots = {"productGroupProducts", "productsByFilter", "pin", "_entities", "catalogs", "feed"}
+    roots |= {"productGroup", "productGroups", "availableFilterValues"}
+    graph = {
+        "Catalog.feeds",
+        "Catalog.productGroups",
+        "Feed.productGroups",
+        "ProductGroup.products",
+        "ProductGroup.productCounts",
+    }
+    assert weighing == {f"Query.{root}" for root in roots} | graph
+
+
+GRAPH = (
+    "{ catalogs(first: 10) { nodes { productGroups(first: 10) { nodes { "
+    "products(first: 2) { nodes { pin { id } } } } } } } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        # 1 page of catalogs, a page of groups for each (10), a page of products for each of
+        # their 10 groups (100): 111.
+        (GRAPH, 111),
+        # Through edges as through nodes, and the nodes' own fields weigh nothing.
+        (GRAPH.replace("nodes { productGroups", "edges { node { id productGroups") + " }", 111),
+        # A group's counts: a request each; 1 + 10 * (1 + 10 * 1) = 111.
+        (
+            GRAPH.replace("products(first: 2) { nodes { pin { id } } }", "productCounts { total }"),
+            111,
+        ),
+        # 30 groups a catalog in pages of 25 (2 pages): 1 + 10 * (2 + 30 * 1) = 321.
+        (GRAPH.replace("productGroups(first: 10)", "productGroups(first: 30)"), 321),
+        # Feeds and their groups: 1 + 10 * (1 + 10 * 1) = 111.
+        (
+            GRAPH.replace("productGroups(first: 10)", "feeds(first: 10)").replace(
+                "products(first: 2) { nodes { pin { id } } }",
+                "productGroups(first: 1) { nodes { id } }",
+            ),
+            111,
+        ),
+        # Merged copies of catalogs, one selecting feeds, one product groups: both run, so
+        # both count: 1 + 10 * (1 + 1) = 21 (the heaviest copy alone would be 11).
+        (
+            "{ catalogs(first: 10) { nodes { feeds(first: 5) { nodes { id } } } } "
+            "catalogs(first: 10) { nodes { productGroups(first: 5) { nodes { id } } } } }",
+            21,
+        ),
+        # ... through fragments too, deeper down: 1 + 10 * (1 + 5 * (1 + 1)) = 111.
+        (
+            "{ catalogs(first: 10) { nodes { ...A ...B } } } "
+            "fragment A on Catalog { productGroups(first: 5) { nodes { productCounts { total } } } } "
+            "fragment B on Catalog { productGroups(first: 5) { nodes { products(first: 1) "
+            "{ nodes { catalogType } } } } }",
+            111,
+        ),
+        # Merged copies selecting the same weights: once (1 + 10 * 1).
+        (
+            "{ catalogs(first: 10) { nodes { feeds { nodes { id } } } } "
+            "catalogs(first: 10) { nodes { feeds { nodes { name } } } } }",
+            11,
+        ),
+        # Groups by id: at most a request an id (3), and their products a page each: 3 * 2.
+        (
+            '{ productGroups(ids: ["1", "2", "3"]) { products(first: 2) { nodes { catalogType } } } }',
+            6,
+        ),
+        # Entities: a lookup each, and what they select below.
+        (
+            "{ _entities(representations: [{}, {}]) { ... on ProductGroup { products "
+            "{ nodes { catalogType } } } ... on Catalog { id } } }",
+            4,
+        ),
+    ],
+)
+def test_the_catalog_graph_weighs_a_request_a_page_or_a_lookup(
+    document: str, expected: int
+) -> None:
+    assert estimate(document, page_size=25 if "first: 30" in document else 250) == expected
+
+
+def test_ids_are_counted_from_a_variable() -> None:
+    document = "query($ids: [ID!]!) { productGroups(ids: $ids) { productCounts { total } } }"
+    assert estimate(document, {"ids": ["1", "2", "3", "4"]}) == 8  # 4 * (1 + 1)
+    assert estimate(document, {"ids": "1"}) == 2  # one id not in a list: a list of one
 
 
 # --- Linear in the document ------------------------------------------------------------------

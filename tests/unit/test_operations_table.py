@@ -14,9 +14,16 @@ import pytest
 from graphql import GraphQLUnionType, OperationDefinitionNode, parse
 from strawberry.federation import schema_directives as federation
 
-from graphql_api.cost import Estimator, entity_directives, field_directives
+from graphql_api.cost import (
+    COUNTED_BY,
+    Estimator,
+    batch_directives,
+    entity_directives,
+    field_directives,
+)
 from graphql_api.internals import graphql_schema, strawberry_definition
 from graphql_api.schema import schema
+from graphql_api.schema.resolvers import MAX_IDS
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.operations import (
     FREE_ROOT_FIELDS,
@@ -115,12 +122,14 @@ def test_every_root_field_carries_the_cost_directives_its_operation_implies(fiel
             assert weights == entity_directives(operation)
         return
     assert built.query_type is not None
+    definition = built.query_type.fields[field]
     declared = [
-        d
-        for d in _directives(built.query_type.fields[field])
-        if isinstance(d, federation.Cost | federation.ListSize)
+        d for d in _directives(definition) if isinstance(d, federation.Cost | federation.ListSize)
     ]
-    assert declared == field_directives(operation)
+    if COUNTED_BY in strawberry_definition(definition).metadata:  # a batch by ids
+        assert declared == batch_directives(operation, MAX_IDS)
+    else:
+        assert declared == field_directives(operation)
 
 
 def _estimate(document: str, page_size: int) -> int:
@@ -132,12 +141,16 @@ def _estimate(document: str, page_size: int) -> int:
 @pytest.mark.parametrize("field", sorted(ROOT_FIELDS))
 @pytest.mark.parametrize("first", [1, 25, 26, 600])
 def test_the_cost_estimate_of_a_root_field_follows_its_operation(field: str, first: int) -> None:
-    arguments = f"(first: {first})" if field != "_entities" else "(representations: [{}, {}])"
+    # Lists counted by an argument: two representations, two ids (at most a request each).
+    counted = {"_entities": "(representations: [{}, {}])", "productGroups": '(ids: ["1", "2"])'}
+    arguments = counted.get(field, f"(first: {first})")
     cost = _estimate(f"{{ {field}{arguments} {{ __typename }} }}", page_size=25)
-    if ROOT_FIELDS[field].cost is Cost.PAGES:  # pages of 25 from the start: 1, 1, 2, 24
+    if field in counted:
+        assert cost == 2
+    elif ROOT_FIELDS[field].cost is Cost.PAGES:  # pages of 25 from the start: 1, 1, 2, 24
         assert cost == {1: 1, 25: 1, 26: 2, 600: 24}[first]
-    else:  # one request a use: two representations, or one Pin
-        assert cost == (2 if field == "_entities" else 1)
+    else:  # one request a use
+        assert cost == 1
 
 
 @pytest.mark.parametrize("field", sorted(FREE_ROOT_FIELDS))
