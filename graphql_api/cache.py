@@ -15,9 +15,11 @@ What aiocache lacks is built here, small:
   never answered from the cache).
 - **Pin metrics**: a page fetched with metrics also serves requests without them.
 
-It holds pages and, for entity lookups, single Pins. Stores keep :class:`Entry` objects: the
-memory store by reference (values are frozen models, so no caller can change a cached value, and a
-hit costs a dict lookup), Redis as bytes (a JSON header, then MessagePack).
+It holds pages and, for entity lookups, single Pins; and the catalog graph's values (pages of
+catalogs, feeds or product groups, feeds, product groups, product counts, filter values: see
+:data:`Cached`). Stores keep :class:`Entry` objects: the memory store by reference (values are
+frozen models, so no caller can change a cached value, and a hit costs a dict lookup), Redis as
+bytes (a JSON header naming the kind of value, then MessagePack: one table, ``_FORMS``).
 
 **Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries (a JSON
 header, then MessagePack); in front of it each process keeps parsed copies of the entries it
@@ -73,10 +75,12 @@ import logging
 import math
 import random
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+import msgspec
 import orjson
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
@@ -85,22 +89,44 @@ from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
 from graphql_api.throttle import uncounted
 from graphql_api.upstream.models import (
+    AvailableFilterValues,
+    Catalog,
+    Feed,
+    Listing,
     Page,
     Pin,
+    ProductCounts,
+    ProductGroup,
+    dump_listing,
     dump_page,
     dump_pin,
     footprint,
+    listing_type,
+    load_listing,
     load_page,
     load_pin,
 )
 from graphql_api.upstream.resilience import SYSTEM
 
-__all__ = ["Entry", "Lookup", "MemoryStore", "PageCache", "RedisStore", "Store", "TierCounts"]
+__all__ = [
+    "Cached",
+    "Entry",
+    "Lookup",
+    "MemoryStore",
+    "PageCache",
+    "RedisStore",
+    "Store",
+    "TierCounts",
+]
 
 _log = logging.getLogger("graphql_api.cache")
-Cached = Page | Pin
+# What the cache holds: product pages and Pins, and the catalog graph's values (issue 18): a
+# listing page (catalogs, feeds or product groups), a feed, a product group, its counts, the
+# filter values.
+Cached = Page | Pin | Listing[Any] | Feed | ProductGroup | ProductCounts | AvailableFilterValues
 CHANNEL = b"graphql_api:cache"  # what replicas tell each other: "<version> <key>", "inf <key>"
-V = TypeVar("V", Page, Pin)
+V = TypeVar("V", bound=Cached)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +142,11 @@ CacheOutcome = Literal["hit", "stale", "miss", "join"]
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup(Generic[V]):
-    """A value from the cache, how stale and old it is, and which entry it came from."""
+class Lookup(Generic[T]):
+    """A value from the cache, how stale and old it is, and which entry it came from (or a
+    part of one: a catalog picked from a cached page of catalogs)."""
 
-    value: V
+    value: T
     stale: bool
     age: float  # seconds since the upstream sent it
     key: str = ""
@@ -481,17 +508,64 @@ class RedisStore:
         await self.local.close()  # the link is closed by its owner
 
 
+# The Redis form of each kind of value: its name in the entry's header, and how its body is
+# written and read (MessagePack of the models, by msgspec: whatever structs they hold). Product
+# pages and Pins keep the names they had ("page", "pin"), so entries of older replicas still read.
+_Form = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
+_STRUCT = msgspec.msgpack.Encoder()
+
+
+def _struct_form(cls: type[Any]) -> _Form:
+    return _STRUCT.encode, msgspec.msgpack.Decoder(cls).decode
+
+
+_FORMS: dict[str, _Form] = {
+    "page": (dump_page, load_page),
+    "pin": (dump_pin, load_pin),
+    "catalogs": (dump_listing, partial(load_listing, Catalog)),
+    "feeds": (dump_listing, partial(load_listing, Feed)),
+    "product_groups": (dump_listing, partial(load_listing, ProductGroup)),
+    "feed": _struct_form(Feed),
+    "product_group": _struct_form(ProductGroup),
+    "product_counts": _struct_form(ProductCounts),
+    "filter_values": _struct_form(AvailableFilterValues),
+}
+_KINDS: dict[type, str] = {
+    Page: "page",
+    Pin: "pin",
+    Feed: "feed",
+    ProductGroup: "product_group",
+    ProductCounts: "product_counts",
+    AvailableFilterValues: "filter_values",
+}
+# A listing page's kind is its entities' (one with none reads back equal as any).
+_LISTING_KINDS: dict[type | None, str] = {
+    Catalog: "catalogs",
+    Feed: "feeds",
+    ProductGroup: "product_groups",
+    None: "catalogs",
+}
+
+
+def _kind(value: Cached) -> str:
+    kind = _KINDS.get(type(value))
+    if kind is None:
+        assert isinstance(value, Listing), type(value)
+        kind = _LISTING_KINDS[listing_type(value)]
+    return kind
+
+
 def _encode(entry: Entry) -> bytes:
     value = entry.value
+    kind = _kind(value)
     meta = {
-        "k": "page" if isinstance(value, Page) else "pin",
+        "k": kind,
         "t": entry.stored_at,
         "f": entry.fresh_until,
         "s": entry.stale_until,
         "m": entry.metrics,
     }
-    body = dump_page(value) if isinstance(value, Page) else dump_pin(value)
-    return orjson.dumps(meta) + b"\n" + body
+    return orjson.dumps(meta) + b"\n" + _FORMS[kind][0](value)
 
 
 def _stored_at(data: bytes) -> float:
@@ -503,8 +577,23 @@ def _stored_at(data: bytes) -> float:
 def _decode(data: bytes) -> Entry:
     head, _, body = data.partition(b"\n")
     meta = orjson.loads(head)
-    value = load_page(body) if meta["k"] == "page" else load_pin(body)
+    value = _FORMS[meta["k"]][1](body)
     return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
+
+
+async def _fetched(
+    fetch: Callable[[list[str]], Awaitable[Mapping[str, Any]]], keys: list[str]
+) -> Mapping[str, Any]:
+    return await fetch(keys)
+
+
+async def _picked(batch: asyncio.Task[Mapping[str, Any]], key: str) -> Any:
+    """``key``'s value in a batch's answer (its error raised); shielded: a key's load that is
+    cancelled does not cancel the batch the other keys wait for."""
+    value = (await asyncio.shield(batch))[key]
+    if isinstance(value, Exception):
+        raise value
+    return value
 
 
 def _lookup(key: str, entry: Entry, outcome: CacheOutcome, *, age: float) -> Lookup[Any]:
@@ -606,6 +695,78 @@ class PageCache:
             self.stats["joins"] += 1
             outcome = "join"
         return _lookup(key, await asyncio.shield(task), outcome, age=0.0)
+
+    async def get_many(
+        self,
+        keys: Sequence[str],
+        fetch: Callable[[list[str]], Awaitable[Mapping[str, V | Exception]]],
+    ) -> dict[str, Lookup[V] | Exception]:
+        """The values at ``keys`` (without metrics), each key's as :meth:`get` would have it,
+        the misses fetched together: one ``fetch(missing keys)`` answers each key with its value
+        or its error. A key whose fetch is under way (a :meth:`get`, another batch) joins it
+        instead; each fetched value is stored under its own key, where :meth:`get` finds it;
+        an error is not cached. Stale values are served, and refreshed by one batch in the
+        background."""
+        wanted = list(dict.fromkeys(keys))
+        entries = await asyncio.gather(*map(self.store.get, wanted))
+        now = self._clock()
+        results: dict[str, Lookup[V] | Exception] = {}
+        stale, missing = [], []
+        for key, entry in zip(wanted, entries, strict=True):
+            if entry is not None and now < entry.stale_until:
+                age = max(0.0, now - entry.stored_at)
+                if now < entry.fresh_until:
+                    self.stats["hits"] += 1
+                    if self.versions.get(key) != entry.stored_at:
+                        self._remember(key, entry)
+                    results[key] = _lookup(key, entry, "hit", age=age)
+                else:
+                    self.stats["stale"] += 1
+                    results[key] = _lookup(key, entry, "stale", age=age)
+                    stale.append(key)
+            else:
+                self.stats["misses"] += 1
+                missing.append(key)
+        if stale:
+            self._start_batch(stale, fetch, background=True)
+        tasks = self._start_batch(missing, fetch, background=False)
+        done = await asyncio.gather(
+            *(asyncio.shield(task) for task, _ in tasks.values()), return_exceptions=True
+        )
+        for (key, (_, outcome)), answer in zip(tasks.items(), done, strict=True):
+            if isinstance(answer, Entry):
+                results[key] = _lookup(key, answer, outcome, age=0.0)
+            elif isinstance(answer, Exception):
+                results[key] = answer
+            else:  # cancelled: the cache is closing
+                raise answer
+        return {key: results[key] for key in wanted}
+
+    def _start_batch(
+        self,
+        keys: list[str],
+        fetch: Callable[[list[str]], Awaitable[Mapping[str, V | Exception]]],
+        *,
+        background: bool,
+    ) -> dict[str, tuple[asyncio.Task[Entry], CacheOutcome]]:
+        """A task per key, loading it from one batch ``fetch`` of the keys no fetch is under way
+        for (those join theirs)."""
+        tasks: dict[str, tuple[asyncio.Task[Entry], CacheOutcome]] = {}
+        batch: list[str] = []
+        for key in keys:
+            task = self._inflight.get((key, True)) or self._inflight.get((key, False))
+            if task is not None:
+                self.stats["joins"] += 1
+                tasks[key] = task, "join"
+            else:
+                batch.append(key)
+        if batch:
+            context = uncounted() if background else None
+            fetched = asyncio.create_task(_fetched(fetch, batch), context=context)
+            for key in batch:
+                pick = partial(_picked, fetched, key)
+                tasks[key] = self._start(key, pick, False, background=background), "miss"
+        return tasks
 
     def _start(
         self,
