@@ -147,8 +147,7 @@ class Query:
             deadline=ctx.deadline,
         )
         ctx.collector.used((lookup,))
-        feed: Feed = lookup.value  # the model is the type's source
-        return feed
+        return lookup.value  # type: ignore[return-value]  # the model is the source
 
     @strawberry.field(
         description="One product group, by id (null with a NOT_FOUND error if none).",
@@ -165,8 +164,7 @@ class Query:
             deadline=ctx.deadline,
         )
         ctx.collector.used((lookup,))
-        group: ProductGroup = lookup.value
-        return group
+        return lookup.value  # type: ignore[return-value]  # the model is the source
 
     # A list of one item an id: the estimate counts them (`counted_by`), a router assumes the
     # most there may be. Fetched in batches (upstream requests: fewer than the ids).
@@ -224,8 +222,7 @@ class Query:
             deadline=ctx.deadline,
         )
         ctx.collector.used((lookup,))
-        values: AvailableFilterValues = lookup.value
-        return values
+        return lookup.value  # type: ignore[return-value]  # the model is the source
 
 
 # The spec's Country (ISO 3166-1 alpha-2) and CatalogsLocale ("en-US", "es-419", "de") shapes.

@@ -24,7 +24,7 @@ NESTED = (
 # 1 page of catalogs + a page of product groups for each of the 10 catalogs + a page of
 # products for each of their 100 groups.
 NESTED_REQUESTS = 1 + CATALOGS + CATALOGS * GROUPS
-NESTED_LIMITS = {"max_upstream_cost": NESTED_REQUESTS}  # every other limit at its default
+NESTED_LIMITS: dict[str, Any] = {"max_upstream_cost": NESTED_REQUESTS}  # others: defaults
 
 
 def _graph(items: list[dict[str, Any]]) -> DemoGraph:
@@ -54,7 +54,7 @@ class GraphFake(FakePinterest):
     """The fake upstream serving :func:`_graph` around its items."""
 
     @cached_property
-    def graph(self) -> DemoGraph:  # type: ignore[override]
+    def graph(self) -> DemoGraph:
         return _graph(self.items)
 
 
