@@ -142,13 +142,13 @@ async def test_the_graph_walks_feeds_and_counts_too() -> None:
 
 GROUP = str(GROUP_ID)
 BY_ROOT = (
-    'query($after: String) { productGroupProducts(productGroupId: "%s", first: 2, after: $after)'
-    " { nodes { pin { id } } pageInfo { endCursor } } }" % GROUP
-)
+    "query($after: String) { productGroupProducts(productGroupId: GROUP, first: 2, after: $after)"
+    " { nodes { pin { id } } pageInfo { endCursor } } }"
+).replace("GROUP", f'"{GROUP}"')
 BY_GROUP = (
-    'query($after: String) { productGroup(id: "%s") { products(first: 2, after: $after)'
-    " { nodes { pin { id } } pageInfo { endCursor } } } }" % GROUP
-)
+    "query($after: String) { productGroup(id: GROUP) { products(first: 2, after: $after)"
+    " { nodes { pin { id } } pageInfo { endCursor } } } }"
+).replace("GROUP", f'"{GROUP}"')
 
 
 async def test_a_groups_products_are_the_same_connection_as_product_group_products() -> None:
@@ -167,8 +167,9 @@ async def test_a_groups_products_are_the_same_connection_as_product_group_produc
         back = {"after": next_by_group["pageInfo"]["endCursor"]}
         third = (await h.gql(BY_ROOT, back))["data"]["productGroupProducts"]
         walked = await h.gql(
-            'query { productGroupProducts(productGroupId: "%s", first: 6) '
-            "{ nodes { pin { id } } } }" % GROUP
+            "query($g: ID!) { productGroupProducts(productGroupId: $g, first: 6) "
+            "{ nodes { pin { id } } } }",
+            {"g": GROUP},
         )
         pins = [n["pin"]["id"] for n in walked["data"]["productGroupProducts"]["nodes"]]
         seen = [n["pin"]["id"] for part in (first, next_by_group, third) for n in part["nodes"]]
@@ -196,8 +197,9 @@ async def test_lookups_by_id() -> None:
     fake = _fake()
     async with open_app(fake) as h:
         result = await h.gql(
-            '{ productGroup(id: "%s") { id name catalogId } feed(id: "%s") { id name } }'
-            % (GROUP, FEED_ID)
+            "query($g: ID!, $f: ID!) { productGroup(id: $g) { id name catalogId } "
+            "feed(id: $f) { id name } }",
+            {"g": GROUP, "f": str(FEED_ID)},
         )
         assert "errors" not in result, result["errors"]
         assert result["data"]["productGroup"] == {
@@ -254,7 +256,7 @@ async def test_product_groups_by_id_are_one_request_in_the_order_asked() -> None
         assert fake.calls == {"product_groups": 1}
         assert _cost(result) == {"requestedQueryCost": 5, "actualQueryCost": 1}
         # The same entries as productGroup(id): no request for a group read by id before.
-        again = await h.gql('{ productGroup(id: "%s") { name } }' % ids[0])
+        again = await h.gql("query($g: ID!) { productGroup(id: $g) { name } }", {"g": ids[0]})
         assert again["data"]["productGroup"] == {"name": "Group 4.2"}
         assert fake.calls == {"product_groups": 1}
 
@@ -311,7 +313,7 @@ async def test_a_representation_of_no_entity_names_the_entities() -> None:
         '{ feed(id: "") { id } }',
         '{ productGroups(ids: ["1", "x"]) { id } }',
         "{ productGroups(ids: []) { id } }",
-        "{ productGroups(ids: [%s]) { id } }" % ", ".join(f'"{n}"' for n in range(1, 102)),
+        "{ productGroups(ids: [" + ", ".join(f'"{n}"' for n in range(1, 102)) + "]) { id } }",
         '{ catalogs(after: "garbage") { nodes { id } } }',
         "{ catalogs(first: -1) { nodes { id } } }",
         '{ catalogs(adAccountId: "x1") { nodes { id } } }',
@@ -334,9 +336,9 @@ async def test_a_cursor_of_another_listing_is_bad_user_input() -> None:
         catalogs = await h.gql("{ catalogs(first: 1) { pageInfo { endCursor } } }")
         cursor = catalogs["data"]["catalogs"]["pageInfo"]["endCursor"]
         foreign = await h.gql(
-            'query($c: String) { productGroup(id: "%s") { products(after: $c) '
-            "{ nodes { catalogType } } } }" % GROUP,
-            {"c": cursor},
+            "query($c: String, $g: ID!) { productGroup(id: $g) { products(after: $c) "
+            "{ nodes { catalogType } } } }",
+            {"c": cursor, "g": GROUP},
         )
         (error,) = foreign["errors"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT"

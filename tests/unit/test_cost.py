@@ -486,7 +486,8 @@ GRAPH = (
         # ... through fragments too, deeper down: 1 + 10 * (1 + 5 * (1 + 1)) = 111.
         (
             "{ catalogs(first: 10) { nodes { ...A ...B } } } "
-            "fragment A on Catalog { productGroups(first: 5) { nodes { productCounts { total } } } } "
+            "fragment A on Catalog { productGroups(first: 5) { nodes { productCounts "
+            "{ total } } } } "
             "fragment B on Catalog { productGroups(first: 5) { nodes { products(first: 1) "
             "{ nodes { catalogType } } } } }",
             111,
@@ -499,7 +500,8 @@ GRAPH = (
         ),
         # Groups by id: at most a request an id (3), and their products a page each: 3 * 2.
         (
-            '{ productGroups(ids: ["1", "2", "3"]) { products(first: 2) { nodes { catalogType } } } }',
+            '{ productGroups(ids: ["1", "2", "3"]) '
+            "{ products(first: 2) { nodes { catalogType } } } }",
             6,
         ),
         # Entities: a lookup each, and what they select below.
