@@ -506,7 +506,18 @@ CUSTOM_SCALARS = {
     "DateTime": st.text(max_size=10).map(nodes.String),
 }
 GQL_SCHEMA = graphql_schema(schema)
-ROOT_FIELDS = ["productGroupProducts", "productsByFilter", "pin", "_entities", "_service"]
+ROOT_FIELDS = [
+    "productGroupProducts",
+    "productsByFilter",
+    "pin",
+    "_entities",
+    "_service",
+    "catalogs",
+    "feed",
+    "productGroup",
+    "productGroups",
+    "availableFilterValues",
+]
 VALID_QUERIES = st.one_of(
     queries(GQL_SCHEMA, custom_scalars=CUSTOM_SCALARS),
     *(queries(GQL_SCHEMA, fields=[f], custom_scalars=CUSTOM_SCALARS) for f in ROOT_FIELDS),
