@@ -1,7 +1,8 @@
 """Compiled execution: an operation's selection below each root field, compiled once into a
 plan that projects the cached typed objects straight into the response.
 
-The plan reads plain attributes (the data types have no resolvers below the root), writes
+The plan reads plain attributes (the product types have no resolvers below the root; a field
+with one, as the catalog graph's edges have, makes its operation run on graphql-core), writes
 response keys in graphql-core's order (aliases, ``__typename``, fragments with type conditions on
 interfaces and unions, ``@skip``/``@include``, field merging), and serialises leaves as the
 schema's types do. Each object type's selection becomes one generated Python function (a dict
@@ -14,8 +15,8 @@ graphql-core runs the resolvers and the plans complete their values
 (:class:`~graphql_api.internals.RootExecutor`).
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
-unknown directives, fields with arguments below the root) runs on graphql-core as a whole; a value
-it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
+unknown directives, fields with arguments or resolvers below the root) runs on graphql-core as
+a whole; a value it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
 does not serialise) or a failed root field goes to graphql-core, which reports the error. So does
 a root field whose plan raised anything else (a bug, e.g. a model without the attribute a field
 reads, which ``schema.types.check_models`` should have refused): the caller is told of each

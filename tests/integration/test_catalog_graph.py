@@ -438,3 +438,25 @@ async def test_a_broken_listing_item_is_an_upstream_error_at_its_path(
         assert error["extensions"]["code"] == "UPSTREAM_ERROR"
         assert error["path"] == path
         assert result["data"] is None  # non-null all the way up, as a product's
+
+
+async def test_lookups_by_id_batch_per_ad_account_in_one_tick() -> None:
+    query = (
+        "query($a: [ID!]!, $b: [ID!]!) { a: productGroups(ids: $a) { id } "
+        'b: productGroups(ids: $b, adAccountId: "549755885175") { id } '
+        'c: _entities(representations: [{__typename: "ProductGroup", id: "%s"}]) '
+        "{ ... on ProductGroup { id } } }"
+    ).replace("%s", str(GROUP_ID + 7))
+    fake = _fake()
+    async with open_app(fake) as h:
+        result = await h.gql(
+            query, {"a": [GROUP, str(GROUP_ID + 1), GROUP], "b": [str(GROUP_ID + 2)]}
+        )
+        assert "errors" not in result, result["errors"]
+        assert [g["id"] for g in result["data"]["a"]] == [GROUP, str(GROUP_ID + 1), GROUP]
+        # One request for the caller's ids (entities' included), one for the ad account's.
+        assert fake.calls == {"product_groups": 2}
+        accounts = sorted(r.url.params.get("ad_account_id", "") for r in h.requests)
+        assert accounts == ["", "549755885175"]
+        asked = {r.url.params.get("ad_account_id", ""): r.url.params["id"] for r in h.requests}
+        assert sorted(asked[""].split(",")) == sorted([GROUP, str(GROUP_ID + 1), str(GROUP_ID + 7)])
