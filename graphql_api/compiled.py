@@ -16,11 +16,11 @@ graphql-core runs the resolvers and the plans complete their values
 
 Whatever it cannot answer exactly it does not try: an operation it cannot compile (introspection,
 unknown directives, fields with arguments or resolvers below the root) runs on graphql-core as
-a whole; a value it cannot complete exactly (a null in a non-null field, an object of no known type, a leaf that
-does not serialise) or a failed root field goes to graphql-core, which reports the error. So does
-a root field whose plan raised anything else (a bug, e.g. a model without the attribute a field
-reads, which ``schema.types.check_models`` should have refused): the caller is told of each
-such fallback (``on_fallback``), the client only sees graphql-core's answer.
+a whole; a value it cannot complete exactly (a null in a non-null field, an object of no known
+type, a leaf that does not serialise) or a failed root field goes to graphql-core, which reports
+the error. So does a root field whose plan raised anything else (a bug, e.g. a model without the
+attribute a field reads, which ``schema.types.check_models`` should have refused): the caller is
+told of each such fallback (``on_fallback``), the client only sees graphql-core's answer.
 """
 
 from __future__ import annotations
