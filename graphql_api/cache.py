@@ -708,7 +708,9 @@ class PageCache:
         an error is not cached. Stale values are served, and refreshed by one batch in the
         background."""
         wanted = list(dict.fromkeys(keys))
-        entries = await asyncio.gather(*map(self.store.get, wanted))
+        # One after the other, as get() looks up: from memory, without yielding to the loop,
+        # so no fetch of these keys can start and end between a lookup and the batch's start.
+        entries = [await self.store.get(key) for key in wanted]
         now = self._clock()
         results: dict[str, Lookup[V] | Exception] = {}
         stale, missing = [], []
