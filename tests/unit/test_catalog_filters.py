@@ -21,11 +21,14 @@ from graphql import (
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLOutputType,
+    OperationDefinitionNode,
     get_named_type,
+    parse,
 )
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api import compiled
 from graphql_api.internals import graphql_schema
 from graphql_api.schema import inputs, types
 from graphql_api.schema.catalog_filters import AvailableFilterValues, ProductGroupFiltersType
@@ -250,3 +253,42 @@ def test_unknown_values_and_keys_are_served_and_refused_when_passed_back() -> No
         )
         assert result.errors
         assert result.data is None
+
+
+@pytest.mark.parametrize(
+    ("root", "type_name", "raw"),
+    [
+        (
+            "groupFilters",
+            "ProductGroupFiltersOutput",
+            {"all_of": [*({k: example(s)} for k, s in ALL_KEYS.items()), {"NEWER": {}}]},
+        ),
+        (
+            "filterValues",
+            "AvailableFilterValues",
+            example(SCHEMAS["CatalogsRetailAvailableFilterValues"])
+            | {"filter_values": {"gender": ["MALE", "X"], "brand": ["a"]}},
+        ),
+    ],
+)
+async def test_compiled_plans_answer_as_graphql_core(root: str, type_name: str, raw: Any) -> None:
+    """The app's compiled execution (graphql_api.compiled) completes these types itself, with
+    the answer graphql-core gives."""
+    query = f"query($raw: JSON!) {{ {root}(raw: $raw) {selection(TYPES[type_name])} }}"
+    schema, document = graphql_schema(SCHEMA), parse(query)
+    operation = cast(OperationDefinitionNode, document.definitions[0])
+    plans = compiled.compile_operation(
+        schema, operation, {}, {"raw": raw}, compiled.source_types(schema)
+    )
+    fallbacks: list[Any] = []
+    answer = await compiled.run(
+        schema,
+        document,
+        plans,
+        context=None,
+        variables={"raw": raw},
+        operation_name=None,
+        hide_suggestions=False,
+        on_fallback=lambda *args: fallbacks.append(args),
+    )
+    assert (answer.data, answer.errors, fallbacks) == (run(query, raw=raw), None, [])
