@@ -13,7 +13,7 @@ import pytest
 
 from graphql_api.upstream.demo_catalog import DemoGraph, build_catalog
 from graphql_api.upstream.fake import FakePinterest
-from tests.helpers import Handler, json_response, open_app, without_cost
+from tests.helpers import Clock, Handler, json_response, open_app, without_cost
 
 CATALOGS, GROUPS = 10, 10
 CATALOG_ID, FEED_ID, GROUP_ID = 700_000_000_000, 800_000_000_000, 900_000_000_000
@@ -460,3 +460,31 @@ async def test_lookups_by_id_batch_per_ad_account_in_one_tick() -> None:
         assert accounts == ["", "549755885175"]
         asked = {r.url.params.get("ad_account_id", ""): r.url.params["id"] for r in h.requests}
         assert sorted(asked[""].split(",")) == sorted([GROUP, str(GROUP_ID + 1), str(GROUP_ID + 7)])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ catalogs { nodes { id } } }",
+        '{ feed(id: "800000000000") { id } }',
+        '{ productGroup(id: "900000000000") { id } }',
+        '{ productGroups(ids: ["900000000000", "900000000001"]) { id } }',
+        '{ availableFilterValues(catalogId: "700000000000") { catalogType } }',
+        '{ _entities(representations: [{__typename: "Catalog", id: "700000000000"}]) '
+        "{ ... on Catalog { id } } }",
+        '{ _entities(representations: [{__typename: "ProductGroup", id: "900000000000"}]) '
+        "{ ... on ProductGroup { id } } }",
+    ],
+)
+async def test_every_lookup_is_a_source_of_the_response(query: str) -> None:
+    """The response cache follows the entries a response was built from: once they are stale,
+    the response is not reused, and says it is stale (each field noted its entries)."""
+    clock = Clock()
+    async with open_app(_fake(), clock=clock, cache_ttl=60) as h:
+        fresh = await h.gql(query)
+        assert "errors" not in fresh, fresh["errors"]
+        assert "cache" not in fresh.get("extensions", {})
+        clock.advance(61)
+        stale = await h.gql(query)
+        assert without_cost(stale)["data"] == fresh["data"]
+        assert stale["extensions"]["cache"]["stale"] is True
