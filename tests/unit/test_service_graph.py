@@ -343,6 +343,24 @@ async def test_bookmarks_of_a_chunk_are_followed_until_every_id_is_found() -> No
     ]
 
 
+async def test_a_chunk_whose_pages_bring_nothing_asked_for_ends_with_an_error() -> None:
+    def group(i: str) -> dict[str, Any]:
+        return {"id": i, "name": f"group {i}"}
+
+    pages: dict[str | None, dict[str, Any] | int] = {
+        None: {"items": [group("1"), group("7")], "bookmark": "p1"}
+    }
+    for n in range(1, 10):  # groups nobody asked for, page after page
+        pages[f"p{n}"] = {"items": [group("8")], "bookmark": f"p{n + 1}"}
+    upstream = Scripted(pages)
+    async with _service(upstream) as service:
+        results = await service.product_groups_by_id(TOKEN, ["1", "2"])
+    assert isinstance(results[0], Lookup)
+    assert results[0].value.id == "1"
+    assert type(results[1]) is UpstreamError
+    assert len(upstream.requests) == 5  # the first page, then four that brought nothing
+
+
 @pytest.mark.parametrize("batches_first", [True, False])
 async def test_concurrent_lookups_of_the_same_groups_share_the_requests(
     fake: FakePinterest, service: CatalogService, batches_first: bool
