@@ -35,6 +35,8 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType, field
 from msgspec.structs import force_setattr
 
+from graphql_api.upstream.urls import mask_url
+
 __all__ = [
     "LOCAL_FIELDS",
     "AvailableFilterValues",
@@ -43,21 +45,32 @@ __all__ = [
     "BrokenProduct",
     "Catalog",
     "CatalogType",
+    "ComparisonOperator",
     "CreativeAssetsMetadata",
     "CreativeAssetsProduct",
     "CreativeAssetsVisibility",
+    "CurrencyCriteria",
     "Feed",
     "FeedCredentials",
     "FeedFormat",
     "FeedProcessingSchedule",
     "FeedStatus",
+    "FilterOperatorType",
+    "FilterOperatorTypeCriteria",
     "FilterValues",
+    "Gender",
     "HotelMetadata",
     "HotelProduct",
     "ImageDetails",
     "ImageMetadata",
     "ImageSize",
     "Listing",
+    "MediaType",
+    "MultipleCountriesCriteria",
+    "MultipleGenderCriteria",
+    "MultipleMediaTypesCriteria",
+    "MultipleStringCriteria",
+    "MultipleStringListCriteria",
     "OtherPinMedia",
     "Page",
     "Pin",
@@ -68,14 +81,19 @@ __all__ = [
     "PinMediaWithVideos",
     "PinMetrics",
     "PinMetricsWindow",
+    "PricingCriteria",
+    "PricingCurrencyCriteria",
     "Product",
     "ProductAvailability",
     "ProductCounts",
     "ProductGroup",
+    "ProductGroupFilterKey",
+    "ProductGroupFilters",
     "ProductGroupStatus",
     "ProductGroupType",
     "RetailMetadata",
     "RetailProduct",
+    "Uint32Criteria",
     "VideoMetadata",
     "check_readers",
     "dump_listing",
@@ -956,16 +974,176 @@ class Feed(_Frozen, frozen=True):
     default_currency: str | None = None
     default_locale: str | None = None
     format: FeedFormat | None = None
-    location: str | None = None
+    location: str | None = None  # masked: no userinfo, no credential-like query values
     preferred_processing_schedule: FeedProcessingSchedule | None = None
     status: FeedStatus | None = None
     # Ours, not the upstream's: the ad account it was read as (set by the service).
     ad_account_id: str | None = field(default=None, name=_AD_ACCOUNT)
 
+    def __post_init__(self) -> None:
+        if self.location is not None:
+            force_setattr(self, "location", mask_url(self.location))
+
+
+# Product group filters: ``CatalogsProductGroupFilters`` and its hotel and creative assets
+# variants in one, shaped as the ``productsByFilter`` input is (graphql_api/schema/inputs.py):
+# ``any_of`` or ``all_of``, a list of keys, each one ``{"MIN_PRICE": {criterion}}``. Read
+# leniently, never failing the group: a criterion that does not fit, or a key this API does not
+# know, leaves its entry empty in its place (a :class:`ProductGroupFilterKey` with no member set),
+# so the list keeps its length and its meaning is not silently changed.
+
+
+class ComparisonOperator(_Lenient):
+    GREATER_THAN = "GREATER_THAN"
+    GREATER_THAN_OR_EQUALS = "GREATER_THAN_OR_EQUALS"
+    LESS_THAN = "LESS_THAN"
+    LESS_THAN_OR_EQUALS = "LESS_THAN_OR_EQUALS"
+    UNKNOWN = "UNKNOWN"
+
+
+class FilterOperatorType(_Lenient):
+    IS = "IS"
+    CONTAINS = "CONTAINS"
+    UNKNOWN = "UNKNOWN"
+
+
+class Gender(_Lenient):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    UNISEX = "UNISEX"
+    UNKNOWN = "UNKNOWN"
+
+
+class MediaType(_Lenient):
+    IMAGE = "IMAGE"
+    VIDEO = "VIDEO"
+    UNKNOWN = "UNKNOWN"
+
+
+_UINT32_MAX = 2**32 - 1
+_UInt32 = Annotated[int, Meta(ge=0, le=_UINT32_MAX)]
+
+
+class PricingCriteria(_Frozen, frozen=True):
+    """MIN_PRICE, MAX_PRICE."""
+
+    values: float
+    inclusion: bool = True
+    negated: bool = False
+
+
+class PricingCurrencyCriteria(_Frozen, frozen=True):
+    """PRICE (hotel)."""
+
+    value: float
+    operator: ComparisonOperator
+    currency: str
+    negated: bool = False
+
+
+class CurrencyCriteria(_Frozen, frozen=True):
+    """CURRENCY. Its ``negated`` can only be false (the spec's enum): not kept."""
+
+    values: str
+
+
+class MultipleStringCriteria(_Frozen, frozen=True):
+    values: tuple[str, ...]
+    negated: bool = False
+
+
+class MultipleStringListCriteria(_Frozen, frozen=True):
+    values: tuple[tuple[str, ...], ...]
+    negated: bool = False
+
+
+class FilterOperatorTypeCriteria(_Frozen, frozen=True):
+    """CUSTOM_LABEL_n."""
+
+    values: tuple[str, ...]
+    filter_operator_type: FilterOperatorType = FilterOperatorType.IS
+    negated: bool = False
+
+
+class Uint32Criteria(_Frozen, frozen=True):
+    """CUSTOM_NUMBER_n."""
+
+    operator: ComparisonOperator
+    value: _UInt32
+    negated: bool = False
+
+
+class MultipleMediaTypesCriteria(_Frozen, frozen=True):
+    values: tuple[MediaType, ...]
+    negated: bool = False
+
+
+class MultipleGenderCriteria(_Frozen, frozen=True):
+    values: tuple[Gender, ...]
+    negated: bool = False
+
+
+class MultipleCountriesCriteria(_Frozen, frozen=True):
+    values: tuple[str, ...]  # ISO 3166-1 alpha-2
+    negated: bool = False
+
+
+class ProductGroupFilterKey(
+    _Frozen, frozen=True, rename="upper", omit_defaults=True, repr_omit_defaults=True
+):
+    """One entry of ``any_of``/``all_of``: one key (upstream ``MIN_PRICE``: ``min_price``) set,
+    the others ``None`` (and left out of its JSON and MessagePack). None set: a key this API does
+    not know, or a criterion that did not fit."""
+
+    min_price: PricingCriteria | None = None
+    max_price: PricingCriteria | None = None
+    price: PricingCurrencyCriteria | None = None
+    currency: CurrencyCriteria | None = None
+    item_id: MultipleStringCriteria | None = None
+    item_group_id: MultipleStringCriteria | None = None
+    availability: MultipleStringCriteria | None = None
+    brand: MultipleStringCriteria | None = None
+    condition: MultipleStringCriteria | None = None
+    gender: MultipleGenderCriteria | None = None
+    media_type: MultipleMediaTypesCriteria | None = None
+    title_keywords: MultipleStringCriteria | None = None
+    product_group: MultipleStringCriteria | None = None
+    hotel_id: MultipleStringCriteria | None = None
+    country: MultipleCountriesCriteria | None = None
+    creative_assets_id: MultipleStringCriteria | None = None
+    custom_label_0: FilterOperatorTypeCriteria | None = None
+    custom_label_1: FilterOperatorTypeCriteria | None = None
+    custom_label_2: FilterOperatorTypeCriteria | None = None
+    custom_label_3: FilterOperatorTypeCriteria | None = None
+    custom_label_4: FilterOperatorTypeCriteria | None = None
+    custom_number_0: Uint32Criteria | None = None
+    custom_number_1: Uint32Criteria | None = None
+    custom_number_2: Uint32Criteria | None = None
+    custom_number_3: Uint32Criteria | None = None
+    custom_number_4: Uint32Criteria | None = None
+    product_type_0: MultipleStringListCriteria | None = None
+    product_type_1: MultipleStringListCriteria | None = None
+    product_type_2: MultipleStringListCriteria | None = None
+    product_type_3: MultipleStringListCriteria | None = None
+    product_type_4: MultipleStringListCriteria | None = None
+    google_product_category_0: MultipleStringListCriteria | None = None
+    google_product_category_1: MultipleStringListCriteria | None = None
+    google_product_category_2: MultipleStringListCriteria | None = None
+    google_product_category_3: MultipleStringListCriteria | None = None
+    google_product_category_4: MultipleStringListCriteria | None = None
+    google_product_category_5: MultipleStringListCriteria | None = None
+    google_product_category_6: MultipleStringListCriteria | None = None
+
+
+class ProductGroupFilters(_Frozen, frozen=True, omit_defaults=True, repr_omit_defaults=True):
+    """``any_of`` or ``all_of`` (the upstream sends one; both kept if it sends both)."""
+
+    any_of: tuple[ProductGroupFilterKey, ...] | None = None
+    all_of: tuple[ProductGroupFilterKey, ...] | None = None
+
 
 class ProductGroup(_Frozen, frozen=True):
-    """``product_group`` (``CatalogsVerticalProductGroup``): the fields of its variants. Its
-    ``filters`` are kept as the upstream sends them (JSON values) for now."""
+    """``product_group`` (``CatalogsVerticalProductGroup``): the fields of its variants."""
 
     id: str
     catalog_type: CatalogType = CatalogType.UNKNOWN
@@ -977,16 +1155,12 @@ class ProductGroup(_Frozen, frozen=True):
     locale: str | None = None
     created_at: int | None = None  # Unix time (the spec's examples are in milliseconds)
     updated_at: int | None = None
-    filters: Any = None
+    filters: ProductGroupFilters | None = None
     is_featured: bool | None = None  # deprecated upstream
     status: ProductGroupStatus | None = None
     type: ProductGroupType | None = None
     # Ours, not the upstream's: the ad account it was read as (set by the service).
     ad_account_id: str | None = field(default=None, name=_AD_ACCOUNT)
-
-    def __post_init__(self) -> None:
-        if self.filters is not None and not isinstance(self.filters, dict):
-            force_setattr(self, "filters", None)  # as the lenient reading has it
 
 
 class ProductCounts(_Frozen, frozen=True):
@@ -1003,7 +1177,8 @@ class ProductCounts(_Frozen, frozen=True):
 
 class FilterValues(_Frozen, frozen=True):
     """The filter values maps of every vertical, in one (a key a vertical lacks is empty).
-    Enum-valued keys (availability, condition, gender, media_type) keep the strings as sent."""
+    ``gender`` and ``media_type`` are read as the filters' enums (a newer value: ``UNKNOWN``);
+    ``availability`` and ``condition``, strings in the filters, keep the strings as sent."""
 
     ad_image_tags: tuple[str, ...] = ()
     ad_video_tags: tuple[str, ...] = ()
@@ -1015,7 +1190,7 @@ class FilterValues(_Frozen, frozen=True):
     custom_label_2: tuple[str, ...] = ()
     custom_label_3: tuple[str, ...] = ()
     custom_label_4: tuple[str, ...] = ()
-    gender: tuple[str, ...] = ()
+    gender: tuple[Gender, ...] = ()
     google_product_category_0: tuple[str, ...] = ()
     google_product_category_1: tuple[str, ...] = ()
     google_product_category_2: tuple[str, ...] = ()
@@ -1023,7 +1198,7 @@ class FilterValues(_Frozen, frozen=True):
     google_product_category_4: tuple[str, ...] = ()
     google_product_category_5: tuple[str, ...] = ()
     google_product_category_6: tuple[str, ...] = ()
-    media_type: tuple[str, ...] = ()
+    media_type: tuple[MediaType, ...] = ()
     product_type_0: tuple[str, ...] = ()
     product_type_1: tuple[str, ...] = ()
     product_type_2: tuple[str, ...] = ()
@@ -1064,32 +1239,95 @@ class _Split(_Frozen, frozen=True):
     bookmark: str | None = None
 
 
-def _json_object(value: Any) -> Any:
-    """Free-form JSON (a product group's filters): an object or nothing."""
-    return value if isinstance(value, Mapping) else None
+def _uint32(value: Any) -> int:
+    number = _int(value)
+    if not 0 <= number <= _UINT32_MAX:
+        raise _INVALID
+    return number
+
+
+def _alternatives(tp: Any) -> list[Any]:
+    return [a for a in getattr(tp, "__args__", (tp,)) if a is not type(None)]
+
+
+_CRITERIA_READERS: dict[Any, _Reader] = {
+    cls: _struct(cls)
+    for cls in (
+        PricingCriteria,
+        PricingCurrencyCriteria,
+        CurrencyCriteria,
+        MultipleStringCriteria,
+        MultipleStringListCriteria,
+        FilterOperatorTypeCriteria,
+        MultipleMediaTypesCriteria,
+        MultipleGenderCriteria,
+        MultipleCountriesCriteria,
+    )
+}
+_CRITERIA_READERS[Uint32Criteria] = _struct(Uint32Criteria, value=_uint32)
+# (attribute, upstream key, reader of its criterion) of every key
+_FILTER_KEYS = [
+    (info.name, info.encode_name, _optional(_CRITERIA_READERS[_alternatives(info.type)[0]]))
+    for info in msgspec.structs.fields(ProductGroupFilterKey)
+]
+
+
+def _filter_key(value: Any) -> ProductGroupFilterKey:
+    """An entry of ``any_of``/``all_of``, each key on its own: one that does not fit is left
+    out (an entry with none left is empty, in its place)."""
+    kwargs = {}
+    if isinstance(value, Mapping):
+        for name, key, read in _FILTER_KEYS:
+            if key in value:
+                with contextlib.suppress(_Invalid):
+                    kwargs[name] = read(value[key])
+    return ProductGroupFilterKey(**kwargs)
+
+
+def _filters(value: Any) -> ProductGroupFilters | None:
+    """A product group's filters: an object (its ``any_of``/``all_of`` kept if they are lists),
+    or nothing."""
+    if not isinstance(value, Mapping):
+        return None
+    kwargs = {}
+    for name in ("any_of", "all_of"):
+        if isinstance(entries := value.get(name), list):
+            kwargs[name] = tuple(map(_filter_key, entries))
+    return ProductGroupFilters(**kwargs)
 
 
 def _filter_values(value: Any) -> FilterValues:
-    """A filter values map, each key on its own: a key whose value is not a list of strings
-    (numbers read as strings, other items dropped) is empty."""
+    """A filter values map, each key on its own: a key whose value is not a list is empty; of
+    a list, the items that read as strings are kept (numbers read as strings), others dropped."""
     if not isinstance(value, Mapping):
         raise _INVALID
     kwargs = {}
-    for name in FilterValues.__struct_fields__:
+    for name, read in _FILTER_VALUE_READERS.items():
         values = value.get(name)
         if isinstance(values, list):
             kept = []
             for item in values:
                 with contextlib.suppress(_Invalid):
-                    kept.append(_str(item))
+                    kept.append(read(_str(item)))
             kwargs[name] = tuple(kept)
     return FilterValues(**kwargs)
+
+
+def _same(value: str) -> str:
+    return value
+
+
+# Each key's reader of one (string) value: the enum of its items, or the string itself.
+_FILTER_VALUE_READERS: dict[str, _Reader] = {
+    info.name: info.type.__args__[0] if info.type.__args__[0] is not str else _same
+    for info in msgspec.structs.fields(FilterValues)
+}
 
 
 _ENTITY_READERS: dict[type, _Reader] = {
     Catalog: _struct(Catalog),
     Feed: _struct(Feed),
-    ProductGroup: _struct(ProductGroup, filters=_json_object),
+    ProductGroup: _struct(ProductGroup, filters=_filters),
     ProductCounts: _struct(ProductCounts),
     AvailableFilterValues: _struct(AvailableFilterValues, filter_values=_filter_values),
 }
