@@ -5,6 +5,7 @@ equal (whatever structs the models hold), a footprint near its deep size, and a 
 from __future__ import annotations
 
 import asyncio
+import enum
 import typing
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -98,14 +99,21 @@ def test_an_entry_of_an_unknown_kind_is_not_read() -> None:
         cache_module._decode(data.replace(b'"k":"feed"', b'"k":"nope"', 1))
 
 
-@pytest.mark.parametrize(
-    "name", sorted(set(VALUES) - {"page", "pin", "empty listing", "only broken items"})
-)
+# Enum members are shared by every value that holds them: not part of any value's size.
+SHARED = [member for cls in vars(m).values() if isinstance(cls, type)
+          and issubclass(cls, enum.Enum) for member in cls]  # fmt: skip
+# What a deep size does not see of a cached value anyway (its Entry, its key, the store's slots):
+# the estimate of a small value may be above it by that much.
+SMALL = 1024
+
+
+@pytest.mark.parametrize("name", sorted(set(VALUES) - {"page", "pin"}))
 def test_a_footprint_is_near_the_deep_size(name: str) -> None:
     from pympler import asizeof
 
     value = VALUES[name]
-    assert 0.6 <= m.footprint(value) / asizeof.asizeof(value) <= 1.6  # type: ignore[no-untyped-call]
+    deep = asizeof.asizesof(*SHARED, value)[-1]  # type: ignore[no-untyped-call]
+    assert 0.7 * deep <= m.footprint(value) <= 1.6 * deep + SMALL
 
 
 async def test_the_memory_store_bounds_graph_values_by_bytes() -> None:
