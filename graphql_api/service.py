@@ -96,7 +96,7 @@ class Listing:
         object.__setattr__(self, "key", fingerprint(identity))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: a frozen generic with slots cannot be made as Slice[X](...)
 class Slice(Generic[T]):
     """``first`` items of a listing from a position, each with the position just after it."""
 

@@ -17,7 +17,7 @@ import pytest
 from graphql_api.cache import Lookup, MemoryStore, PageCache
 from graphql_api.errors import APIError, UpstreamConflict, UpstreamError, UpstreamNotFound
 from graphql_api.pagination import START, Position
-from graphql_api.service import CatalogService, Listing
+from graphql_api.service import CatalogService, Listing, ProductSlice, Slice
 from graphql_api.upstream import models as m
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
@@ -134,6 +134,12 @@ async def test_entities_refuses_a_product_listing(service: CatalogService) -> No
         await service.entities(
             TOKEN, Listing("product_group_products", product_group_id="1"), first=1, after=None
         )
+
+
+def test_product_slice_is_the_generic_slice_of_products() -> None:
+    made = ProductSlice([], has_next_page=False, has_previous_page=False)
+    assert type(made) is Slice
+    assert made == Slice([], False, False, None, ())
 
 
 # --- The walk ---------------------------------------------------------------------------------
