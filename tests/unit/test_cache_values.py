@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from graphql_api import cache as cache_module
+from graphql_api import cache_forms
 from graphql_api.cache import Entry, Lookup, MemoryStore, PageCache, RedisStore, Store
 from graphql_api.errors import UpstreamNotFound, UpstreamUnauthorized, UpstreamUnavailable
 from graphql_api.upstream import models as m
@@ -68,7 +69,7 @@ VALUES = _values()
 
 def test_every_kind_of_value_is_among_these() -> None:
     kinds = {type(v) for v in VALUES.values()}
-    assert kinds == set(typing.get_args(cache_module.Cached)) - {m.Listing[Any]} | {m.Listing}
+    assert kinds == set(typing.get_args(cache_forms.Cached)) - {m.Listing[Any]} | {m.Listing}
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
@@ -77,7 +78,7 @@ def test_the_redis_form_reads_back_equal(name: str) -> None:
     entry = Entry(value, 1.0, 2.0, 3.0, False)
     data = cache_module._encode(entry)
     header = orjson.loads(data.partition(b"\n")[0])
-    assert header["k"] in cache_module._FORMS
+    assert header["k"] in cache_forms.FORMS
     again = cache_module._decode(data)
     assert again == entry
     assert type(again.value) is type(value)
