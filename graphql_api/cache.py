@@ -19,7 +19,7 @@ It holds pages and, for entity lookups, single Pins; and the catalog graph's val
 catalogs, feeds or product groups, feeds, product groups, product counts, filter values: see
 :data:`Cached`). Stores keep :class:`Entry` objects: the memory store by reference (values are
 frozen models, so no caller can change a cached value, and a hit costs a dict lookup), Redis as
-bytes (a JSON header naming the kind of value, then MessagePack: one table, ``_FORMS``).
+bytes (a JSON header naming the kind of value, then MessagePack: :mod:`graphql_api.cache_forms`).
 
 **Two tiers with Redis** (:class:`RedisStore`): Redis holds every replica's entries (a JSON
 header, then MessagePack); in front of it each process keeps parsed copies of the entries it
@@ -80,32 +80,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-import msgspec
 import orjson
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
 
+from graphql_api.cache_forms import Cached, dump, load
 from graphql_api.errors import UpstreamForbidden, UpstreamUnauthorized
 from graphql_api.redis_link import RedisLink
 from graphql_api.throttle import uncounted
-from graphql_api.upstream.models import (
-    AvailableFilterValues,
-    Catalog,
-    Feed,
-    Listing,
-    Page,
-    Pin,
-    ProductCounts,
-    ProductGroup,
-    dump_listing,
-    dump_page,
-    dump_pin,
-    footprint,
-    listing_type,
-    load_listing,
-    load_page,
-    load_pin,
-)
+from graphql_api.upstream.models import footprint
 from graphql_api.upstream.resilience import SYSTEM
 
 __all__ = [
@@ -120,10 +103,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("graphql_api.cache")
-# What the cache holds: product pages and Pins, and the catalog graph's values (issue 18): a
-# listing page (catalogs, feeds or product groups), a feed, a product group, its counts, the
-# filter values.
-Cached = Page | Pin | Listing[Any] | Feed | ProductGroup | ProductCounts | AvailableFilterValues
 CHANNEL = b"graphql_api:cache"  # what replicas tell each other: "<version> <key>", "inf <key>"
 V = TypeVar("V", bound=Cached)
 T = TypeVar("T")
@@ -508,56 +487,8 @@ class RedisStore:
         await self.local.close()  # the link is closed by its owner
 
 
-# The Redis form of each kind of value: its name in the entry's header, and how its body is
-# written and read (MessagePack of the models, by msgspec: whatever structs they hold). Product
-# pages and Pins keep the names they had ("page", "pin"), so entries of older replicas still read.
-_Form = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
-_STRUCT = msgspec.msgpack.Encoder()
-
-
-def _struct_form(cls: type[Any]) -> _Form:
-    return _STRUCT.encode, msgspec.msgpack.Decoder(cls).decode
-
-
-_FORMS: dict[str, _Form] = {
-    "page": (dump_page, load_page),
-    "pin": (dump_pin, load_pin),
-    "catalogs": (dump_listing, partial(load_listing, Catalog)),
-    "feeds": (dump_listing, partial(load_listing, Feed)),
-    "product_groups": (dump_listing, partial(load_listing, ProductGroup)),
-    "feed": _struct_form(Feed),
-    "product_group": _struct_form(ProductGroup),
-    "product_counts": _struct_form(ProductCounts),
-    "filter_values": _struct_form(AvailableFilterValues),
-}
-_KINDS: dict[type, str] = {
-    Page: "page",
-    Pin: "pin",
-    Feed: "feed",
-    ProductGroup: "product_group",
-    ProductCounts: "product_counts",
-    AvailableFilterValues: "filter_values",
-}
-# A listing page's kind is its entities' (one with none reads back equal as any).
-_LISTING_KINDS: dict[type | None, str] = {
-    Catalog: "catalogs",
-    Feed: "feeds",
-    ProductGroup: "product_groups",
-    None: "catalogs",
-}
-
-
-def _kind(value: Cached) -> str:
-    kind = _KINDS.get(type(value))
-    if kind is None:
-        assert isinstance(value, Listing), type(value)
-        kind = _LISTING_KINDS[listing_type(value)]
-    return kind
-
-
 def _encode(entry: Entry) -> bytes:
-    value = entry.value
-    kind = _kind(value)
+    kind, body = dump(entry.value)
     meta = {
         "k": kind,
         "t": entry.stored_at,
@@ -565,7 +496,7 @@ def _encode(entry: Entry) -> bytes:
         "s": entry.stale_until,
         "m": entry.metrics,
     }
-    return orjson.dumps(meta) + b"\n" + _FORMS[kind][0](value)
+    return orjson.dumps(meta) + b"\n" + body
 
 
 def _stored_at(data: bytes) -> float:
@@ -577,7 +508,7 @@ def _stored_at(data: bytes) -> float:
 def _decode(data: bytes) -> Entry:
     head, _, body = data.partition(b"\n")
     meta = orjson.loads(head)
-    value = _FORMS[meta["k"]][1](body)
+    value = load(meta["k"], body)
     return Entry(value, meta["t"], meta["f"], meta["s"], meta["m"])
 
 

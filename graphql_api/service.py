@@ -96,7 +96,7 @@ class Listing:
         object.__setattr__(self, "key", fingerprint(identity))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: a frozen generic with slots cannot be made as Slice[X](...)
 class Slice(Generic[T]):
     """``first`` items of a listing from a position, each with the position just after it."""
 
@@ -467,14 +467,15 @@ class CatalogService:
         self, token: str, ids: list[str], ad_account_id: str | None, deadline: Deadline | None
     ) -> dict[str, ProductGroup | Exception]:
         """One chunk of ids (at most a page of them), its pages followed until every id is
-        found or the listing ends."""
+        found or the listing ends (or pages go on bringing none of them: past the budget)."""
+        wanted = set(ids)
         found: dict[str, ProductGroup] = {}
         broken = False
         bookmark: str | None = None
-        seen: set[str | None] = set()
+        seen: set[str | None] = {None}
+        idle = 0  # pages in a row that brought no group asked for
         error: Exception | None = None
         while True:
-            seen.add(bookmark)
             try:
                 page = await self._client.list_product_groups(
                     token,
@@ -487,16 +488,19 @@ class CatalogService:
             except APIError as exc:
                 error = exc
                 break
+            before = len(found)
             for item in page.items:
                 if isinstance(item, BrokenItem):
                     broken = True
-                else:
+                elif item.id in wanted and item.id not in found:
                     found[item.id] = _as_read(item, ad_account_id)
-            if page.bookmark is None or len(found) >= len(ids):
+            if page.bookmark is None or len(found) == len(wanted):
                 break
-            if page.bookmark in seen or len(seen) > _EXTRA_PAGES:
+            idle = 0 if len(found) > before else idle + 1
+            if page.bookmark in seen or idle > _EXTRA_PAGES:
                 error = UpstreamError("The Pinterest API's pagination does not advance.")
                 break
+            seen.add(page.bookmark)
             bookmark = page.bookmark
         answers: dict[str, ProductGroup | Exception] = {}
         for product_group_id in ids:

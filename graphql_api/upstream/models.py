@@ -679,10 +679,9 @@ def _page_footprint(json_bytes: int) -> int:
 
 
 # The catalog graph's values, the same way (measured on the demo graph's catalogs, feeds, product
-# groups, counts and filter values: within [0.7, 1.5] of the deep size). Their structs are small
-# and many per JSON byte (enums, short strings, a group's filters as dicts): more bytes per byte
-# than a Pin's; filter values are tuples of strings: fewer.
-_GRAPH_FACTOR, _GRAPH_BYTES = 4.4, 600
+# groups, counts and filter values against their deep size less the enum members they share with
+# every other value: within [0.7, 1.6] of it, give or take the fixed cost of a small value).
+_GRAPH_FACTOR, _GRAPH_BYTES = 2.3, 100
 _RATIOS: dict[type, tuple[float, int]] = {Pin: (_PIN_FACTOR, _PIN_BYTES)}
 
 
@@ -1211,9 +1210,6 @@ class AvailableFilterValues(_Frozen, frozen=True):
 
     catalog_type: CatalogType = CatalogType.UNKNOWN
     filter_values: FilterValues = FilterValues()
-
-
-_RATIOS[AvailableFilterValues] = (1.9, 250)
 
 
 class BrokenItem(_Frozen, frozen=True):

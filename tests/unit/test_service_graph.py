@@ -17,7 +17,7 @@ import pytest
 from graphql_api.cache import Lookup, MemoryStore, PageCache
 from graphql_api.errors import APIError, UpstreamConflict, UpstreamError, UpstreamNotFound
 from graphql_api.pagination import START, Position
-from graphql_api.service import CatalogService, Listing
+from graphql_api.service import CatalogService, Listing, ProductSlice, Slice
 from graphql_api.upstream import models as m
 from graphql_api.upstream.client import PinterestClient, build_http_client
 from graphql_api.upstream.fake import FakePinterest
@@ -134,6 +134,12 @@ async def test_entities_refuses_a_product_listing(service: CatalogService) -> No
         await service.entities(
             TOKEN, Listing("product_group_products", product_group_id="1"), first=1, after=None
         )
+
+
+def test_product_slice_is_the_generic_slice_of_products() -> None:
+    made = ProductSlice([], has_next_page=False, has_previous_page=False)
+    assert type(made) is Slice
+    assert made == Slice([], False, False, None, ())
 
 
 # --- The walk ---------------------------------------------------------------------------------
@@ -341,6 +347,24 @@ async def test_bookmarks_of_a_chunk_are_followed_until_every_id_is_found() -> No
         UpstreamError,  # not returned, but an item could not be read: perhaps it
         "3",
     ]
+
+
+async def test_a_chunk_whose_pages_bring_nothing_asked_for_ends_with_an_error() -> None:
+    def group(i: str) -> dict[str, Any]:
+        return {"id": i, "name": f"group {i}"}
+
+    pages: dict[str | None, dict[str, Any] | int] = {
+        None: {"items": [group("1"), group("7")], "bookmark": "p1"}
+    }
+    for n in range(1, 10):  # groups nobody asked for, page after page
+        pages[f"p{n}"] = {"items": [group("8")], "bookmark": f"p{n + 1}"}
+    upstream = Scripted(pages)
+    async with _service(upstream) as service:
+        results = await service.product_groups_by_id(TOKEN, ["1", "2"])
+    assert isinstance(results[0], Lookup)
+    assert results[0].value.id == "1"
+    assert type(results[1]) is UpstreamError
+    assert len(upstream.requests) == 5  # the first page, then four that brought nothing
 
 
 @pytest.mark.parametrize("batches_first", [True, False])
