@@ -10,9 +10,9 @@ It also serves the catalog graph of :func:`~graphql_api.upstream.demo_catalog.bu
 ``/catalogs/product_groups`` (``?catalog_id=``, ``feed_id=``, ``id=``: combined, all must hold),
 ``/catalogs/product_groups/{id}``, ``.../{id}/product_counts`` and
 ``/catalogs/available_filter_values`` (an unknown ``catalog_id`` is 409 4182, as the spec lists
-for this endpoint; an unknown feed 404 4161). A graph group's products are the items its catalog holds
-that its filters select; groups ``"1"`` to ``"100"`` list the items at multiples of their number
-(group ``"1"``, the first retail catalog's ALL_PRODUCTS group, is the whole demo catalog).
+for this endpoint; an unknown feed 404 4161). A graph group's products are the items its catalog
+holds that its filters select; groups ``"1"`` to ``"100"`` list the items at multiples of their
+number (group ``"1"``, the first retail catalog's ALL_PRODUCTS group, is the whole demo catalog).
 
 Bookmarks are ``base64url(JSON {"v": 1, "o": offset, "n": page_size, "l": listing})`` without
 padding, where ``listing`` is a short hash of what is listed (the product group, or the filter

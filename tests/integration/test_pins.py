@@ -11,7 +11,8 @@ from tests.helpers import open_app
 
 CATALOG = build_catalog(40)
 SEED_PIN = SEED_ITEM["pin"]  # the spec's sample, in every demo catalog (its last item)
-assert SEED_PIN["id"] == "813744226420795884" and SEED_ITEM in CATALOG
+assert SEED_PIN["id"] == "813744226420795884"
+assert SEED_ITEM in CATALOG
 
 
 async def test_pin_by_id() -> None:
