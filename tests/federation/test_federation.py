@@ -103,16 +103,34 @@ def test_composition_has_no_errors_and_no_hints_and_keeps_the_costs(node: str) -
     assert "followers: Int! @join__field(graph: REVIEWS)" in supergraph
     assert "rating: Int! @join__field(graph: REVIEWS)" in supergraph
     # The subgraph's cost directives, every one of them in the supergraph (the interface's
-    # field has none: the cost spec allows none there).
+    # field has none: the cost spec allows none there). A request a page or a lookup, at the
+    # root and along the catalog graph's edges; what came with a page weighs nothing.
     ours = _cost_directives((ROOT / "schema.graphql").read_text())
+    one = {"cost": {"weight": 1}}
     assert ours == {
         "Query.productGroupProducts": PAGES,
         "Query.productsByFilter": PAGES,
-        "Query.pin": {"cost": {"weight": 1}},
-        "Pin": {"cost": {"weight": 1}},
+        "Query.pin": one,
+        "Query.catalogs": PAGES,
+        "Query.feed": one,
+        "Query.productGroup": one,
+        "Query.productGroups": {**one, "listSize": {"assumedSize": 100}},
+        "Query.availableFilterValues": one,
+        "Pin": one,
+        "Catalog": one,
+        "ProductGroup": one,
+        "Catalog.feeds": PAGES,
+        "Catalog.productGroups": PAGES,
+        "Feed.productGroups": PAGES,
+        "ProductGroup.products": PAGES,
+        "ProductGroup.productCounts": one,
         "RetailProduct.pin": FREE,
         "HotelProduct.pin": FREE,
         "CreativeAssetsProduct.pin": FREE,
+        "CatalogConnection.nodes": FREE,
+        "CatalogEdge.node": FREE,
+        "ProductGroupConnection.nodes": FREE,
+        "ProductGroupEdge.node": FREE,
     }
     assert _cost_directives(supergraph) == ours
 
