@@ -24,7 +24,7 @@ from graphql_api.boundary import ErrorBoundary, ErrorReporter
 from graphql_api.cache import MemoryStore, PageCache, RedisStore, Store
 from graphql_api.config import Settings
 from graphql_api.execution import Executor
-from graphql_api.graphiql import CSP, STATIC_DIR, STATIC_PATH, render_graphiql
+from graphql_api.graphiql import CSP, EXAMPLE_QUERY, STATIC_DIR, STATIC_PATH, render_graphiql
 from graphql_api.http import GraphQLHTTP
 from graphql_api.internals import graphql_schema
 from graphql_api.limits import Limits
@@ -46,33 +46,6 @@ __all__ = ["EXAMPLE_QUERY", "Resources", "State", "create_app", "resources_of"]
 
 DEMO_TOKEN = "demo"
 _READYZ_CACHE_SECONDS = 0.5  # /readyz answers within a second, whatever the cache does
-
-EXAMPLE_QUERY = """\
-# A page of the demo catalog (product group 1 holds all of it).
-# Press the run button; pass pageInfo.endCursor as $after for
-# the next page. Select pinMetrics on a Pin to fetch metrics.
-query Products($first: Int = 10, $after: String) {
-  productGroupProducts(
-    productGroupId: "1"
-    first: $first
-    after: $after
-  ) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      __typename
-      catalogType
-      pin { id title link media { mediaType } }
-      ... on RetailProduct {
-        metadata { itemId price salePrice currency availability }
-      }
-      ... on HotelProduct { metadata { hotelId } }
-      ... on CreativeAssetsProduct {
-        metadata { creativeAssetsId visibility }
-      }
-    }
-  }
-}
-"""
 
 
 @dataclass(slots=True)

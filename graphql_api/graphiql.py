@@ -12,7 +12,7 @@ import json
 from html import escape
 from pathlib import Path
 
-__all__ = ["CSP", "STATIC_DIR", "STATIC_PATH", "render_graphiql"]
+__all__ = ["CSP", "EXAMPLE_QUERY", "STATIC_DIR", "STATIC_PATH", "render_graphiql"]
 
 STATIC_DIR: Path = Path(__file__).resolve().parent / "static" / "graphiql"
 STATIC_PATH = "/graphiql/static"
@@ -27,6 +27,63 @@ CSP = (
     "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
+
+# The query GraphiQL opens with: the path from a catalog to its products, then a page of the
+# demo catalog (the demo's first catalogs and products are real-looking ones).
+EXAMPLE_QUERY = """\
+# Explore: catalogs, their product groups and a few products of each.
+# Then a page of product group 1 (the whole demo retail catalog):
+# press the run button, pass productGroupProducts.pageInfo.endCursor
+# as $after for its next page. Select pinMetrics on a Pin to fetch
+# metrics.
+query Explore($first: Int = 10, $after: String) {
+  catalogs(first: 2) {
+    nodes {
+      id
+      name
+      catalogType
+      productGroups(first: 2) {
+        nodes {
+          id
+          name
+          products(first: 2) {
+            nodes { pin { id title } }
+          }
+        }
+      }
+    }
+  }
+  productGroupProducts(
+    productGroupId: "1"
+    first: $first
+    after: $after
+  ) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      __typename
+      catalogType
+      pin {
+        id
+        title
+        link
+        media {
+          mediaType
+          ... on PinMediaWithImage {
+            images { size400x300 { url width height } }
+          }
+        }
+      }
+      ... on RetailProduct {
+        metadata { itemId price salePrice currency availability }
+      }
+      ... on HotelProduct { metadata { hotelId } }
+      ... on CreativeAssetsProduct {
+        metadata { creativeAssetsId visibility }
+      }
+    }
+  }
+}
+"""
 
 _STYLES = ("graphiql.min.css", "plugin-explorer.css", "page.css")
 _SCRIPTS = (

@@ -1,16 +1,20 @@
 """A deterministic demo catalog: raw upstream items, exactly as the Pinterest API v5 returns them.
 
 Used by :class:`graphql_api.upstream.fake.FakePinterest` (the ``--demo`` mode and tests). Items
-are plain JSON-ready dicts with snake_case keys. Item 0 is the seed response sample verbatim;
-the rest mix about 70% RETAIL, 15% HOTEL and 15% CREATIVE_ASSETS products (interleaved), cycle
-through every Pin media variant of the spec and through every ``pin_metrics`` shape seen in
-the wild. About 5% of retail items omit ``catalog_type``, as older responses do.
+are plain JSON-ready dicts with snake_case keys. They mix about 70% RETAIL, 15% HOTEL and 15%
+CREATIVE_ASSETS products (interleaved), cycle through every Pin media variant of the spec and
+through every ``pin_metrics`` shape seen in the wild; about 5% of retail items omit
+``catalog_type``, as older responses do. The catalog opens with retail image Pins with a price
+(what a newcomer sees first, in GraphiQL and on the first page of product group ``"1"``) and
+ends with the seed response sample verbatim (title ``"string"``, media type ``"string"``): the
+spec's placeholder stays in every catalog, for lenient parsing, away from the front.
 All URLs are fake and never fetched. Pure: no I/O, no global state.
 
 :func:`build_graph` adds the catalog graph around those items, as ``GET /catalogs``,
 ``/catalogs/feeds`` and ``/catalogs/product_groups`` return it: two catalogs of each vertical (the
 first of each holds the products, the second is a new, empty one), a feed per catalog and product
-groups described by filters. Product group ``"1"`` is the first retail catalog's ALL_PRODUCTS group:
+groups described by filters; ``GET /catalogs`` lists the three that hold products first (retail,
+hotel, creative assets). Product group ``"1"`` is the first retail catalog's ALL_PRODUCTS group:
 that catalog holds every demo item, as the product listing of group ``"1"`` always served.
 :func:`catalog_items` says which items a catalog holds; :func:`product_counts` and
 :func:`filter_values` describe a list of items as the API's product counts and available filter
@@ -287,11 +291,27 @@ def _item(rng: random.Random, i: int) -> dict[str, Any]:
     return item
 
 
+_SHOWCASE = 3  # how many retail image Pins open the catalog
+
+
+def _showcase(item: dict[str, Any]) -> bool:
+    """Whether ``item`` may open the catalog: a retail image Pin with a price."""
+    return (
+        item.get("catalog_type") == "RETAIL"
+        and item["pin"]["media"]["media_type"] == "image"
+        and isinstance(item["metadata"].get("price"), float)
+    )
+
+
 def build_catalog(size: int = 1200, *, seed: int = 7) -> list[dict[str, Any]]:
-    """``size`` raw upstream items, the same for the same ``seed``; item 0 is the seed sample."""
+    """``size`` raw upstream items, the same for the same ``seed``: the first (up to three) retail
+    image Pins moved to the front, the others in the order they were made, then the seed sample
+    last (present in every catalog but the empty one)."""
     rng = random.Random(seed)
     items = [_item(rng, i) for i in range(1, size)]
-    return [copy.deepcopy(SEED_ITEM), *items][:size]
+    front = [n for n, item in enumerate(items) if _showcase(item)][:_SHOWCASE]
+    rest = [item for n, item in enumerate(items) if n not in front]
+    return [*(items[n] for n in front), *rest, copy.deepcopy(SEED_ITEM)][:size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,9 +474,11 @@ def build_graph(items: Sequence[dict[str, Any]]) -> DemoGraph:
     feed_catalog: dict[str, str] = {}
     holds: list[str] = []
     next_group = _GROUP_ID_BASE
-    for v, vertical in enumerate(_VERTICALS):
-        for k, name in enumerate(_CATALOG_NAMES[vertical]):
-            n = v * len(_CATALOG_NAMES[vertical]) + k + 1
+    # The catalogs that hold products first (one per vertical), then the new, empty ones.
+    for k in range(2):
+        for v, vertical in enumerate(_VERTICALS):
+            name = _CATALOG_NAMES[vertical][k]
+            n = k * len(_VERTICALS) + v + 1
             catalog = {
                 "created_at": _CREATED,
                 "id": str(_CATALOG_ID_BASE + n),
@@ -496,11 +518,17 @@ def catalog_items(
     return [item for item in items if _vertical(item) == catalog["catalog_type"]]
 
 
-def _has_video(item: Any) -> bool:
+_VIDEO_KINDS = ("video", "multiple_videos", "multiple_mixed")
+
+
+def _media_type(item: Any) -> str | None:
     pin = item.get("pin") if isinstance(item, dict) else None
     media = pin.get("media") if isinstance(pin, dict) else None
-    kind = media.get("media_type") if isinstance(media, dict) else None
-    return kind in ("video", "multiple_videos", "multiple_mixed")
+    return media.get("media_type") if isinstance(media, dict) else None
+
+
+def _has_video(item: Any) -> bool:
+    return _media_type(item) in _VIDEO_KINDS
 
 
 def _title(item: Any) -> str:
@@ -529,8 +557,10 @@ def filter_values(catalog_type: str, items: Sequence[dict[str, Any]]) -> dict[st
     of the filter keys the demo's items carry (availability, media type, brand)."""
     values: dict[str, list[str]] = {}
     if catalog_type != "HOTEL":
-        kinds = {"VIDEO" if _has_video(item) else "IMAGE" for item in items}
-        values["media_type"] = sorted(kinds)
+        kinds = {_media_type(item) for item in items}
+        values["media_type"] = sorted(
+            {"VIDEO" if kind in _VIDEO_KINDS else "IMAGE" for kind in kinds & set(_MEDIA_TYPES)}
+        )
     if catalog_type == "RETAIL":
         states = {_availability(item) for item in items if _vertical(item) == "RETAIL"}
         values["availability"] = sorted(str(state) for state in states if state)

@@ -9,9 +9,10 @@ It also serves the catalog graph of :func:`~graphql_api.upstream.demo_catalog.bu
 ``GET /catalogs``, ``/catalogs/feeds`` (``?catalog_id=``), ``/catalogs/feeds/{id}``,
 ``/catalogs/product_groups`` (``?catalog_id=``, ``feed_id=``, ``id=``: combined, all must hold),
 ``/catalogs/product_groups/{id}``, ``.../{id}/product_counts`` and
-``/catalogs/available_filter_values``. A graph group's products are the items its catalog holds
-that its filters select; groups ``"1"`` to ``"100"`` list the items at multiples of their number
-(group ``"1"``, the first retail catalog's ALL_PRODUCTS group, is the whole demo catalog).
+``/catalogs/available_filter_values`` (an unknown ``catalog_id`` is 409 4182, as the spec lists
+for this endpoint; an unknown feed 404 4161). A graph group's products are the items its catalog
+holds that its filters select; groups ``"1"`` to ``"100"`` list the items at multiples of their
+number (group ``"1"``, the first retail catalog's ALL_PRODUCTS group, is the whole demo catalog).
 
 Bookmarks are ``base64url(JSON {"v": 1, "o": offset, "n": page_size, "l": listing})`` without
 padding, where ``listing`` is a short hash of what is listed (the product group, or the filter
@@ -73,7 +74,6 @@ _PRICE_KEYS = frozenset({"MIN_PRICE", "MAX_PRICE"})
 _NO_CATALOG = (409, 4182, "Can't acccess this feature without an existing catalog.")
 _NO_FEED = (404, 4161, "Sorry! We could not find your catalogs feed.")
 _NO_GROUP = (404, 4180, "Sorry! We could not find your catalogs product group.")
-_NO_CATALOG_ID = (404, 404, "Sorry! We could not find your catalog.")
 _BAD_FILTERS = (
     409,
     4183,
@@ -410,8 +410,8 @@ class FakePinterest:
                 raise _Reject(400, 1, f"'{name}' value '{value}' is not valid.")
         graph = self.graph
         catalog = next((c for c in graph.catalogs if c["id"] == catalog_id), None)
-        if catalog is None:
-            raise _Reject(*_NO_CATALOG_ID)
+        if catalog is None:  # the spec lists no 404 for a catalog here: 409 4182, no catalog
+            raise _Reject(*_NO_CATALOG)
         feed_id = _digits_param(params, "feed_id")
         if feed_id is not None and graph.feed_catalog.get(feed_id) != catalog_id:
             raise _Reject(*_NO_FEED)

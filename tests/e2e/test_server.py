@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from graphql_api.app import EXAMPLE_QUERY
+from graphql_api.upstream.demo_catalog import build_catalog
 from tests.helpers import http_get, http_post, serve_cli
 
 pytestmark = pytest.mark.e2e
@@ -39,15 +40,14 @@ def test_example_query_over_http(server: str) -> None:
     connection = response.json()["data"]["productGroupProducts"]
     assert len(connection["nodes"]) == 10
     assert connection["pageInfo"]["hasNextPage"] is True
-    assert connection["nodes"][0]["pin"]["id"] == "813744226420795884"
+    demo = [item["pin"]["id"] for item in build_catalog()]  # what --demo serves
+    assert [node["pin"]["id"] for node in connection["nodes"]] == demo[:10]
     following = http_post(
         f"{server}/graphql",
         json={"query": EXAMPLE_QUERY, "variables": {"after": connection["pageInfo"]["endCursor"]}},
     )
-    assert (
-        following.json()["data"]["productGroupProducts"]["nodes"][0]["pin"]["id"]
-        != (connection["nodes"][0]["pin"]["id"])
-    )
+    nodes = following.json()["data"]["productGroupProducts"]["nodes"]
+    assert [node["pin"]["id"] for node in nodes] == demo[10:20]
 
 
 def test_get_query(server: str) -> None:

@@ -1,11 +1,12 @@
 """The facade as an Apollo Federation v2 subgraph, proven with the real Apollo tools (Node):
-@apollo/composition composes it with a second subgraph, and a real @apollo/gateway serves
-queries that cross the two."""
+@apollo/composition composes it with a second subgraph that extends its entities (Pin, Catalog,
+ProductGroup), and a real @apollo/gateway serves queries that cross the two."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -95,19 +96,41 @@ def test_composition_has_no_errors_and_no_hints_and_keeps_the_costs(node: str) -
     assert outcome["errors"] == []
     assert outcome["hints"] == []
     supergraph = outcome["supergraphSdl"]
-    assert 'type Pin\n  @join__type(graph: CATALOG, key: "id")' in supergraph
+    for entity in ("Pin", "Catalog", "ProductGroup"):  # an entity of both subgraphs
+        keys = '@join__type(graph: CATALOG, key: "id")\n  @join__type(graph: REVIEWS, key: "id")'
+        assert f"type {entity}\n  {keys}" in supergraph, entity
     assert "saves: Int! @join__field(graph: REVIEWS)" in supergraph
+    assert "followers: Int! @join__field(graph: REVIEWS)" in supergraph
+    assert "rating: Int! @join__field(graph: REVIEWS)" in supergraph
     # The subgraph's cost directives, every one of them in the supergraph (the interface's
-    # field has none: the cost spec allows none there).
+    # field has none: the cost spec allows none there). A request a page or a lookup, at the
+    # root and along the catalog graph's edges; what came with a page weighs nothing.
     ours = _cost_directives((ROOT / "schema.graphql").read_text())
+    one = {"cost": {"weight": 1}}
     assert ours == {
         "Query.productGroupProducts": PAGES,
         "Query.productsByFilter": PAGES,
-        "Query.pin": {"cost": {"weight": 1}},
-        "Pin": {"cost": {"weight": 1}},
+        "Query.pin": one,
+        "Query.catalogs": PAGES,
+        "Query.feed": one,
+        "Query.productGroup": one,
+        "Query.productGroups": {**one, "listSize": {"assumedSize": 100}},
+        "Query.availableFilterValues": one,
+        "Pin": one,
+        "Catalog": one,
+        "ProductGroup": one,
+        "Catalog.feeds": PAGES,
+        "Catalog.productGroups": PAGES,
+        "Feed.productGroups": PAGES,
+        "ProductGroup.products": PAGES,
+        "ProductGroup.productCounts": one,
         "RetailProduct.pin": FREE,
         "HotelProduct.pin": FREE,
         "CreativeAssetsProduct.pin": FREE,
+        "CatalogConnection.nodes": FREE,
+        "CatalogEdge.node": FREE,
+        "ProductGroupConnection.nodes": FREE,
+        "ProductGroupEdge.node": FREE,
     }
     assert _cost_directives(supergraph) == ours
 
@@ -156,7 +179,8 @@ class Federation:
 @pytest.fixture(scope="module")
 def federation(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     logs = tmp_path_factory.mktemp("federation")
-    fake = FakePinterest(CATALOG, accept_any_token=False, tokens={"fed-a", "fed-b", "fed-c"})
+    tokens = {"fed-a", "fed-b", "fed-c", "fed-d", "fed-e", "fed-f"}  # a cold cache for each
+    fake = FakePinterest(CATALOG, accept_any_token=False, tokens=tokens)
     reviews_port, gateway_port = _free_port(), _free_port()
     reviews_url = f"http://127.0.0.1:{reviews_port}/"
     with (
@@ -221,3 +245,83 @@ def test_unknown_ids_are_null_entities_with_errors(federation: Federation) -> No
     assert picks[2]["title"]
     assert picks[1] is None or picks[1]["title"] is None
     assert any(error.get("extensions", {}).get("code") == "NOT_FOUND" for error in result["errors"])
+
+
+def _rating(group_id: str) -> int:
+    return _saves(group_id) % 5 + 1  # as the reviews subgraph computes it
+
+
+FEATURED = """{ featuredGroups(ids: %s) {
+  id name rating staffNote
+  products(first: 2) { nodes { pin { id title saves } } } } }"""
+
+
+def test_product_group_entities_are_resolved_by_the_facade_in_one_batch(
+    federation: Federation,
+) -> None:
+    fake = federation.fake
+    groups = {group["id"]: group for group in fake.graph.product_groups}
+    listed = list(groups)
+    ids = [listed[1], "1", listed[1], listed[7]]
+    before = len(fake.requests)
+    result = federation.query(federation.gateway, FEATURED % json.dumps(ids), "fed-d")
+    assert "errors" not in result, result
+    featured = result["data"]["featuredGroups"]
+    assert [group["id"] for group in featured] == ids
+    for group in featured:
+        raw = groups[group["id"]]
+        assert group["name"] == raw["name"]  # the facade
+        assert group["rating"] == _rating(group["id"])  # reviews
+        assert group["staffNote"] == f"group note for {group['id']}"
+        pins = [node["pin"] for node in group["products"]["nodes"]]  # facade, then reviews
+        expected = fake.group_products(raw)[:2]
+        assert [(p["id"], p["title"]) for p in pins] == [
+            (item["pin"]["id"], item["pin"]["title"]) for item in expected
+        ]
+        assert [p["saves"] for p in pins] == [_saves(p["id"]) for p in pins]
+    requests = fake.requests[before:]
+    # The representations, batched: one GET /catalogs/product_groups?id=... for them all.
+    (lookup,) = [r for r in requests if r.url.path == "/v5/catalogs/product_groups"]
+    assert set(lookup.url.params["id"].split(",")) == set(ids)
+    assert not [r for r in requests if re.fullmatch(r"/v5/catalogs/product_groups/\d+", r.url.path)]
+    assert {r.headers["authorization"] for r in requests} == {"Bearer fed-d"}
+
+
+def test_unknown_product_groups_are_null_entities_with_errors(federation: Federation) -> None:
+    known = federation.fake.graph.product_groups[2]["id"]
+    ids = [known, "12345"]
+    query = f"{{ featuredGroups(ids: {json.dumps(ids)}) {{ id name }} }}"
+    result = federation.query(federation.gateway, query, "fed-e")
+    featured = result["data"]["featuredGroups"]
+    assert featured[0] == {"id": known, "name": federation.fake.graph.product_groups[2]["name"]}
+    assert featured[1] is None or featured[1]["name"] is None
+    assert any(error.get("extensions", {}).get("code") == "NOT_FOUND" for error in result["errors"])
+
+
+FOLLOWED = """{ followedCatalogs(ids: %s) {
+  id name catalogType followers
+  productGroups(first: 2) { nodes { id name rating } } } }"""
+
+
+def test_catalog_entities_are_read_from_the_catalog_listing(federation: Federation) -> None:
+    fake = federation.fake
+    catalogs = fake.graph.catalogs
+    ids = [catalogs[1]["id"], catalogs[0]["id"], catalogs[4]["id"]]
+    before = len(fake.requests)
+    result = federation.query(federation.gateway, FOLLOWED % json.dumps(ids), "fed-f")
+    assert "errors" not in result, result
+    followed = result["data"]["followedCatalogs"]
+    by_id = {catalog["id"]: catalog for catalog in catalogs}
+    assert [(c["id"], c["name"], c["catalogType"]) for c in followed] == [
+        (i, by_id[i]["name"], by_id[i]["catalog_type"]) for i in ids
+    ]
+    for catalog in followed:
+        assert catalog["followers"] == 10 * _saves(catalog["id"])  # reviews
+        own = [g for g in fake.graph.product_groups if g["catalog_id"] == catalog["id"]][:2]
+        groups = catalog["productGroups"]["nodes"]  # the facade, then reviews' rating
+        assert [(g["id"], g["name"]) for g in groups] == [(g["id"], g["name"]) for g in own]
+        assert [g["rating"] for g in groups] == [_rating(g["id"]) for g in groups]
+    requests = fake.requests[before:]
+    # No GET /catalogs/{id} exists: one walk of GET /catalogs (6 catalogs, one page) for all.
+    assert len([r for r in requests if r.url.path == "/v5/catalogs"]) == 1
+    assert {r.headers["authorization"] for r in requests} == {"Bearer fed-f"}

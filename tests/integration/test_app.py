@@ -57,10 +57,21 @@ async def test_demo_accepts_no_token_and_any_token() -> None:
 
 
 async def test_demo_catalog_has_every_catalog_type_and_media_variant() -> None:
-    query = """{ productGroupProducts(productGroupId: "1", first: 250) {
+    query = """query($after: String) {
+      productGroupProducts(productGroupId: "1", first: 250, after: $after) {
+        pageInfo { hasNextPage endCursor }
         nodes { __typename pin { media { __typename } } } } }"""
+    nodes: list[dict[str, Any]] = []
     async with open_app() as h:
-        nodes = (await h.gql(query))["data"]["productGroupProducts"]["nodes"]
+        after = None
+        while True:  # the whole demo catalog: the seed sample (OtherPinMedia) is its last item
+            page = (await h.gql(query, {"after": after}))["data"]["productGroupProducts"]
+            nodes += page["nodes"]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert nodes[-1]["pin"]["media"]["__typename"] == "OtherPinMedia"
+    assert "OtherPinMedia" not in {n["pin"]["media"]["__typename"] for n in nodes[:-1]}
     assert {n["__typename"] for n in nodes} == {
         "RetailProduct",
         "HotelProduct",

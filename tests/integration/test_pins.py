@@ -5,12 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from graphql_api.upstream.demo_catalog import build_catalog
+from graphql_api.upstream.demo_catalog import SEED_ITEM, build_catalog
 from graphql_api.upstream.fake import FakePinterest
 from tests.helpers import open_app
 
 CATALOG = build_catalog(40)
-SEED_PIN = CATALOG[0]["pin"]
+SEED_PIN = SEED_ITEM["pin"]  # the spec's sample, in every demo catalog (its last item)
+assert SEED_PIN["id"] == "813744226420795884"
+assert SEED_ITEM in CATALOG
 
 
 async def test_pin_by_id() -> None:
@@ -154,7 +156,8 @@ async def test_metrics_come_back_through_graphql() -> None:
     async with open_app(FakePinterest(CATALOG)) as h:
         result = await h.gql(WITH_METRICS["direct"].replace("first: 3", "first: 1"))
         (node,) = result["data"]["productGroupProducts"]["nodes"]
-        assert node["pin"]["pinMetrics"] == {"allTime": {"impression": 2}}
+        all_time = CATALOG[0]["pin"]["pin_metrics"]["all_time"]
+        assert node["pin"]["pinMetrics"] == {"allTime": {"impression": all_time["impression"]}}
 
 
 ENTITIES = """query($representations: [_Any!]!) {

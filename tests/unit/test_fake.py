@@ -85,12 +85,12 @@ def error_of(response: httpx.Response) -> tuple[int, int]:
 # --- The demo catalog ---------------------------------------------------------------------
 
 
-def test_catalog_is_deterministic_and_starts_with_the_seed_sample() -> None:
+def test_catalog_is_deterministic_and_ends_with_the_seed_sample() -> None:
     catalog = build_catalog()
     assert catalog == CATALOG
     assert len(catalog) == 1200
     assert build_catalog(seed=8) != catalog
-    seed = catalog[0]
+    seed = catalog[-1]
     assert seed == SEED_ITEM
     assert "catalog_type" not in seed
     assert seed["metadata"]["item_id"] == "DS0294-L"
@@ -98,6 +98,34 @@ def test_catalog_is_deterministic_and_starts_with_the_seed_sample() -> None:
     assert seed["pin"]["media"] == {"media_type": "string"}
     assert seed["pin"]["pin_metrics"]["pin_metrics"][1] is None
     assert len({item["pin"]["id"] for item in catalog}) == 1200
+    assert [item for item in catalog if item["pin"]["title"] == "string"] == [seed]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 40, 1200])
+def test_every_catalog_holds_the_seed_sample_once(size: int) -> None:
+    catalog = build_catalog(size)
+    assert len(catalog) == size
+    assert [item for item in catalog if item == SEED_ITEM] == [SEED_ITEM]
+
+
+def test_catalog_opens_with_real_looking_retail_products() -> None:
+    """What a newcomer sees first (GraphiQL's example, the first page of group "1"): retail
+    image Pins with a real title, image sizes and a price; no placeholder on the first page."""
+    for item in CATALOG[:3]:
+        assert item["catalog_type"] == "RETAIL"
+        pin, metadata = item["pin"], item["metadata"]
+        assert pin["media"]["media_type"] == "image"
+        sizes = pin["media"]["images"]
+        assert set(sizes) == {"150x150", "400x300", "600x", "1200x"}
+        assert all(size["width"] > 0 for size in sizes.values())
+        assert all(size["url"].startswith("https://") for size in sizes.values())
+        assert metadata["price"] > 0
+        assert metadata["currency"] in ("USD", "EUR", "GBP")
+        assert len(pin["title"].split()) >= 4
+    assert all(item["pin"]["title"] != "string" for item in CATALOG[:250])
+    # the rest keep the order they were made in (pin ids rise), each id once
+    rest = [int(item["pin"]["id"]) for item in CATALOG[3:-1]]
+    assert rest == sorted(rest)
 
 
 def test_each_fake_has_its_own_copy_of_the_demo_catalog() -> None:
@@ -123,7 +151,7 @@ def test_every_catalog_item_parses_and_covers_all_variants() -> None:
     assert not [p for p in page.items if isinstance(p, BrokenProduct)]
     kinds = {type(product) for product in page.items}
     assert kinds == {RetailProduct, HotelProduct, CreativeAssetsProduct}
-    media = {type(product.pin.media) for product in page.items[1:]}  # type: ignore[union-attr]
+    media = {type(product.pin.media) for product in page.items[:-1]}  # type: ignore[union-attr]
     assert media == {
         PinMediaWithImage,
         PinMediaWithVideo,
@@ -364,7 +392,8 @@ def test_filter_bookmark_is_bound_to_its_filter(client: httpx.Client) -> None:
 def test_pin_lookup(client: httpx.Client, fake: FakePinterest) -> None:
     found = client.get("/pins/900000000000000042")
     assert found.status_code == 200
-    assert found.json() == {k: v for k, v in CATALOG[42]["pin"].items() if k != "pin_metrics"}
+    (pin,) = (item["pin"] for item in CATALOG if item["pin"]["id"] == "900000000000000042")
+    assert found.json() == {k: v for k, v in pin.items() if k != "pin_metrics"}
     assert error_of(client.get("/pins/1")) == (404, 50)
     assert error_of(client.get("/pins/abc")) == (400, 1)
     assert fake.calls == Counter(pin=3)
