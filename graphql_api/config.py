@@ -11,10 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CacheURL", "Settings", "check_cache_url", "parse_cache_url"]
+__all__ = [
+    "DEMO_MAX_UPSTREAM_COST",
+    "CacheURL",
+    "Settings",
+    "check_cache_url",
+    "parse_cache_url",
+]
+
+DEMO_MAX_UPSTREAM_COST = 1000  # the demo's default budget (max_upstream_cost unset)
 
 _PAGE_SIZE_MAX = 250  # the upstream's maximum page_size
 
@@ -235,7 +243,8 @@ class Settings(BaseSettings):
     max_upstream_cost: Annotated[int, Field(ge=1)] = Field(
         100,
         description="Most upstream requests one operation may trigger: pages, Pins and entity "
-        "lookups (COST_ESTIMATED_TOO_EXPENSIVE).",
+        "lookups (COST_ESTIMATED_TOO_EXPENSIVE). Unset with `demo`: 1000 (the demo's upstream is "
+        "in-process, and its catalog graph is explored with nested connections' defaults).",
     )
     response_cache: bool = Field(
         True,
@@ -313,6 +322,14 @@ class Settings(BaseSettings):
     def cache(self) -> CacheURL:
         """``cache_url``, parsed (it was checked when the settings were read)."""
         return parse_cache_url(self.cache_url)
+
+    @model_validator(mode="after")
+    def _demo_cost(self) -> Settings:
+        """The demo's upstream costs nothing: its default budget lets GraphiQL walk the whole
+        catalog graph with the connections' defaults (the nested query of docs/api.md)."""
+        if self.demo and "max_upstream_cost" not in self.model_fields_set:
+            object.__setattr__(self, "max_upstream_cost", DEMO_MAX_UPSTREAM_COST)  # frozen
+        return self
 
     @field_validator("cache_url")
     @classmethod

@@ -191,8 +191,9 @@ class Query:
         return groups  # an error in its place is that item's error
 
     @strawberry.field(
-        description="The values a filter UI offers for productsByFilter, for a catalog or a "
-        "feed (exactly one of catalogId and feedId).",
+        description="The values a filter UI offers for productsByFilter, for a catalog or one "
+        "of its feeds (catalogId is required, as the Pinterest API requires it; feedId narrows "
+        "it to that feed).",
         directives=field_directives(AVAILABLE_FILTER_VALUES),
     )
     async def available_filter_values(
@@ -209,12 +210,12 @@ class Query:
         ad_account_id: AdAccount = strawberry.UNSET,
     ) -> AvailableFilterValues | None:
         catalog, feed = _given(catalog_id), _given(feed_id)
-        if (catalog is None) == (feed is None):
-            raise BadUserInput("Give exactly one of `catalogId` and `feedId`.")
+        if catalog is None:  # the upstream requires it (retail feeds do not name theirs)
+            raise BadUserInput("Give `catalogId` (and `feedId` to narrow it to one of its feeds).")
         ctx = info.context
         lookup = await ctx.service.available_filter_values(
             ctx.token,
-            catalog_id=None if catalog is None else check_id(catalog, "catalogId"),
+            catalog_id=check_id(catalog, "catalogId"),
             feed_id=None if feed is None else check_id(feed, "feedId"),
             country=_matching(_given(country), _COUNTRY, "country", "a country code, e.g. US"),
             language=_matching(_given(language), _LANGUAGE, "language", "a locale, e.g. en-US"),

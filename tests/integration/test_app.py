@@ -92,3 +92,35 @@ async def test_health() -> None:
         response = await h.client.get("/healthz")
         assert response.json() == {"status": "ok"}
         assert h.requests == []
+
+
+# The exploration query, every connection at its default size: estimated far above the
+# production budget (25 catalogs x 25 groups), within the demo's.
+EXPLORE = (
+    "{ catalogs { nodes { productGroups { nodes {"
+    " products(first: 2) { nodes { pin { id } } } } } } } }"
+)
+
+
+async def test_the_demo_explores_the_catalog_graph_with_the_defaults_production_refuses_it() -> (
+    None
+):
+    app = create_app(settings(demo=True))
+    async with running(app) as (http, _, _):
+        body = (await http.post("/graphql", json={"query": EXPLORE})).json()
+    assert "errors" not in body, body
+    catalogs = body["data"]["catalogs"]["nodes"]
+    groups = [group for catalog in catalogs for group in catalog["productGroups"]["nodes"]]
+    pins = [p for group in groups for p in group["products"]["nodes"]]
+    assert len(catalogs) >= 6
+    assert len(groups) >= 15
+    assert pins
+    cost = body["extensions"]["cost"]
+    assert 100 < cost["requestedQueryCost"] <= 1000  # over production's default, within the demo's
+    assert cost["actualQueryCost"] == 1 + len(catalogs) + len(groups)
+
+    production_budget = create_app(settings(demo=True, max_upstream_cost=100))
+    async with running(production_budget) as (http, _, _):
+        body = (await http.post("/graphql", json={"query": EXPLORE})).json()
+    assert body["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert "data" not in body or body["data"] is None

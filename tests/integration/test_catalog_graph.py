@@ -318,7 +318,7 @@ async def test_a_representation_of_no_entity_names_the_entities() -> None:
         "{ catalogs(first: -1) { nodes { id } } }",
         '{ catalogs(adAccountId: "x1") { nodes { id } } }',
         "{ availableFilterValues { catalogType } }",
-        '{ availableFilterValues(catalogId: "1", feedId: "2") { catalogType } }',
+        '{ availableFilterValues(feedId: "f") { catalogType } }',
         '{ availableFilterValues(catalogId: "a") { catalogType } }',
         '{ availableFilterValues(catalogId: "1", country: "usa") { catalogType } }',
         '{ availableFilterValues(catalogId: "1", language: "en_US") { catalogType } }',
@@ -348,6 +348,21 @@ async def test_a_cursor_of_another_listing_is_bad_user_input() -> None:
             "query($c: String) { catalogs(first: 1, after: $c) { nodes { id } } }", {"c": cursor}
         )
         assert resumed["data"]["catalogs"]["nodes"] == [{"id": str(CATALOG_ID + 1)}]
+
+
+async def test_filter_values_of_a_feed_are_asked_with_its_catalog() -> None:
+    """The upstream requires ``catalog_id`` (a retail feed does not name its catalog): the feed
+    narrows the catalog's values; ``feedId`` alone is refused before any request (above)."""
+    fake = FakePinterest(build_catalog(40))
+    feed_id, catalog_id = next(iter(fake.graph.feed_catalog.items()))
+    query = (
+        "query($c: ID, $f: ID) { availableFilterValues(catalogId: $c, feedId: $f) { catalogType } }"
+    )
+    async with open_app(fake) as h:
+        result = await h.gql(query, {"c": catalog_id, "f": feed_id})
+        assert "errors" not in result, result
+        asked = [dict(r.url.params) for r in h.requests]
+        assert asked == [{"catalog_id": catalog_id, "feed_id": feed_id}]
 
 
 # --- Upstream failures: the same codes as the products' ---------------------------------------

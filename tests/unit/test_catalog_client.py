@@ -56,7 +56,13 @@ CASES: dict[str, tuple[Call, str, dict[str, str], Any, Any]] = {
         "/v5/catalogs/product_groups",
         {"page_size": "5", "catalog_id": "11"},
         {"items": [GROUP]},
-        m.Listing((m.ProductGroup("31", m.CatalogType.RETAIL, "11", filters=m.ProductGroupFilters(any_of=())),)),
+        m.Listing(
+            (
+                m.ProductGroup(
+                    "31", m.CatalogType.RETAIL, "11", filters=m.ProductGroupFilters(any_of=())
+                ),
+            )
+        ),
     ),
     "product_groups by feed": (
         lambda c: c.list_product_groups("tok", feed_id="21", bookmark="x", page_size=5),
