@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import strawberry
 
+from graphql_api.cache import Lookup
 from graphql_api.cost import batch_directives, counted_by, field_directives
 from graphql_api.errors import BadUserInput
 from graphql_api.schema.catalog_filters import AvailableFilterValues
@@ -139,15 +141,8 @@ class Query:
     async def feed(
         self, info: AppInfo, id: strawberry.ID, ad_account_id: AdAccount = strawberry.UNSET
     ) -> Feed | None:
-        ctx = info.context
-        lookup = await ctx.service.feed(
-            ctx.token,
-            check_id(id, "id"),
-            ad_account_id=_ad_account(ad_account_id),
-            deadline=ctx.deadline,
-        )
-        ctx.collector.used((lookup,))
-        return lookup.value  # type: ignore[return-value]  # the model is the source
+        found: Feed | None = await _by_id(info, info.context.service.feed, id, ad_account_id)
+        return found
 
     @strawberry.field(
         description="One product group, by id (null with a NOT_FOUND error if none).",
@@ -156,15 +151,10 @@ class Query:
     async def product_group(
         self, info: AppInfo, id: strawberry.ID, ad_account_id: AdAccount = strawberry.UNSET
     ) -> ProductGroup | None:
-        ctx = info.context
-        lookup = await ctx.service.product_group(
-            ctx.token,
-            check_id(id, "id"),
-            ad_account_id=_ad_account(ad_account_id),
-            deadline=ctx.deadline,
+        found: ProductGroup | None = await _by_id(
+            info, info.context.service.product_group, id, ad_account_id
         )
-        ctx.collector.used((lookup,))
-        return lookup.value  # type: ignore[return-value]  # the model is the source
+        return found
 
     # A list of one item an id: the estimate counts them (`counted_by`), a router assumes the
     # most there may be. Fetched in batches (upstream requests: fewer than the ids).
@@ -224,6 +214,22 @@ class Query:
         )
         ctx.collector.used((lookup,))
         return lookup.value  # type: ignore[return-value]  # the model is the source
+
+
+async def _by_id(
+    info: AppInfo,
+    fetch: Callable[..., Awaitable[Lookup[Any]]],
+    id: strawberry.ID,
+    ad_account: strawberry.ID | None,
+) -> Any:
+    """One object by id with ``fetch`` (a service method), noted as a source of the response;
+    its model is the type's source."""
+    ctx = info.context
+    lookup = await fetch(
+        ctx.token, check_id(id, "id"), ad_account_id=_ad_account(ad_account), deadline=ctx.deadline
+    )
+    ctx.collector.used((lookup,))
+    return lookup.value
 
 
 # The spec's Country (ISO 3166-1 alpha-2) and CatalogsLocale ("en-US", "es-419", "de") shapes.
