@@ -40,6 +40,7 @@ from graphql_api.upstream.operations import (
 __all__ = ["MAX_IDS", "Query"]
 
 MAX_IDS = 100  # ids one productGroups(ids) may name (its @listSize for a router)
+After = Annotated[str | None, strawberry.argument(description="An endCursor or edge cursor.")]
 AdAccount = Annotated[
     strawberry.ID | None, strawberry.argument(description="Act as the owner of this ad account.")
 ]
@@ -60,13 +61,8 @@ class Query:
         first: Annotated[
             int | None, strawberry.argument(description="How many products (0..maxFirst).")
         ] = DEFAULT_FIRST,
-        after: Annotated[
-            str | None, strawberry.argument(description="An endCursor or edge cursor.")
-        ] = strawberry.UNSET,
-        ad_account_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="Act as the owner of this ad account."),
-        ] = strawberry.UNSET,
+        after: After = strawberry.UNSET,
+        ad_account_id: AdAccount = strawberry.UNSET,
     ) -> CatalogProductConnection:
         listing = Listing(
             PRODUCT_GROUP_PRODUCTS.name,
@@ -87,13 +83,8 @@ class Query:
         first: Annotated[
             int | None, strawberry.argument(description="How many products (0..maxFirst).")
         ] = DEFAULT_FIRST,
-        after: Annotated[
-            str | None, strawberry.argument(description="An endCursor or edge cursor.")
-        ] = strawberry.UNSET,
-        ad_account_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="Act as the owner of this ad account."),
-        ] = strawberry.UNSET,
+        after: After = strawberry.UNSET,
+        ad_account_id: AdAccount = strawberry.UNSET,
     ) -> CatalogProductConnection:
         listing = Listing(
             PRODUCTS_BY_FILTER.name,
@@ -125,9 +116,7 @@ class Query:
         first: Annotated[
             int | None, strawberry.argument(description="How many catalogs (0..maxFirst).")
         ] = DEFAULT_FIRST,
-        after: Annotated[
-            str | None, strawberry.argument(description="An endCursor or edge cursor.")
-        ] = strawberry.UNSET,
+        after: After = strawberry.UNSET,
         ad_account_id: AdAccount = strawberry.UNSET,
     ) -> CatalogConnection:
         listing = Listing(CATALOGS.name, ad_account_id=_ad_account(ad_account_id))

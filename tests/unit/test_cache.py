@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from graphql_api.cache import Entry, MemoryStore, PageCache, RedisStore, Store
+from graphql_api.cache import Entry, MemoryStore, PageCache, Store
 from graphql_api.errors import (
     UpstreamForbidden,
     UpstreamRateLimited,
@@ -17,7 +16,7 @@ from graphql_api.errors import (
 )
 from graphql_api.upstream.demo_catalog import build_catalog
 from graphql_api.upstream.models import Page, footprint, parse_page
-from tests.helpers import Clock, redis_link
+from tests.helpers import Clock
 
 PAGES = [parse_page({"items": build_catalog(3, seed=s), "bookmark": f"b{s}"}) for s in range(4)]
 FRESH, STALE = 60.0, 300.0
@@ -39,18 +38,6 @@ class Upstream:
         if self.error is not None:
             raise self.error
         return next(self.pages)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(max_entries=100)
-        return
-    link = redis_link(request.getfixturevalue("redis_url"))
-    s = RedisStore(link, max_entries=100)
-    yield s
-    await s.close()
-    await link.close()
 
 
 async def _joined(cache: PageCache, count: int) -> None:

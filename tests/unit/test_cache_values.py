@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import typing
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -16,7 +16,7 @@ import pytest
 
 from graphql_api import cache as cache_module
 from graphql_api import cache_forms
-from graphql_api.cache import Entry, Lookup, MemoryStore, PageCache, RedisStore, Store
+from graphql_api.cache import Entry, Lookup, MemoryStore, PageCache, Store
 from graphql_api.errors import UpstreamNotFound, UpstreamUnauthorized, UpstreamUnavailable
 from graphql_api.upstream import models as m
 from graphql_api.upstream.demo_catalog import (
@@ -26,7 +26,7 @@ from graphql_api.upstream.demo_catalog import (
     product_counts,
 )
 from graphql_api.upstream.fake import FakePinterest
-from tests.helpers import Clock, redis_link
+from tests.helpers import Clock
 
 FRESH, STALE = 60.0, 300.0
 FAKE = FakePinterest()
@@ -128,18 +128,6 @@ async def test_the_memory_store_bounds_graph_values_by_bytes() -> None:
 
 
 # --- get_many -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(max_entries=100)
-        return
-    link = redis_link(request.getfixturevalue("redis_url"))
-    s = RedisStore(link, max_entries=100)
-    yield s
-    await s.close()
-    await link.close()
 
 
 class Batch:
